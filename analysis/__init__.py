@@ -1,0 +1,1 @@
+"""Read results back: structure metrics, scaling-law fits, plots and tables. Never trains."""
