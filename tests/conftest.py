@@ -1,9 +1,21 @@
-"""Test-wide settings. TRITON_INTERPRET must be set before any kernel module is imported (SPEC.md §5)."""
+"""Test-wide settings and real services. TRITON_INTERPRET must be set before any kernel module is imported
+(SPEC.md §5)."""
 
 import os
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server on loopback with a fresh sqlite store; yields its http URL."""
+    from harness.tracking.server import start_server
+
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with start_server(root) as server:
+        yield server.url

@@ -1,0 +1,211 @@
+"""One configuration system: pydantic models for a training run, loaded from YAML.
+
+A run config has five sections: ``model`` (a preset plus overrides), ``data``, ``train``, ``tracking`` and
+top-level identity (name, seed, runs_dir). Every model forbids unknown keys, so a typo is an error that names
+the file and the key path before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.data.config import DataConfig
+from harness.errors import ConfigError
+from models.config import ModelConfig
+
+
+class ModelSpec(ModelConfig):
+    """``ModelConfig`` built from a named preset, optionally shrunk to a CPU miniature, then overridden.
+
+    YAML: ``model: {preset: medium, miniature: true, triangle_attention: gated}``. Keys given next to the
+    preset override the preset's (after miniaturisation).
+    """
+
+    preset: str | None = Field(None, description="name in models.presets.PRESETS")
+    miniature: bool = Field(False, description="shrink the preset with models.presets.miniaturize")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or (raw.get("preset") is None and not raw.get("miniature")):
+            return raw
+        from models.presets import PRESETS, get_preset, miniaturize
+
+        name = raw.get("preset") or "base"
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        base = get_preset(name)
+        if raw.get("miniature"):
+            base = miniaturize(base)
+        return base.model_dump() | raw
+
+    def architecture(self) -> ModelConfig:
+        """The plain ``ModelConfig`` the model is built from (without the preset bookkeeping)."""
+        return ModelConfig(**self.model_dump(exclude={"preset", "miniature"}))
+
+
+class StageConfig(BaseModel):
+    """A training stage starting at ``start_step`` (SeedFold: crop 384 → 640, diffusion batch 64 → 32)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_step: int = Field(0, ge=0)
+    crop_size: int | None = Field(None, ge=8, description="tokens; None keeps data.crop_size")
+    diffusion_batch: int | None = Field(None, ge=1)
+
+
+class GuardConfig(BaseModel):
+    """Stability guard against gradient explosions (the paper's width > 256 problem)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    spike_factor: float = Field(4.0, gt=1.0, description="loss > factor x running median counts as a spike")
+    spike_window: int = Field(50, ge=5, description="steps in the running median")
+    max_nonfinite: int = Field(3, ge=1, description="consecutive non-finite steps before a rollback")
+    lr_factor: float = Field(0.5, gt=0.0, le=1.0, description="learning-rate multiplier after a rollback")
+    max_rollbacks: int = Field(3, ge=0)
+
+
+class TrainConfig(BaseModel):
+    """Optimisation recipe (AF3 / SeedFold defaults, SPEC.md §2.8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(1000, ge=1)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1.8e-3, gt=0.0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    warmup_steps: int = Field(1000, ge=0)
+    lr_decay_every: int = Field(50_000, ge=1, description="steps between x lr_decay_factor")
+    lr_decay_factor: float = Field(0.95, gt=0.0, le=1.0)
+    grad_clip: float = Field(10.0, gt=0.0)
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    diffusion_batch: int = Field(48, ge=1, description="noised copies per example")
+    max_cycles: int = Field(4, ge=1, description="recycling: cycles sampled uniformly in 1..max_cycles")
+    confidence_loss: bool = Field(False, description="train the confidence head on a detached mini-rollout")
+    stages: list[StageConfig] = Field(default_factory=list)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
+    val_every: int = Field(250, ge=1)
+    val_sampling_steps: int = Field(20, ge=1, description="sampler steps for validation structures")
+    val_samples: int = Field(1, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    log_every: int = Field(10, ge=1)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int | Literal["auto"] = "auto"
+    num_nodes: int = Field(1, ge=1)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        starts = [s.start_step for s in self.stages]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("stages must have strictly increasing start_step")
+        b1, b2 = self.betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        return self
+
+
+class TrackingConfig(BaseModel):
+    """Where runs are recorded. ``uri=None`` means a sqlite file under ``runs_dir`` (``mlflow.db``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str | None = Field(None, description="MLflow tracking URI (http://host:port or sqlite:///path)")
+    experiment: str = Field("seedfold-scaling", min_length=1)
+    enabled: bool = True
+
+
+class RunConfig(BaseModel):
+    """Everything one training run needs; its hash names the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    seed: int = 0
+    runs_dir: Path = Path("runs")
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(preset="base", miniature=True))
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def config_hash(self) -> str:
+        """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
+        payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def tracking_uri(self) -> str:
+        if self.tracking.uri:
+            return self.tracking.uri
+        return f"sqlite:///{(self.runs_dir / 'mlflow.db').resolve()}"
+
+
+def format_validation_error(err: ValidationError) -> list[str]:
+    """One line per problem: ``key.path: what was expected (got <value>)``."""
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; allowed keys are listed by `harness config show`)"
+        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"{path}: {msg}")
+    return lines
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning every way it can fail into a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), ["file not found" if not path.exists() else "not a regular file"])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), [f"expected a mapping at the top level, got {type(raw).__name__}"])
+    return raw
+
+
+def parse_config(model_cls: type[BaseModel], raw: dict[str, Any], source: str) -> Any:
+    """Validate ``raw`` into ``model_cls``; errors become one ConfigError listing every problem."""
+    try:
+        return model_cls.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(source, format_validation_error(err)) from None
+
+
+def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load a run config from YAML, with optional dotted-key overrides (``{"train.lr": 1e-3}``)."""
+    raw = read_yaml(path)
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    return parse_config(RunConfig, raw, str(path))
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw["a"]["b"] = value`` for ``dotted="a.b"``, creating mappings on the way."""
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError("<override>", [f"{dotted}: {key} is not a mapping"])
+    node[leaf] = value

@@ -1,0 +1,44 @@
+"""Names of everything a run records, in MLflow and in its run folder. One source of truth for the trainer
+(writer) and ``analysis`` (reader): rename here, nowhere else. SPEC.md §4 lists what must be recorded.
+"""
+
+# Per-step metrics (MLflow metric keys; also columns of <run_dir>/metrics.csv).
+LOSS = "train/loss"
+LOSS_TERMS = ("train/loss_mse", "train/loss_bond", "train/loss_smooth_lddt", "train/loss_distogram",
+              "train/loss_confidence")
+LR = "train/lr"
+GRAD_NORM = "train/grad_norm"
+SKIPPED_STEPS = "guard/skipped_steps"  # cumulative count of non-finite steps skipped
+ROLLBACKS = "guard/rollbacks"  # cumulative count of rollbacks to the last good checkpoint
+EXAMPLES_PER_S = "throughput/examples_per_s"
+ITER_PER_S = "throughput/iter_per_s"
+PEAK_MEMORY_MB = "memory/peak_mb"  # CUDA max allocated, or process peak RSS on CPU
+FLOPS_PER_STEP = "flops/per_step"  # analytic, from the real cropped sizes seen (forward + backward)
+FLOPS_CUMULATIVE = "flops/cumulative"
+EXAMPLES_SEEN = "data/examples_seen"
+TOKEN_PAIRS_SEEN = "data/token_pairs_seen"  # sum of n_tokens^2
+VAL_LDDT = "val/lddt"  # mean all-atom lDDT of sampled structures on the validation split
+VAL_LOSS = "val/loss"
+
+# Tags (strings) on every training run.
+TAG_SWEEP = "sweep"  # sweep name, when the run belongs to one
+TAG_RUN_KEY = "run_key"  # the stable id hashed from the resolved config
+TAG_CONFIG_HASH = "config_hash"
+TAG_PRESET = "preset"
+TAG_ATTENTION = "attention"
+TAG_GIT_COMMIT = "git_commit"
+TAG_STATUS = "harness_status"  # running | finished | failed
+TAG_KIND = "kind"  # train | tune_trial | tune_study | report
+
+# Params (besides the flattened resolved config, logged as params with dotted keys like model.c_z).
+PARAM_PARAMS_TOTAL = "params_total"
+PARAM_PARAMS_NON_EMBEDDING = "params_non_embedding"
+PARAM_PARAMS_PAIR_TRACK = "params_pair_track"
+PARAM_FLOPS_PER_EXAMPLE = "flops_per_example"  # analytic forward FLOPs at the configured crop size
+
+# Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
+RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
+RUN_STATE_FILE = "state.json"  # {"status", "step", "mlflow_run_id", "experiment_id", "last_metrics", ...}
+RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
