@@ -1,0 +1,242 @@
+"""Tiled gated linear triangle attention in Triton: forward and backward.
+
+Per (batch b, row i, head h): out = (scale·φ(Q) φ(K)ᵀ ⊙ G ⊙ M) V with φ = ReLU, G = σ(bias[b, h]) (J × J,
+computed once outside the kernel, shared by all rows) and M the key mask of row i. The (J × J) weights of a
+row exist one tile at a time (O(n²) memory per head); no softmax, so no running max and no log-sum-exp.
+
+Backward, with A = φ(Q) φ(K)ᵀ, W = scale·A ⊙ G ⊙ M, dW = dO Vᵀ and dA = scale·dW ⊙ G ⊙ M:
+    dV = Wᵀ dO, dQ = (dA φ(K)) ⊙ [Q > 0], dK = (dAᵀ φ(Q)) ⊙ [K > 0] (row-parallel kernels, no atomics), and
+    dG[b, h] = scale·Σ_i dW_i ⊙ A_i ⊙ M_i, reduced over rows like the softmax kernel's bias gradient; the
+    caller chains dG through σ.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from models.kernels.launch_config import INTERPRETING, choose_tiles, dot_precision, rows_per_split
+from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
+
+
+@triton.jit
+def _fwd_kernel(
+    Q, K, V, GATE, MASK, OUT,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    so_b, so_i, so_h, so_j, so_d,
+    sg_b, sg_h, sg_q, sg_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
+    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    gate_ptr = GATE + b * sg_b + h * sg_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+    q = tl.maximum(q, 0.0)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32), 0.0)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
+        w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
+        w = tl.where(valid_n[None, :], w, 0.0)
+        acc += tl.dot(w.to(v.dtype), v, input_precision=PRECISION)
+    store_tile(OUT + b * so_b + i * so_i + h * so_h, acc * scale, offs_m, offs_d, so_j, so_d, n_keys, head_dim)
+
+
+@triton.jit
+def _dkdv_kernel(
+    Q, K, V, GATE, MASK, DO, DK, DV,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sg_b, sg_h, sg_q, sg_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One key tile of one row: dK and dV accumulated over all query tiles. DK, DV are laid out like K, V."""
+    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    q_ptr = Q + b * sq_b + i * sq_i + h * sq_h
+    do_ptr = DO + b * sd_b + i * sd_i + h * sd_h
+    gate_ptr = GATE + b * sg_b + h * sg_h
+
+    valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+    k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+    k_pos = k > 0
+    k = tl.maximum(k, 0.0)
+    v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+    dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    for start_m in range(0, n_keys, BLOCK_M):
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        q = tl.maximum(load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32), 0.0)
+        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+        gate = tl.where(valid_n[None, :], load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True),
+                        0.0) * scale
+        w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
+        dv += tl.dot(tl.trans(w.to(do.dtype)), do, input_precision=PRECISION)
+        da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
+        dk += tl.dot(tl.trans(da.to(q.dtype)), q, input_precision=PRECISION)
+    dk = tl.where(k_pos, dk, 0.0)
+    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim)
+    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim)
+
+
+@triton.jit
+def _dq_kernel(
+    Q, K, V, GATE, MASK, DO, DQ,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sg_b, sg_h, sg_q, sg_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
+    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
+    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    gate_ptr = GATE + b * sg_b + h * sg_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+
+    q_pos = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim,
+                      AS_FP32) > 0
+    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32), 0.0)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
+        da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
+        da = tl.where(valid_n[None, :], da, 0.0)
+        dq += tl.dot(da.to(k.dtype), k, input_precision=PRECISION)
+    dq = tl.where(q_pos, dq * scale, 0.0)
+    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim)
+
+
+@triton.jit
+def _dgate_kernel(
+    Q, K, V, MASK, DO, DGATE_PART,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sm_b, sm_i, sm_j,
+    n_batch, n_rows, n_heads, n_keys, head_dim, scale, rows_per_program,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One (query tile, key tile) of dG[b, h] summed over a split of rows i into DGATE_PART[split, b, h]."""
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    pid = tl.program_id(2).to(tl.int64)
+    h = pid % n_heads
+    b = (pid // n_heads) % n_batch
+    split = pid // (n_heads * n_batch)
+
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    row_start = split * rows_per_program
+    row_end = tl.minimum(row_start + rows_per_program, n_rows)
+    for i in range(row_start, row_end):
+        valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim,
+                       AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        a = tl.dot(tl.maximum(q, 0.0), tl.trans(tl.maximum(k, 0.0)), input_precision=PRECISION)
+        dw = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        acc += tl.where(valid_n[None, :], a * dw, 0.0)
+    part_ptr = DGATE_PART + ((split * n_batch + b) * n_heads + h) * n_keys * n_keys
+    store_tile(part_ptr, acc * scale, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
+
+
+def _strides(t: Tensor) -> tuple[int, ...]:
+    return tuple(t.stride())
+
+
+def _common(q: Tensor, mask: Tensor | None) -> tuple[Tensor, tuple[int, ...], dict]:
+    """Mask pointer (a uint8 view, or q as an unused stand-in), its strides, and the shared constexprs."""
+    j, d = q.shape[-2:]
+    tiles = choose_tiles(j, d)
+    if mask is None:
+        mask_arg, mask_strides = q, (0, 0, 0)
+    else:
+        mask_arg, mask_strides = mask.view(torch.uint8), _strides(mask)
+    meta = dict(
+        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        HAS_MASK=mask is not None, AS_FP32=INTERPRETING or q.dtype == torch.float32,
+        PRECISION=dot_precision(q.dtype), num_warps=tiles.num_warps, num_stages=tiles.num_stages,
+    )
+    return mask_arg, mask_strides, meta
+
+
+def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float) -> Tensor:
+    """Run the forward kernel.
+
+    Args: q, k, v (B, I, H, J, D) any strides; gate = σ(bias) (B, H, J, J); mask (B, I, J) bool or None.
+    Returns: out (B, I, H, J, D) laid out like q.
+    """
+    b, i, h, j, d = q.shape
+    out = torch.empty_like(q)
+    mask_arg, mask_strides, meta = _common(q, mask)
+    _fwd_kernel[(triton.cdiv(j, meta["BLOCK_M"]), b * i * h)](
+        q, k, v, gate, mask_arg, out,
+        *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(gate), *mask_strides,
+        i, h, j, d, scale, **meta,
+    )
+    return out
+
+
+def gated_backward(
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients (dq, dk, dv laid out like q, k, v; dgate (B, H, J, J) in gate's dtype) of the forward."""
+    b, i, h, j, d = q.shape
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    mask_arg, mask_strides, meta = _common(q, mask)
+    qkvdo = (*_strides(q), *_strides(k), *_strides(v), *_strides(grad_out))
+    _dkdv_kernel[(triton.cdiv(j, meta["BLOCK_N"]), b * i * h)](
+        q, k, v, gate, mask_arg, grad_out, dk, dv, *qkvdo, *_strides(gate), *mask_strides,
+        i, h, j, d, scale, **meta,
+    )
+    _dq_kernel[(triton.cdiv(j, meta["BLOCK_M"]), b * i * h)](
+        q, k, v, gate, mask_arg, grad_out, dq, *qkvdo, *_strides(gate), *mask_strides,
+        i, h, j, d, scale, **meta,
+    )
+    n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
+    per_program = rows_per_split(i, n_m * n_n, b * h)
+    splits = triton.cdiv(i, per_program)
+    part = torch.empty((splits, b, h, j, j), device=q.device, dtype=torch.float32)
+    _dgate_kernel[(n_m, n_n, splits * b * h)](
+        q, k, v, mask_arg, grad_out, part, *qkvdo, *mask_strides,
+        b, i, h, j, d, scale, per_program, **meta,
+    )
+    dgate = part.sum(0) if splits > 1 else part[0]
+    return dq, dk, dv, dgate.to(gate.dtype)

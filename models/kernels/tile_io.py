@@ -1,0 +1,48 @@
+"""Triton helpers shared by the triangle-attention kernels: locating a row and loading strided tiles.
+
+Every tensor is addressed through its own strides, so a transposed pair tensor (ending-node attention) or a
+head-split view is read in place without a copy. Offsets are int64: at n = 2048 the flat index of a
+(B, I, H, J, D) tensor passes 2**31.
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def row_coords(pid, n_rows, n_heads):
+    """Split a flat program id over (batch, row i, head), head fastest, into int64 (b, i, h)."""
+    pid = pid.to(tl.int64)
+    h = pid % n_heads
+    i = (pid // n_heads) % n_rows
+    b = pid // (n_heads * n_rows)
+    return b, i, h
+
+
+@triton.jit
+def load_tile(ptr, rows, cols, stride_r, stride_c, n_r, n_c, AS_FP32: tl.constexpr):
+    """Load ptr[rows, cols] (zeros outside n_r × n_c); cast to fp32 when AS_FP32 (interpreter bf16 dots)."""
+    offsets = rows[:, None].to(tl.int64) * stride_r + cols[None, :].to(tl.int64) * stride_c
+    valid = (rows[:, None] < n_r) & (cols[None, :] < n_c)
+    tile = tl.load(ptr + offsets, mask=valid, other=0.0)
+    if AS_FP32:
+        tile = tile.to(tl.float32)
+    return tile
+
+
+@triton.jit
+def store_tile(ptr, value, rows, cols, stride_r, stride_c, n_r, n_c):
+    """Store value into ptr[rows, cols] inside n_r × n_c, cast to the pointer's dtype."""
+    offsets = rows[:, None].to(tl.int64) * stride_r + cols[None, :].to(tl.int64) * stride_c
+    valid = (rows[:, None] < n_r) & (cols[None, :] < n_c)
+    tl.store(ptr + offsets, value.to(ptr.dtype.element_ty), mask=valid)
+
+
+@triton.jit
+def key_valid(mask_ptr, cols, stride_j, n_keys, HAS_MASK: tl.constexpr):
+    """(block_n,) bool: column inside the row and, with a mask, not a padded key."""
+    valid = cols < n_keys
+    if HAS_MASK:
+        keep = tl.load(mask_ptr + cols.to(tl.int64) * stride_j, mask=valid, other=0)
+        valid = valid & (keep != 0)
+    return valid

@@ -1,0 +1,292 @@
+"""Flash-style softmax triangle attention in Triton: forward and backward with the pair-bias gradient.
+
+Per (batch b, row i, head h) and query j: out[j] = Σ_k softmax_k(scale·q_j·k_k + bias[b, h, j, k]) v_k over
+unmasked keys k. The (J × J) logits of a row exist only one (block_m × block_n) tile at a time, so memory is
+O(n²) per head (outputs and a per-query log-sum-exp) instead of the O(n³) logits.
+
+Backward, with P the softmax, dP = dO Vᵀ, Δ_j = Σ_d dO_jd O_jd and dS = P ⊙ (dP − Δ):
+    dV = Pᵀ dO, dK = scale·dSᵀ Q, dQ = scale·dS K (three row-parallel kernels, no atomics), and
+    dBias[b, h] = Σ_i dS_i, a reduction over rows: each program of ``_dbias_kernel`` holds one bias tile in
+    fp32 registers over a split of rows and writes one partial; the partials are summed afterwards.
+No atomics anywhere, so gradients are deterministic.
+
+Softmax runs in base 2 (exp2 with log2(e) folded into the logits); the stored log-sum-exp is in that base.
+A row whose keys are all masked stores lse = +inf, which makes every P of that row 0: output and gradients 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from models.kernels.launch_config import INTERPRETING, choose_tiles, dot_precision, rows_per_split
+from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale,
+                 PRECISION: tl.constexpr):
+    """(block_m, block_n) logits in base 2, masked keys at -inf. q: (block_m, D), k: (block_n, D)."""
+    s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
+    bias = load_tile(bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, n_keys, True)
+    s += bias * 1.4426950408889634
+    return tl.where(valid_n[None, :], s, float("-inf"))
+
+
+@triton.jit
+def _fwd_kernel(
+    Q, K, V, BIAS, MASK, OUT, LSE,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    so_b, so_i, so_h, so_j, so_d,
+    sb_b, sb_h, sb_q, sb_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, qk_scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    pid_row = tl.program_id(1)
+    b, i, h = row_coords(pid_row, n_rows, n_heads)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
+    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+    m_run = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_run = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        m_new = tl.maximum(m_run, tl.max(s, 1))
+        # While every key seen so far is masked, m_new is -inf: shift by 0 instead to keep exp2 NaN-free.
+        m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+        alpha = tl.exp2(m_run - m_shift)
+        p = tl.exp2(s - m_shift[:, None])
+        l_run = l_run * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_run = m_new
+
+    empty = l_run == 0.0
+    out = acc / tl.where(empty, 1.0, l_run)[:, None]
+    store_tile(OUT + b * so_b + i * so_i + h * so_h, out, offs_m, offs_d, so_j, so_d, n_keys, head_dim)
+    lse = tl.where(empty, float("inf"), m_run + tl.log2(tl.where(empty, 1.0, l_run)))
+    tl.store(LSE + pid_row.to(tl.int64) * n_keys + offs_m, lse, mask=offs_m < n_keys)
+
+
+@triton.jit
+def _dkdv_kernel(
+    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DK, DV,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sb_b, sb_h, sb_q, sb_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, qk_scale, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One key tile of one row: dK and dV accumulated over all query tiles. DK, DV are laid out like K, V."""
+    pid_row = tl.program_id(1)
+    b, i, h = row_coords(pid_row, n_rows, n_heads)
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    q_ptr = Q + b * sq_b + i * sq_i + h * sq_h
+    do_ptr = DO + b * sd_b + i * sd_i + h * sd_h
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+    stat_ptr = pid_row.to(tl.int64) * n_keys
+
+    valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+    k_row = K + b * sk_b + i * sk_i + h * sk_h
+    v_row = V + b * sv_b + i * sv_i + h * sv_h
+    k = load_tile(k_row, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+    v = load_tile(v_row, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+    dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    for start_m in range(0, n_keys, BLOCK_M):
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        in_m = offs_m < n_keys
+        q = load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+        lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
+        delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        p = tl.exp2(s - lse[:, None])
+        dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
+    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk * scale, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim)
+    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim)
+
+
+@triton.jit
+def _dq_kernel(
+    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DQ,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sb_b, sb_h, sb_q, sb_k,
+    sm_b, sm_i, sm_j,
+    n_rows, n_heads, n_keys, head_dim, qk_scale, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
+    pid_row = tl.program_id(1)
+    b, i, h = row_coords(pid_row, n_rows, n_heads)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    in_m = offs_m < n_keys
+    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
+    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+    stat_ptr = pid_row.to(tl.int64) * n_keys
+
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+    lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
+    delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
+    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        p = tl.exp2(s - lse[:, None])
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq * scale, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim)
+
+
+@triton.jit
+def _dbias_kernel(
+    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DBIAS_PART,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sb_b, sb_h, sb_q, sb_k,
+    sm_b, sm_i, sm_j,
+    n_batch, n_rows, n_heads, n_keys, head_dim, qk_scale, rows_per_program,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One (query tile, key tile) of dBias[b, h] summed over a split of rows i into DBIAS_PART[split, b, h]."""
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    pid = tl.program_id(2).to(tl.int64)
+    h = pid % n_heads
+    b = (pid // n_heads) % n_batch
+    split = pid // (n_heads * n_batch)
+    in_m = offs_m < n_keys
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    row_start = split * rows_per_program
+    row_end = tl.minimum(row_start + rows_per_program, n_rows)
+    for i in range(row_start, row_end):
+        valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim,
+                       AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        stat_ptr = ((b * n_rows + i) * n_heads + h) * n_keys
+        lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
+        delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        p = tl.exp2(s - lse[:, None])
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        acc += p * (dp - delta[:, None])
+    part_ptr = DBIAS_PART + ((split * n_batch + b) * n_heads + h) * n_keys * n_keys
+    store_tile(part_ptr, acc, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
+
+
+def _strides(t: Tensor) -> tuple[int, ...]:
+    return tuple(t.stride())
+
+
+def _common(q: Tensor, bias: Tensor, mask: Tensor | None) -> tuple[Tensor, tuple[int, ...], dict]:
+    """Mask pointer (a uint8 view, or q as an unused stand-in), its strides, and the shared constexprs."""
+    b, _, _, j, d = q.shape
+    tiles = choose_tiles(j, d)
+    if mask is None:
+        mask_arg, mask_strides = q, (0, 0, 0)
+    else:
+        mask_arg, mask_strides = mask.view(torch.uint8), _strides(mask)
+    meta = dict(
+        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        HAS_MASK=mask is not None, AS_FP32=INTERPRETING or q.dtype == torch.float32,
+        PRECISION=dot_precision(q.dtype), num_warps=tiles.num_warps, num_stages=tiles.num_stages,
+    )
+    return mask_arg, mask_strides, meta
+
+
+def vanilla_forward(
+    q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask: Tensor | None, scale: float
+) -> tuple[Tensor, Tensor]:
+    """Run the forward kernel.
+
+    Args: q, k, v (B, I, H, J, D) any strides; bias (B, H, J, J); mask (B, I, J) bool or None; scale on q·k.
+    Returns: out (B, I, H, J, D) laid out like q; lse (B, I, H, J) fp32, base-2 log-sum-exp of the logits.
+    """
+    b, i, h, j, d = q.shape
+    out = torch.empty_like(q)
+    lse = torch.empty((b, i, h, j), device=q.device, dtype=torch.float32)
+    mask_arg, mask_strides, meta = _common(q, bias, mask)
+    grid = (triton.cdiv(j, meta["BLOCK_M"]), b * i * h)
+    _fwd_kernel[grid](
+        q, k, v, bias, mask_arg, out, lse,
+        *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(bias), *mask_strides,
+        i, h, j, d, scale * LOG2E, **meta,
+    )
+    return out, lse
+
+
+def vanilla_backward(
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask: Tensor | None,
+    out: Tensor, lse: Tensor, scale: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients (dq, dk, dv laid out like q, k, v; dbias (B, H, J, J) in bias's dtype) of the forward."""
+    b, i, h, j, d = q.shape
+    delta = (grad_out.float() * out.float()).sum(-1)  # (B, I, H, J) fp32
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    mask_arg, mask_strides, meta = _common(q, bias, mask)
+    strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(grad_out), *_strides(bias), *mask_strides)
+    rows = (b * i * h,)
+    _dkdv_kernel[(triton.cdiv(j, meta["BLOCK_N"]), *rows)](
+        q, k, v, bias, mask_arg, grad_out, lse, delta, dk, dv, *strides,
+        i, h, j, d, scale * LOG2E, scale, **meta,
+    )
+    _dq_kernel[(triton.cdiv(j, meta["BLOCK_M"]), *rows)](
+        q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *strides,
+        i, h, j, d, scale * LOG2E, scale, **meta,
+    )
+    n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
+    per_program = rows_per_split(i, n_m * n_n, b * h)
+    splits = triton.cdiv(i, per_program)
+    part = torch.empty((splits, b, h, j, j), device=q.device, dtype=torch.float32)
+    _dbias_kernel[(n_m, n_n, splits * b * h)](
+        q, k, v, bias, mask_arg, grad_out, lse, delta, part, *strides,
+        b, i, h, j, d, scale * LOG2E, per_program, **meta,
+    )
+    dbias = part.sum(0) if splits > 1 else part[0]
+    return dq, dk, dv, dbias.to(bias.dtype)
