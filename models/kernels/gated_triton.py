@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, choose_tiles, dot_precision, rows_per_split
+from models.kernels.launch_config import INTERPRETING, choose_tiles, dense, dot_precision, rows_per_split
 from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
 
 
@@ -30,7 +30,7 @@ def _fwd_kernel(
     so_b, so_i, so_h, so_j, so_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, scale,
+    n_rows, n_heads, n_keys, n_dim, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -42,19 +42,19 @@ def _fwd_kernel(
     gate_ptr = GATE + b * sg_b + h * sg_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
     q = tl.maximum(q, 0.0)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32), 0.0)
-        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32), 0.0)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
         w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
         w = tl.where(valid_n[None, :], w, 0.0)
         acc += tl.dot(w.to(v.dtype), v, input_precision=PRECISION)
-    store_tile(OUT + b * so_b + i * so_i + h * so_h, acc * scale, offs_m, offs_d, so_j, so_d, n_keys, head_dim)
+    store_tile(OUT + b * so_b + i * so_i + h * so_h, acc * scale, offs_m, offs_d, so_j, so_d, n_keys, n_dim)
 
 
 @triton.jit
@@ -66,7 +66,7 @@ def _dkdv_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, scale,
+    n_rows, n_heads, n_keys, n_dim, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -79,25 +79,25 @@ def _dkdv_kernel(
     gate_ptr = GATE + b * sg_b + h * sg_h
 
     valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-    k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
+    k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
     k_pos = k > 0
     k = tl.maximum(k, 0.0)
-    v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+    v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     for start_m in range(0, n_keys, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
-        q = tl.maximum(load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32), 0.0)
-        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
-        gate = tl.where(valid_n[None, :], load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True),
-                        0.0) * scale
+        q = tl.maximum(load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32), 0.0)
+        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
+        gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
+        gate = tl.where(valid_n[None, :], gate * scale, 0.0)
         w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
         dv += tl.dot(tl.trans(w.to(do.dtype)), do, input_precision=PRECISION)
         da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
         dk += tl.dot(tl.trans(da.to(q.dtype)), q, input_precision=PRECISION)
     dk = tl.where(k_pos, dk, 0.0)
-    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim)
-    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim)
+    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim)
+    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim)
 
 
 @triton.jit
@@ -109,7 +109,7 @@ def _dq_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, scale,
+    n_rows, n_heads, n_keys, n_dim, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -122,21 +122,21 @@ def _dq_kernel(
     gate_ptr = GATE + b * sg_b + h * sg_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q_pos = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim,
+    q_pos = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
                       AS_FP32) > 0
-    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32), 0.0)
-        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32), 0.0)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
         da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
         da = tl.where(valid_n[None, :], da, 0.0)
         dq += tl.dot(da.to(k.dtype), k, input_precision=PRECISION)
     dq = tl.where(q_pos, dq * scale, 0.0)
-    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim)
+    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim)
 
 
 @triton.jit
@@ -147,7 +147,7 @@ def _dgate_kernel(
     sv_b, sv_i, sv_h, sv_j, sv_d,
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sm_b, sm_i, sm_j,
-    n_batch, n_rows, n_heads, n_keys, head_dim, scale, rows_per_program,
+    n_batch, n_rows, n_heads, n_keys, n_dim, scale, rows_per_program,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -165,11 +165,11 @@ def _dgate_kernel(
     row_end = tl.minimum(row_start + rows_per_program, n_rows)
     for i in range(row_start, row_end):
         valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
-        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim,
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
                        AS_FP32)
-        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
-        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         a = tl.dot(tl.maximum(q, 0.0), tl.trans(tl.maximum(k, 0.0)), input_precision=PRECISION)
         dw = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         acc += tl.where(valid_n[None, :], a * dw, 0.0)
@@ -203,6 +203,7 @@ def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | 
     Args: q, k, v (B, I, H, J, D) any strides; gate = σ(bias) (B, H, J, J); mask (B, I, J) bool or None.
     Returns: out (B, I, H, J, D) laid out like q.
     """
+    q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
     mask_arg, mask_strides, meta = _common(q, mask)
@@ -218,6 +219,7 @@ def gated_backward(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients (dq, dk, dv laid out like q, k, v; dgate (B, H, J, J) in gate's dtype) of the forward."""
+    q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     mask_arg, mask_strides, meta = _common(q, mask)

@@ -1,7 +1,7 @@
 """Where the Triton kernels can run and with which tiles.
 
-Triton reads ``TRITON_INTERPRET`` when a kernel is decorated (SPEC.md §5), so the interpreter state is captured
-once at import; set the variable before importing ``models.kernels`` kernels (tests/conftest.py does).
+Triton reads ``TRITON_INTERPRET`` when a kernel is decorated (SPEC.md §5), so the interpreter state is
+captured once at import; set it before importing the kernel modules (tests/conftest.py does).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def triton_importable() -> bool:
 
 
 def triton_can_run(device: torch.device) -> bool:
-    """True when a Triton kernel can be launched on tensors of ``device``: CUDA, or CPU under the interpreter."""
+    """True when Triton can launch on tensors of ``device``: CUDA, or CPU under the interpreter."""
     if not triton_importable():
         return False
     if device.type == "cuda":
@@ -90,3 +90,13 @@ def rows_per_split(n_rows: int, n_tiles: int, batch_heads: int, target_programs:
     programs = max(1, n_tiles * batch_heads)
     splits = max(1, min(n_rows, target_programs // programs))
     return -(-n_rows // splits)
+
+
+def dense(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when its memory is dense in some dimension order (a transpose or permute of a contiguous
+    tensor, e.g. the pair tensor of ending-node attention), else a contiguous copy.
+
+    Gradients are allocated with ``torch.empty_like(t)``, which keeps the strides only of such tensors; the
+    kernels write a gradient through its input's strides, so both must agree.
+    """
+    return t if torch.empty_like(t).stride() == t.stride() else t.contiguous()

@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, choose_tiles, dot_precision, rows_per_split
+from models.kernels.launch_config import INTERPRETING, choose_tiles, dense, dot_precision, rows_per_split
 from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
 
 LOG2E = 1.4426950408889634
@@ -46,7 +46,7 @@ def _fwd_kernel(
     so_b, so_i, so_h, so_j, so_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, qk_scale,
+    n_rows, n_heads, n_keys, n_dim, qk_scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -59,15 +59,15 @@ def _fwd_kernel(
     bias_ptr = BIAS + b * sb_b + h * sb_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
     m_run = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_run = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
-        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
         m_new = tl.maximum(m_run, tl.max(s, 1))
         # While every key seen so far is masked, m_new is -inf: shift by 0 instead to keep exp2 NaN-free.
@@ -80,7 +80,7 @@ def _fwd_kernel(
 
     empty = l_run == 0.0
     out = acc / tl.where(empty, 1.0, l_run)[:, None]
-    store_tile(OUT + b * so_b + i * so_i + h * so_h, out, offs_m, offs_d, so_j, so_d, n_keys, head_dim)
+    store_tile(OUT + b * so_b + i * so_i + h * so_h, out, offs_m, offs_d, so_j, so_d, n_keys, n_dim)
     lse = tl.where(empty, float("inf"), m_run + tl.log2(tl.where(empty, 1.0, l_run)))
     tl.store(LSE + pid_row.to(tl.int64) * n_keys + offs_m, lse, mask=offs_m < n_keys)
 
@@ -94,7 +94,7 @@ def _dkdv_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, qk_scale, scale,
+    n_rows, n_heads, n_keys, n_dim, qk_scale, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -111,15 +111,15 @@ def _dkdv_kernel(
     valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
     k_row = K + b * sk_b + i * sk_i + h * sk_h
     v_row = V + b * sv_b + i * sv_i + h * sv_h
-    k = load_tile(k_row, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
-    v = load_tile(v_row, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+    k = load_tile(k_row, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+    v = load_tile(v_row, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     for start_m in range(0, n_keys, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         in_m = offs_m < n_keys
-        q = load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
-        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+        q = load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+        do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
         lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
         delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
         s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
@@ -128,8 +128,8 @@ def _dkdv_kernel(
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
         dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
-    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk * scale, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim)
-    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim)
+    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk * scale, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim)
+    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim)
 
 
 @triton.jit
@@ -141,7 +141,7 @@ def _dq_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, head_dim, qk_scale, scale,
+    n_rows, n_heads, n_keys, n_dim, qk_scale, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -157,22 +157,22 @@ def _dq_kernel(
     mask_ptr = MASK + b * sm_b + i * sm_i
     stat_ptr = pid_row.to(tl.int64) * n_keys
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
-    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim, AS_FP32)
+    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
     lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
     delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
-        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
         p = tl.exp2(s - lse[:, None])
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
-    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq * scale, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim)
+    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq * scale, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim)
 
 
 @triton.jit
@@ -184,11 +184,11 @@ def _dbias_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_batch, n_rows, n_heads, n_keys, head_dim, qk_scale, rows_per_program,
+    n_batch, n_rows, n_heads, n_keys, n_dim, qk_scale, rows_per_program,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    """One (query tile, key tile) of dBias[b, h] summed over a split of rows i into DBIAS_PART[split, b, h]."""
+    """One (query tile, key tile) of dBias[b, h] summed over a split of rows i: DBIAS_PART[split, b, h]."""
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
@@ -204,11 +204,11 @@ def _dbias_kernel(
     row_end = tl.minimum(row_start + rows_per_program, n_rows)
     for i in range(row_start, row_end):
         valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, head_dim, AS_FP32)
-        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, head_dim,
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
                        AS_FP32)
-        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, head_dim, AS_FP32)
-        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, head_dim, AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         stat_ptr = ((b * n_rows + i) * n_heads + h) * n_keys
         lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
         delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
@@ -248,6 +248,7 @@ def vanilla_forward(
     Args: q, k, v (B, I, H, J, D) any strides; bias (B, H, J, J); mask (B, I, J) bool or None; scale on q·k.
     Returns: out (B, I, H, J, D) laid out like q; lse (B, I, H, J) fp32, base-2 log-sum-exp of the logits.
     """
+    q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
     lse = torch.empty((b, i, h, j), device=q.device, dtype=torch.float32)
@@ -266,6 +267,7 @@ def vanilla_backward(
     out: Tensor, lse: Tensor, scale: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients (dq, dk, dv laid out like q, k, v; dbias (B, H, J, J) in bias's dtype) of the forward."""
+    q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     delta = (grad_out.float() * out.float()).sum(-1)  # (B, I, H, J) fp32
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
