@@ -118,7 +118,7 @@ def _check_inputs(
     for name, t in (("k", k), ("v", v)):
         if t.shape != q.shape:
             raise TriangleAttentionInputError(
-                f"{name} shape {tuple(t.shape)} differs from q shape {tuple(q.shape)}; expected (B, I, H, J, D)"
+                f"{name} shape {tuple(t.shape)} differs from q shape {tuple(q.shape)} (B, I, H, J, D)"
             )
         if t.dtype != q.dtype or t.device != q.device:
             raise TriangleAttentionInputError(
