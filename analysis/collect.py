@@ -1,0 +1,372 @@
+"""Read the runs of a sweep back from MLflow and/or run folders into tidy pandas tables.
+
+Two tables come out of a list of :class:`RunRecord`:
+
+- :func:`tidy` — one row per (run, step): identity columns (``run``, ``run_id``, ``sweep``, ``preset``,
+  ``attention``, ``width``, ``depth_pairformer``, ``depth_structure``, ``lr``, ``warmup``, ``params``,
+  ``params_non_embedding``, ``flops_per_example``, ``axis``), then ``step``, ``examples`` and ``flops``
+  (cumulative training FLOPs, forward + backward, forward-filled so validation rows carry them), then one
+  column per logged metric under its own key (``train/loss``, ``val/lddt``, ...; NaN where not logged).
+- :func:`run_table` — one row per run with the identity columns and every param and tag.
+
+``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults
+equal ``harness.tracking.names`` (``tests/analysis/test_collect.py`` asserts they never drift).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+
+class ReportInputError(ValueError):
+    """Input to ``analysis`` (a run folder, a CSV, a tracking URI, a sweep name) is missing or malformed.
+
+    The message names the file, key or record at fault and what was expected.
+    """
+
+
+@dataclass(frozen=True)
+class RecordNames:
+    """Keys under which runs are recorded. Defaults mirror ``harness.tracking.names``."""
+
+    tag_sweep: str = "sweep"
+    tag_run_key: str = "run_key"
+    tag_preset: str = "preset"
+    tag_attention: str = "attention"
+    tag_kind: str = "kind"
+    tag_status: str = "harness_status"
+    params_total: str = "params_total"
+    params_non_embedding: str = "params_non_embedding"
+    flops_per_example: str = "flops_per_example"
+    flops_cumulative: str = "flops/cumulative"
+    examples_seen: str = "data/examples_seen"
+    run_config_file: str = "config.yaml"
+    run_state_file: str = "state.json"
+    run_metrics_file: str = "metrics.csv"
+    # Dotted keys of the flattened resolved config.
+    width: str = "model.c_z"
+    depth_pairformer: str = "model.n_pairformer_blocks"
+    depth_structure: str = "model.n_diffusion_blocks"
+    attention: str = "model.triangle_attention"
+    preset: str = "model.preset"
+    lr: str = "train.lr"
+    warmup: str = "train.warmup_steps"
+
+
+NAMES = RecordNames()
+
+IDENTITY_COLUMNS = (
+    "run", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer", "depth_structure", "lr",
+    "warmup", "params", "params_non_embedding", "flops_per_example", "axis",
+)
+STEP_COLUMNS = ("step", "examples", "flops")
+AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
+
+
+@dataclass
+class RunRecord:
+    """One training run as recorded: params (flattened config + counts), tags and its metric history.
+
+    ``metrics`` is long format with columns ``step`` (int), ``key`` (str), ``value`` (float).
+    """
+
+    name: str
+    run_id: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["step", "key", "value"]))
+    source: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------- MLflow
+
+
+def read_mlflow_runs(
+    tracking_uri: str,
+    sweep: str | None = None,
+    experiment: str | None = None,
+    names: RecordNames = NAMES,
+) -> list[RunRecord]:
+    """Runs of ``sweep`` (tag ``sweep``; all runs when None) in ``experiment`` (all experiments when None).
+
+    ``tracking_uri``: ``sqlite:///abs/path/mlflow.db``, ``http://host:port`` or a ``file:`` store.
+    Report runs (tag ``kind=report``) and tuning studies are skipped. Raises ReportInputError when the store
+    cannot be opened, the experiment does not exist or nothing matches.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    _check_sqlite_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        if experiment is not None:
+            exp = client.get_experiment_by_name(experiment)
+            if exp is None:
+                raise ReportInputError(f"{tracking_uri}: no MLflow experiment named {experiment!r}")
+            experiment_ids = [exp.experiment_id]
+        else:
+            experiment_ids = [e.experiment_id for e in client.search_experiments()]
+        filters = [] if sweep is None else [f"tags.`{names.tag_sweep}` = '{_quote(sweep)}'"]
+        runs = _search_all(client, experiment_ids, " and ".join(filters))
+        records = []
+        for run in runs:
+            kind = run.data.tags.get(names.tag_kind, "train")
+            if kind not in ("train", "tune_trial"):
+                continue
+            history = [
+                (m.step, key, m.value)
+                for key in run.data.metrics
+                for m in client.get_metric_history(run.info.run_id, key)
+            ]
+            metrics = pd.DataFrame(history, columns=["step", "key", "value"])
+            records.append(RunRecord(
+                name=run.data.tags.get(names.tag_run_key) or run.info.run_name or run.info.run_id,
+                run_id=run.info.run_id,
+                params=dict(run.data.params),
+                tags=dict(run.data.tags),
+                metrics=metrics,
+                source=f"{tracking_uri}#{run.info.run_id}",
+            ))
+    except MlflowException as exc:
+        raise ReportInputError(f"{tracking_uri}: cannot read runs from MLflow ({exc.message})") from None
+    if not records:
+        where = f"sweep {sweep!r}" if sweep else "any sweep"
+        raise ReportInputError(f"{tracking_uri}: no training runs of {where} found"
+                               + (f" in experiment {experiment!r}" if experiment else ""))
+    return records
+
+
+def _search_all(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=1000,
+                                  page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _check_sqlite_uri(uri: str) -> None:
+    # MLflow would silently create an empty database at a mistyped path.
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        if not path.is_file():
+            raise ReportInputError(f"{uri}: MLflow database file {path} does not exist")
+
+
+# ---------------------------------------------------------------------------------------------- run folders
+
+
+def read_run_folders(runs_dir: str | Path, sweep: str | None = None,
+                     names: RecordNames = NAMES) -> list[RunRecord]:
+    """Runs recorded in folders ``<runs_dir>/<sweep>/<run_key>/`` (or ``<runs_dir>/<name>-<hash>/``).
+
+    A run folder holds ``metrics.csv`` (long format: step, key, value), and optionally ``config.yaml`` (the
+    resolved run config, flattened into dotted params) and ``state.json`` (status; its ``params`` and ``tags``
+    mappings and any top-level ``params_total`` / ``params_non_embedding`` / ``flops_per_example``).
+    ``runs_dir`` may also be a single sweep folder. Raises ReportInputError naming the file at fault.
+    """
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise ReportInputError(f"{root}: runs folder does not exist")
+    narrowed = sweep is not None and (root / sweep).is_dir()
+    if narrowed:
+        root = root / sweep
+    # <root>/<run>/ belongs to the sweep we narrowed to; <root>/<sweep>/<run>/ to its parent folder.
+    folders = [(p.parent, sweep if narrowed else None) for p in root.glob(f"*/{names.run_metrics_file}")]
+    folders += [(p.parent, p.parent.parent.name) for p in root.glob(f"*/*/{names.run_metrics_file}")]
+    records = [_read_run_folder(folder, hint, names) for folder, hint in sorted(folders)]
+    if sweep is not None:
+        records = [r for r in records if r.tags.get(names.tag_sweep) == sweep]
+    if not records:
+        raise ReportInputError(f"{root}: no run folders with {names.run_metrics_file}"
+                               + (f" for sweep {sweep!r}" if sweep else ""))
+    return records
+
+
+def _read_run_folder(folder: Path, sweep_hint: str | None, names: RecordNames) -> RunRecord:
+    metrics_path = folder / names.run_metrics_file
+    try:
+        metrics = pd.read_csv(metrics_path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ReportInputError(f"{metrics_path}: cannot read CSV ({exc})") from None
+    missing = {"step", "key", "value"} - set(metrics.columns)
+    if missing:
+        raise ReportInputError(
+            f"{metrics_path}: missing columns {sorted(missing)}; expected step, key, value")
+    metrics["value"] = pd.to_numeric(metrics["value"], errors="coerce")
+    metrics["step"] = pd.to_numeric(metrics["step"], errors="coerce")
+    if metrics["step"].isna().any():
+        bad = int(metrics.index[metrics["step"].isna()][0]) + 2
+        raise ReportInputError(f"{metrics_path}: line {bad}: step must be an integer")
+    metrics["step"] = metrics["step"].astype(int)
+
+    params: dict[str, str] = {}
+    config_path = folder / names.run_config_file
+    if config_path.is_file():
+        try:
+            config = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ReportInputError(f"{config_path}: invalid YAML ({exc})") from None
+        if not isinstance(config, dict):
+            raise ReportInputError(f"{config_path}: expected a mapping at the top level")
+        params.update(flatten(config))
+
+    tags: dict[str, str] = {}
+    state_path = folder / names.run_state_file
+    state: dict[str, Any] = {}
+    if state_path.is_file():
+        try:
+            state = json.loads(state_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ReportInputError(f"{state_path}: invalid JSON ({exc})") from None
+        if not isinstance(state, dict):
+            raise ReportInputError(f"{state_path}: expected a JSON object")
+        params.update({k: str(v) for k, v in (state.get("params") or {}).items()})
+        tags.update({k: str(v) for k, v in (state.get("tags") or {}).items()})
+        for key in (names.params_total, names.params_non_embedding, names.flops_per_example):
+            if key in state:
+                params[key] = str(state[key])
+        if "status" in state:
+            tags.setdefault(names.tag_status, str(state["status"]))
+
+    tags.setdefault(names.tag_run_key, folder.name)
+    if sweep_hint is not None:
+        tags.setdefault(names.tag_sweep, sweep_hint)
+    if names.preset in params:
+        tags.setdefault(names.tag_preset, params[names.preset])
+    if names.attention in params:
+        tags.setdefault(names.tag_attention, params[names.attention])
+    return RunRecord(name=tags[names.tag_run_key], run_id=str(state.get("mlflow_run_id", "")),
+                     params=params, tags=tags, metrics=metrics, source=str(folder))
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"c_z": 128}}`` → ``{"model.c_z": "128"}``; values as MLflow stores params (strings)."""
+    out: dict[str, str] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = "None" if value is None else str(value)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def collect(
+    tracking_uri: str | None = None,
+    runs_dir: str | Path | None = None,
+    sweep: str | None = None,
+    experiment: str | None = None,
+    names: RecordNames = NAMES,
+) -> list[RunRecord]:
+    """Runs from MLflow and/or run folders; a run found in both (same MLflow run id or name) is kept once."""
+    if tracking_uri is None and runs_dir is None:
+        raise ReportInputError("collect: give a tracking URI, a runs folder, or both")
+    records: list[RunRecord] = []
+    if tracking_uri is not None:
+        records += read_mlflow_runs(tracking_uri, sweep=sweep, experiment=experiment, names=names)
+    if runs_dir is not None:
+        seen_ids = {r.run_id for r in records if r.run_id}
+        seen_names = {r.name for r in records}
+        records += [r for r in read_run_folders(runs_dir, sweep=sweep, names=names)
+                    if r.run_id not in seen_ids and r.name not in seen_names]
+    return records
+
+
+def run_table(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFrame:
+    """One row per run: identity columns, then every param (``param:<key>``) and tag (``tag:<key>``)."""
+    rows = []
+    for r in records:
+        row = _identity(r, names)
+        row.update({f"param:{k}": v for k, v in r.params.items()})
+        row.update({f"tag:{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["axis"] = scaling_axis(table)
+    return table
+
+
+def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFrame:
+    """One row per (run, step); see the module docstring for the columns. Sorted by run, then step."""
+    frames = []
+    for r in records:
+        if r.metrics.empty:
+            continue
+        wide = r.metrics.pivot_table(index="step", columns="key", values="value", aggfunc="last")
+        wide = wide.sort_index().reset_index()
+        wide.columns.name = None
+        for column, key in (("examples", names.examples_seen), ("flops", names.flops_cumulative)):
+            wide[column] = wide[key].ffill() if key in wide else np.nan
+        for column, value in _identity(r, names).items():
+            wide[column] = value
+        frames.append(wide)
+    if not frames:
+        raise ReportInputError("tidy: none of the runs logged any metric")
+    frame = pd.concat(frames, ignore_index=True)
+    runs = frame.drop_duplicates("run")
+    frame["axis"] = frame["run"].map(dict(zip(runs["run"], scaling_axis(runs), strict=True)))
+    metric_columns = sorted(c for c in frame.columns if c not in IDENTITY_COLUMNS + STEP_COLUMNS)
+    frame = frame[list(IDENTITY_COLUMNS + STEP_COLUMNS) + metric_columns]
+    return frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+
+
+def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
+    p, t = r.params, r.tags
+    return {
+        "run": r.name,
+        "run_id": r.run_id,
+        "sweep": t.get(names.tag_sweep, ""),
+        "preset": t.get(names.tag_preset) or p.get(names.preset) or "",
+        "attention": t.get(names.tag_attention) or p.get(names.attention) or "",
+        "width": _number(p.get(names.width), r, names.width),
+        "depth_pairformer": _number(p.get(names.depth_pairformer), r, names.depth_pairformer),
+        "depth_structure": _number(p.get(names.depth_structure), r, names.depth_structure),
+        "lr": _number(p.get(names.lr), r, names.lr),
+        "warmup": _number(p.get(names.warmup), r, names.warmup),
+        "params": _number(p.get(names.params_total), r, names.params_total),
+        "params_non_embedding": _number(p.get(names.params_non_embedding), r, names.params_non_embedding),
+        "flops_per_example": _number(p.get(names.flops_per_example), r, names.flops_per_example),
+    }
+
+
+def _number(raw: str | None, record: RunRecord, key: str) -> float:
+    if raw is None or raw in ("", "None"):
+        return float("nan")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ReportInputError(f"{record.source}: param {key}={raw!r} is not a number") from None
+
+
+def scaling_axis(runs: pd.DataFrame) -> pd.Series:
+    """Which axis of the width-vs-depth study each run lies on (the paper's Figure 2).
+
+    ``deeper Pairformer`` / ``deeper structure module`` when the run has more Pairformer / diffusion
+    transformer blocks than the shallowest run of the table, else ``width``. Runs: a frame with the columns
+    ``depth_pairformer`` and ``depth_structure`` (one row per run).
+    """
+    pairformer = runs["depth_pairformer"].astype(float)
+    structure = runs["depth_structure"].astype(float)
+    axis = pd.Series(AXIS_WIDTH, index=runs.index, dtype=object)
+    axis[structure > structure.min()] = AXIS_STRUCTURE
+    axis[pairformer > pairformer.min()] = AXIS_PAIRFORMER
+    return axis

@@ -1,0 +1,318 @@
+"""Scaling-law fits (SPEC.md §4): L(X) = E + A·X^(−α) and the Chinchilla form L(N, D) = E + A/N^α + B/D^β.
+
+Fitted as in Hoffmann et al. (2022): in log space, log L̂ = LSE(e, a − α·log X) with E = exp(e), A = exp(a),
+minimising a Huber loss (δ = 1e-3) of log L − log L̂ by L-BFGS-B from a grid of starts; the best start wins.
+X is divided by its geometric mean inside the fit (conditioning only); reported coefficients are in the
+original units of X. Confidence intervals are percentile intervals over a pairs bootstrap (points resampled
+with replacement, each resample refitted).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from analysis.collect import ReportInputError
+
+HUBER_DELTA = 1e-3
+_BOUNDS_E = (-30.0, 30.0)
+_BOUNDS_LOG_COEF = (-60.0, 60.0)
+_BOUNDS_EXPONENT = (1e-4, 10.0)
+
+# Metrics where higher is better and 1 is perfect; fits use the error 1 − value.
+SCORE_MARKERS = ("lddt", "dockq", "success", "accuracy")
+
+
+def to_error(metric: str, values: np.ndarray) -> tuple[np.ndarray, str]:
+    """Values as a quantity that falls with scale: ``1 − value`` for scores in [0, 1] (lDDT, DockQ), else as is.
+
+    Returns the transformed values and the label of what is fitted (``"1 − val/lddt"`` or ``metric``).
+    """
+    values = np.asarray(values, dtype=float)
+    if any(marker in metric.lower() for marker in SCORE_MARKERS):
+        return 1.0 - values, f"1 − {metric}"
+    return values, metric
+
+
+def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Huber loss of residuals r and its derivative dH/dr."""
+    small = np.abs(r) <= delta
+    loss = np.where(small, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
+    grad = np.where(small, r, delta * np.sign(r))
+    return loss, grad
+
+
+# ------------------------------------------------------------------------------------------ L(X) = E + A·X^-α
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """L(X) = E + A·X^(−α), with percentile bootstrap intervals ``intervals[name] = (low, high)``.
+
+    ``samples`` holds the bootstrap coefficients, shape (n_bootstrap, 3): columns E, A, α.
+    """
+
+    E: float
+    A: float
+    alpha: float
+    intervals: dict[str, tuple[float, float]]
+    n_points: int
+    loss: float
+    confidence: float
+    samples: np.ndarray = field(repr=False)
+
+    def predict(self, x: np.ndarray | float) -> np.ndarray:
+        """L at X (same units as the fitted X)."""
+        return self.E + self.A * np.asarray(x, dtype=float) ** (-self.alpha)
+
+    def predict_interval(self, x: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile band of the bootstrap fits' predictions at X: (low, high), each shaped like X."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        preds = self.samples[:, :1] + self.samples[:, 1:2] * x[None, :] ** (-self.samples[:, 2:3])
+        tail = 50.0 * (1.0 - self.confidence)
+        return np.percentile(preds, tail, axis=0), np.percentile(preds, 100.0 - tail, axis=0)
+
+    def as_row(self) -> dict[str, float]:
+        """Coefficients and interval bounds as one flat table row."""
+        row: dict[str, float] = {"n_points": self.n_points}
+        for name in ("E", "A", "alpha"):
+            lo, hi = self.intervals[name]
+            row |= {name: getattr(self, name), f"{name}_low": lo, f"{name}_high": hi}
+        return row
+
+
+def _power_law_objective(theta: np.ndarray, lx: np.ndarray, ly: np.ndarray,
+                         delta: float) -> tuple[float, np.ndarray]:
+    e, a, alpha = theta
+    term = a - alpha * lx
+    pred = np.logaddexp(e, term)
+    w_e = expit(e - term)  # d pred / d e; d pred / d a = 1 − w_e
+    loss, dh = _huber(ly - pred, delta)
+    n = len(ly)
+    grad = -np.array([np.sum(dh * w_e), np.sum(dh * (1 - w_e)), np.sum(dh * (1 - w_e) * -lx)]) / n
+    return float(loss.sum() / n), grad
+
+
+def _check_points(x: np.ndarray, y: np.ndarray, what: str, n_params: int) -> None:
+    if x.shape != y.shape or x.ndim != 1:
+        raise ReportInputError(f"{what}: x and y must be 1-D of equal length, got {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ReportInputError(f"{what}: x and y must be finite (drop NaN rows first)")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ReportInputError(f"{what}: x and y must be positive for a power law in log space")
+    if len(np.unique(x)) < n_params:
+        raise ReportInputError(
+            f"{what}: needs at least {n_params} distinct x values to fit {n_params} coefficients, "
+            f"got {len(np.unique(x))}")
+
+
+def _fit_power_law_once(lx: np.ndarray, ly: np.ndarray, starts: list[np.ndarray],
+                        delta: float) -> tuple[np.ndarray, float]:
+    best, best_loss = None, np.inf
+    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
+    for start in starts:
+        res = minimize(_power_law_objective, start, args=(lx, ly, delta), jac=True, method="L-BFGS-B",
+                       bounds=bounds)
+        if res.fun < best_loss:
+            best, best_loss = res.x, float(res.fun)
+    return best, best_loss
+
+
+def _power_law_starts(ly: np.ndarray) -> list[np.ndarray]:
+    lo, mid = ly.min(), np.median(ly)
+    es = [lo + np.log(f) for f in (0.01, 0.5, 0.9)]
+    as_ = [mid + np.log(f) for f in (0.05, 0.3, 1.0)]
+    alphas = [0.05, 0.2, 0.5, 1.0, 2.0]
+    return [np.array(s) for s in itertools.product(es, as_, alphas)]
+
+
+def fit_power_law(x: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA, n_bootstrap: int = 200,
+                  confidence: float = 0.95, seed: int = 0) -> PowerLawFit:
+    """Fit L = E + A·X^(−α) to positive points (x, y), e.g. X = parameters or FLOPs, y = loss.
+
+    ``n_bootstrap`` resamples (0: intervals collapse onto the point estimate). Raises ReportInputError on
+    fewer than 3 distinct X values or non-positive input.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    _check_points(x, y, "power-law fit", 3)
+    shift = float(np.mean(np.log(x)))
+    lx, ly = np.log(x) - shift, np.log(y)
+    starts = _power_law_starts(ly)
+    theta, loss = _fit_power_law_once(lx, ly, starts, delta)
+
+    def unscale(t: np.ndarray) -> np.ndarray:  # (e, a', α) at X / x_ref → (E, A, α) at X
+        return np.array([np.exp(t[0]), np.exp(t[1] + t[2] * shift), t[2]])
+
+    rng = np.random.default_rng(seed)
+    samples = []
+    local_starts = [theta, *starts[:: max(1, len(starts) // 4)]]
+    while len(samples) < n_bootstrap:
+        idx = rng.integers(0, len(x), len(x))
+        if len(np.unique(lx[idx])) < 3:
+            continue
+        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta)
+        samples.append(unscale(t))
+    point = unscale(theta)
+    samples_arr = np.array(samples) if samples else point[None, :]
+    tail = 50.0 * (1.0 - confidence)
+    lows, highs = np.percentile(samples_arr, tail, axis=0), np.percentile(samples_arr, 100 - tail, axis=0)
+    intervals = {name: (float(lows[i]), float(highs[i])) for i, name in enumerate(("E", "A", "alpha"))}
+    return PowerLawFit(E=float(point[0]), A=float(point[1]), alpha=float(point[2]), intervals=intervals,
+                       n_points=len(x), loss=loss, confidence=confidence, samples=samples_arr)
+
+
+# ------------------------------------------------------------------------- L(N, D) = E + A/N^α + B/D^β
+
+
+@dataclass(frozen=True)
+class ChinchillaFit:
+    """L(N, D) = E + A·N^(−α) + B·D^(−β); N = parameters, D = data (examples or tokens seen)."""
+
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    intervals: dict[str, tuple[float, float]]
+    n_points: int
+    loss: float
+    confidence: float
+
+    def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
+        n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
+        return self.E + self.A * n ** (-self.alpha) + self.B * d ** (-self.beta)
+
+    def as_row(self) -> dict[str, float]:
+        row: dict[str, float] = {"n_points": self.n_points}
+        for name in ("E", "A", "alpha", "B", "beta"):
+            lo, hi = self.intervals[name]
+            row |= {name: getattr(self, name), f"{name}_low": lo, f"{name}_high": hi}
+        return row
+
+
+def _chinchilla_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ly: np.ndarray,
+                          delta: float) -> tuple[float, np.ndarray]:
+    e, a, alpha, b, beta = theta
+    terms = np.stack([np.full_like(ln, e), a - alpha * ln, b - beta * ld])  # (3, P)
+    pred = np.logaddexp.reduce(terms, axis=0)
+    w = np.exp(terms - pred)  # softmax weights = d pred / d (e, a, b)
+    loss, dh = _huber(ly - pred, delta)
+    n = len(ly)
+    grad = -np.array([
+        np.sum(dh * w[0]), np.sum(dh * w[1]), np.sum(dh * w[1] * -ln),
+        np.sum(dh * w[2]), np.sum(dh * w[2] * -ld),
+    ]) / n
+    return float(loss.sum() / n), grad
+
+
+def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA,
+                   n_bootstrap: int = 100, confidence: float = 0.95, seed: int = 0) -> ChinchillaFit:
+    """Fit L(N, D) = E + A/N^α + B/D^β to points from several model sizes N, each at several data sizes D.
+
+    Needs at least 3 distinct N and 3 distinct D (the curves of a width/depth sweep give many D per N).
+    """
+    n, d, y = (np.asarray(v, dtype=float) for v in (n, d, y))
+    _check_points(n, y, "Chinchilla fit (N)", 3)
+    _check_points(d, y, "Chinchilla fit (D)", 3)
+    shift_n, shift_d = float(np.mean(np.log(n))), float(np.mean(np.log(d)))
+    ln, ld, ly = np.log(n) - shift_n, np.log(d) - shift_d, np.log(y)
+    lo, mid = ly.min(), np.median(ly)
+    starts = [np.array(s) for s in itertools.product(
+        [lo + np.log(f) for f in (0.01, 0.5, 0.9)], [mid + np.log(f) for f in (0.1, 0.5)], [0.1, 0.5, 1.0],
+        [mid + np.log(f) for f in (0.1, 0.5)], [0.1, 0.5, 1.0])]
+    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
+
+    def fit_once(idx: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+        best, best_loss = starts[0], np.inf
+        for start in starts:
+            res = minimize(_chinchilla_objective, start, args=(ln[idx], ld[idx], ly[idx], delta), jac=True,
+                           method="L-BFGS-B", bounds=bounds)
+            if res.fun < best_loss:
+                best, best_loss = res.x, float(res.fun)
+        return best, best_loss
+
+    def unscale(t: np.ndarray) -> np.ndarray:
+        return np.array([np.exp(t[0]), np.exp(t[1] + t[2] * shift_n), t[2],
+                         np.exp(t[3] + t[4] * shift_d), t[4]])
+
+    theta, loss = fit_once(np.arange(len(y)), starts)
+    rng = np.random.default_rng(seed)
+    samples = []
+    while len(samples) < n_bootstrap:
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(ln[idx])) < 3 or len(np.unique(ld[idx])) < 3:
+            continue
+        samples.append(unscale(fit_once(idx, [theta, *starts[::27]])[0]))
+    point = unscale(theta)
+    samples_arr = np.array(samples) if samples else point[None, :]
+    tail = 50.0 * (1.0 - confidence)
+    lows, highs = np.percentile(samples_arr, tail, axis=0), np.percentile(samples_arr, 100 - tail, axis=0)
+    names = ("E", "A", "alpha", "B", "beta")
+    return ChinchillaFit(*map(float, point), intervals={k: (float(lows[i]), float(highs[i]))
+                                                        for i, k in enumerate(names)},
+                         n_points=len(y), loss=loss, confidence=confidence)
+
+
+# ------------------------------------------------------------------------------------- extrapolation
+
+
+@dataclass(frozen=True)
+class ExtrapolationCheck:
+    """A fit without the largest X, asked to predict the held-out largest configuration."""
+
+    held_out_x: float
+    observed: float
+    predicted: float
+    predicted_low: float
+    predicted_high: float
+    fit: PowerLawFit
+
+    @property
+    def relative_error(self) -> float:
+        """(predicted − observed) / observed."""
+        return (self.predicted - self.observed) / self.observed
+
+    @property
+    def within_interval(self) -> bool:
+        return self.predicted_low <= self.observed <= self.predicted_high
+
+
+def extrapolation_check(x: np.ndarray, y: np.ndarray, **fit_kwargs: object) -> ExtrapolationCheck:
+    """Fit on every point with X below the largest, predict the mean observed L at the largest X."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    largest = x.max()
+    keep = x < largest
+    fit = fit_power_law(x[keep], y[keep], **fit_kwargs)  # type: ignore[arg-type]
+    low, high = fit.predict_interval(largest)
+    return ExtrapolationCheck(held_out_x=float(largest), observed=float(y[~keep].mean()),
+                              predicted=float(fit.predict(largest)), predicted_low=float(low[0]),
+                              predicted_high=float(high[0]), fit=fit)
+
+
+# ------------------------------------------------------------------------------------------- frontier
+
+
+def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> pd.DataFrame:
+    """Lower envelope of y over x across all runs: per log-spaced x bin, the point with the lowest y.
+
+    frame: one row per (run, step) as from ``analysis.collect.tidy``. Returns columns ``x``, ``y``, ``run``,
+    sorted by x, keeping only points that improve on every smaller-x frontier point (the compute-optimal set
+    that L(C) fits use).
+    """
+    for column in (x, y):
+        if column not in frame:
+            raise ReportInputError(f"frontier: no column {column!r} in the collected runs")
+    points = frame[[x, y, "run"]].dropna()
+    points = points[(points[x] > 0) & (points[y] > 0)]
+    if points.empty:
+        return pd.DataFrame(columns=["x", "y", "run"])
+    edges = np.geomspace(points[x].min(), points[x].max() * (1 + 1e-9), n_bins + 1)
+    points = points.assign(bin=np.digitize(points[x], edges))
+    best = points.loc[points.groupby("bin")[y].idxmin()].sort_values(x)
+    best = best[best[y] <= best[y].cummin()]
+    return best.rename(columns={x: "x", y: "y"})[["x", "y", "run"]].reset_index(drop=True)
