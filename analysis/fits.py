@@ -29,7 +29,7 @@ SCORE_MARKERS = ("lddt", "dockq", "success", "accuracy")
 
 
 def to_error(metric: str, values: np.ndarray) -> tuple[np.ndarray, str]:
-    """Values as a quantity that falls with scale: ``1 − value`` for scores in [0, 1] (lDDT, DockQ), else as is.
+    """Values as a quantity falling with scale: ``1 − value`` for scores in [0, 1] (lDDT, DockQ), else as is.
 
     Returns the transformed values and the label of what is fitted (``"1 − val/lddt"`` or ``metric``).
     """
