@@ -37,6 +37,15 @@ class ModelConfig(BaseModel):
     pwa_heads: int = Field(8, ge=1, description="PairWeightedAveraging heads")
     pwa_head_dim: int = Field(8, ge=1, description="PairWeightedAveraging head dim")
     transition_expansion: int = Field(4, ge=1)
+    diffusion_transition_expansion: int = Field(
+        2, ge=1, description="hidden = this x width in the diffusion/atom transformers' transitions (AF3: 2)"
+    )
+    c_template: int = Field(64, ge=8, description="template pair stack width")
+    n_fourier: int = Field(256, ge=2, description="Fourier noise embedding width")
+    max_atoms_per_token: int = Field(24, ge=1, description="per-atom slots of the pLDDT/resolved heads")
+    n_plddt_bins: int = Field(50, ge=2)
+    n_pae_bins: int = Field(64, ge=2)
+    n_pde_bins: int = Field(64, ge=2)
 
     # Depths.
     n_pairformer_blocks: int = Field(48, ge=1)
@@ -62,6 +71,7 @@ class ModelConfig(BaseModel):
     use_templates: bool = False
     use_confidence_head: bool = True
     trunk_bf16: bool = Field(False, description="bf16 autocast for MSA module and Pairformer (SPEC.md §2.8)")
+    gradient_checkpointing: bool = Field(False, description="recompute pair-stack blocks in backward")
     chunk_size: int | None = Field(None, ge=1, description="rows per chunk in triangle ops at inference")
 
     # Regularisation and encodings.

@@ -1,0 +1,127 @@
+"""Diffusion module (AF3 Algorithms 20-23): conditioning, atom attention encoder, diffusion transformer,
+atom attention decoder, with EDM preconditioning (SPEC.md §2.6). Always runs in fp32 (SPEC.md §2.8)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from models.config import ModelConfig
+from models.modules.atom_attention import AtomAttentionDecoder, AtomAttentionEncoder
+from models.modules.attention_pair_bias import AttentionPairBias
+from models.modules.primitives import ConditionedTransition, Transition, linear
+from models.modules.relpos import RelativePositionEncoding
+
+
+class FourierEmbedding(nn.Module):
+    """AF3 Algorithm 22: scalar noise level c_noise (B, S) -> cos(2π(t·w + b)) (B, S, n) with fixed random w, b."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("w", torch.randn(n, generator=g))
+        self.register_buffer("b", torch.rand(n, generator=g))
+
+    def forward(self, t: Tensor) -> Tensor:
+        return torch.cos(2 * math.pi * (t[..., None] * self.w + self.b))
+
+
+class DiffusionConditioning(nn.Module):
+    """AF3 Algorithm 21. Pair: [z_trunk, relpos] -> z (B, N, N, c_z). Single: [s_trunk, s_inputs] + noise
+    embedding -> s (B, S, N, c_s). The pair part does not depend on σ and is computed once per call."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.sigma_data = config.sigma_data
+        self.relpos = RelativePositionEncoding(config.c_z, config.max_relative_idx, config.max_relative_chain)
+        self.norm_z = nn.LayerNorm(2 * config.c_z)
+        self.proj_z = linear(2 * config.c_z, config.c_z)
+        self.transitions_z = nn.ModuleList(Transition(config.c_z, 2) for _ in range(2))
+        self.norm_s = nn.LayerNorm(config.c_s + config.s_inputs_dim)
+        self.proj_s = linear(config.c_s + config.s_inputs_dim, config.c_s)
+        self.fourier = FourierEmbedding(config.n_fourier)
+        self.norm_noise = nn.LayerNorm(config.n_fourier)
+        self.proj_noise = linear(config.n_fourier, config.c_s)
+        self.transitions_s = nn.ModuleList(Transition(config.c_s, 2) for _ in range(2))
+
+    def pair(self, batch: dict[str, Tensor], z_trunk: Tensor) -> Tensor:
+        z = self.proj_z(self.norm_z(torch.cat([z_trunk, self.relpos(batch)], dim=-1)))
+        for transition in self.transitions_z:
+            z = z + transition(z)
+        return z
+
+    def single(self, s_trunk: Tensor, s_inputs: Tensor, sigma: Tensor) -> Tensor:
+        s = self.proj_s(self.norm_s(torch.cat([s_trunk, s_inputs], dim=-1)))[:, None]  # (B, 1, N, c_s)
+        noise = self.fourier(0.25 * torch.log(sigma / self.sigma_data))  # (B, S, n_fourier)
+        s = s + self.proj_noise(self.norm_noise(noise))[:, :, None]
+        for transition in self.transitions_s:
+            s = s + transition(s)
+        return s
+
+
+class DiffusionTransformer(nn.Module):
+    """AF3 Algorithm 23 at token level: a (B, S, N, c_token), s (B, S, N, c_s), z (B, N, N, c_z) -> a."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c, n = config.c_token, config.diffusion_transition_expansion
+        self.checkpointing = config.gradient_checkpointing
+        self.attention = nn.ModuleList(
+            AttentionPairBias(c, config.c_z, config.n_diffusion_heads, c_cond=config.c_s)
+            for _ in range(config.n_diffusion_blocks)
+        )
+        self.transition = nn.ModuleList(
+            ConditionedTransition(c, config.c_s, n) for _ in range(config.n_diffusion_blocks)
+        )
+
+    def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor) -> Tensor:
+        for attention, transition in zip(self.attention, self.transition, strict=True):
+            a = a + attention(a, z, token_mask, s=s) + transition(a, s)
+        return a
+
+
+class DiffusionModule(nn.Module):
+    """AF3 Algorithm 20: denoise x_noisy (B, S, A, 3) Å at noise levels sigma (B, S) Å -> x_denoised (B, S, A, 3).
+
+    EDM preconditioning: D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise), σ_d = config.sigma_data.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.sigma_data = config.sigma_data
+        self.conditioning = DiffusionConditioning(config)
+        self.atom_encoder = AtomAttentionEncoder(config, config.c_token, with_trunk=True)
+        self.norm_s = nn.LayerNorm(config.c_s)
+        self.proj_s = linear(config.c_s, config.c_token)
+        self.transformer = DiffusionTransformer(config)
+        self.norm_a = nn.LayerNorm(config.c_token)
+        self.atom_decoder = AtomAttentionDecoder(config)
+
+    def forward(
+        self,
+        x_noisy: Tensor,
+        sigma: Tensor,
+        batch: dict[str, Tensor],
+        s_inputs: Tensor,
+        s_trunk: Tensor,
+        z_trunk: Tensor,
+        z_cond: Tensor | None = None,
+    ) -> Tensor:
+        """``z_cond``: the σ-independent pair conditioning, pass it to reuse it across sampler steps."""
+        with torch.autocast(x_noisy.device.type, enabled=False):
+            s_inputs, s_trunk, z_trunk = s_inputs.float(), s_trunk.float(), z_trunk.float()
+            x_noisy, sigma = x_noisy.float(), sigma.float()
+            if z_cond is None:
+                z_cond = self.conditioning.pair(batch, z_trunk)
+            s = self.conditioning.single(s_trunk, s_inputs, sigma)
+            sd2, sig = self.sigma_data**2, sigma[..., None, None]
+            r = x_noisy / torch.sqrt(sig**2 + sd2)
+            a, q_skip, c_skip, p_skip, windows = self.atom_encoder(batch, r, s_trunk, z_cond)
+            a = a + self.proj_s(self.norm_s(s))
+            a = self.transformer(a, s, z_cond, batch["token_mask"])
+            r_update = self.atom_decoder(self.norm_a(a), q_skip, c_skip, p_skip, windows, batch)
+            c_skip_w = sd2 / (sig**2 + sd2)
+            c_out = sig * self.sigma_data / torch.sqrt(sig**2 + sd2)
+            return c_skip_w * x_noisy + c_out * r_update

@@ -1,0 +1,41 @@
+"""Distogram head (AF3 §4.4) and the bin edges shared by heads and losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from models.modules.primitives import linear
+
+DISTOGRAM_RANGE = (2.3125, 21.6875)  # Å, first and last bin edge (SPEC.md §2.1)
+CONFIDENCE_DISTANCE_RANGE = (3.25, 52.0)  # Å, bin edges of the confidence head's distance embedding
+N_CONFIDENCE_DISTANCE_BINS = 39
+
+
+def bin_edges(lo: float, hi: float, n_bins: int, device=None) -> Tensor:
+    """n_bins - 1 interior edges, evenly spaced from lo to hi (Å); bin k holds d in [edge_{k-1}, edge_k)."""
+    return torch.linspace(lo, hi, n_bins - 1, device=device)
+
+
+def distogram_edges(n_bins: int, device=None) -> Tensor:
+    return bin_edges(*DISTOGRAM_RANGE, n_bins, device=device)
+
+
+class DistogramHead(nn.Module):
+    """z (B, N, N, c_z) -> symmetric logits (B, N, N, n_bins)."""
+
+    def __init__(self, c_z: int, n_bins: int) -> None:
+        super().__init__()
+        self.proj = linear(c_z, n_bins)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.proj(z + z.transpose(1, 2))
+
+
+def atom_slot(atom_to_token: Tensor) -> Tensor:
+    """Position of each atom within its token: (B, A) long. Atoms of a token are contiguous."""
+    b, a = atom_to_token.shape
+    first = torch.full((b, int(atom_to_token.max()) + 1), a, dtype=torch.long, device=atom_to_token.device)
+    position = torch.arange(a, device=atom_to_token.device).expand(b, a)
+    first = first.scatter_reduce(1, atom_to_token, position, reduce="amin")
+    return position - torch.gather(first, 1, atom_to_token)

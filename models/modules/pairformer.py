@@ -1,0 +1,101 @@
+"""The pair block shared by every pair stack (MSA module, Pairformer, template embedder, confidence head) and
+the Pairformer (AF3 Algorithm 17). Block order and dropout follow SPEC.md §2.2."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from models.config import ModelConfig
+from models.modules.attention_pair_bias import AttentionPairBias
+from models.modules.primitives import Transition, shared_dropout
+from models.modules.triangle_attention import TriangleAttention
+from models.modules.triangle_multiplication import TriangleMultiplication
+
+
+class PairBlock(nn.Module):
+    """Triangle updates and pair transition on z (B, N, N, c_z) with pair_mask (B, N, N) bool.
+
+    Width rule: heads = c_z / tri_att_head_dim, tri-mul hidden = c_z (or config.tri_mul_hidden for the trunk).
+    """
+
+    def __init__(self, config: ModelConfig, c_z: int) -> None:
+        super().__init__()
+        c_hidden = config.tri_mul_hidden if (config.tri_mul_hidden and c_z == config.c_z) else c_z
+        heads = max(1, c_z // config.tri_att_head_dim)
+        self.dropout = config.pair_dropout
+        self.tri_mul_out = TriangleMultiplication(c_z, c_hidden, outgoing=True)
+        self.tri_mul_in = TriangleMultiplication(c_z, c_hidden, outgoing=False)
+        kwargs = dict(
+            variant=config.triangle_attention,
+            bias_activation=config.linear_bias_activation,
+            kernel_impl=config.kernel_impl,
+            chunk_size=config.chunk_size,
+        )
+        self.tri_att_start = TriangleAttention(c_z, heads, config.tri_att_head_dim, starting=True, **kwargs)
+        self.tri_att_end = TriangleAttention(c_z, heads, config.tri_att_head_dim, starting=False, **kwargs)
+        self.transition = Transition(c_z, config.transition_expansion)
+
+    def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
+        p, train = self.dropout, self.training
+        z = z + shared_dropout(self.tri_mul_out(z, pair_mask), p, dim=1, training=train)
+        z = z + shared_dropout(self.tri_mul_in(z, pair_mask), p, dim=1, training=train)
+        z = z + shared_dropout(self.tri_att_start(z, pair_mask), p, dim=1, training=train)
+        z = z + shared_dropout(self.tri_att_end(z, pair_mask), p, dim=2, training=train)
+        return z + self.transition(z)
+
+
+class PairformerBlock(nn.Module):
+    """One Pairformer block: the pair block, then single attention with pair bias and a single transition.
+
+    s (B, N, c_s), z (B, N, N, c_z), token_mask (B, N) bool -> (s, z).
+    """
+
+    def __init__(self, config: ModelConfig, c_s: int, c_z: int) -> None:
+        super().__init__()
+        self.pair = PairBlock(config, c_z)
+        self.attention = AttentionPairBias(c_s, c_z, config.n_single_heads)
+        self.transition = Transition(c_s, config.transition_expansion)
+
+    def forward(self, s: Tensor, z: Tensor, token_mask: Tensor) -> tuple[Tensor, Tensor]:
+        pair_mask = token_mask[:, :, None] & token_mask[:, None, :]
+        z = self.pair(z, pair_mask)
+        s = s + self.attention(s[:, None], z, token_mask)[:, 0]
+        return s + self.transition(s), z
+
+
+class Pairformer(nn.Module):
+    """AF3 Algorithm 17: ``n_blocks`` Pairformer blocks, each optionally under activation checkpointing."""
+
+    def __init__(
+        self, config: ModelConfig, n_blocks: int, c_s: int | None = None, c_z: int | None = None
+    ) -> None:
+        super().__init__()
+        self.checkpointing = config.gradient_checkpointing
+        c_s, c_z = c_s or config.c_s, c_z or config.c_z
+        self.blocks = nn.ModuleList(PairformerBlock(config, c_s, c_z) for _ in range(n_blocks))
+
+    def forward(self, s: Tensor, z: Tensor, token_mask: Tensor) -> tuple[Tensor, Tensor]:
+        for block in self.blocks:
+            if self.checkpointing and self.training:
+                s, z = checkpoint(block, s, z, token_mask, use_reentrant=False)
+            else:
+                s, z = block(s, z, token_mask)
+        return s, z
+
+
+class PairStack(nn.Module):
+    """``n_blocks`` pair-only blocks (template embedder's stack): z (B, N, N, c) -> same."""
+
+    def __init__(self, config: ModelConfig, n_blocks: int, c_z: int) -> None:
+        super().__init__()
+        self.checkpointing = config.gradient_checkpointing
+        self.blocks = nn.ModuleList(PairBlock(config, c_z) for _ in range(n_blocks))
+
+    def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
+        for block in self.blocks:
+            if self.checkpointing and self.training:
+                z = checkpoint(block, z, pair_mask, use_reentrant=False)
+            else:
+                z = block(z, pair_mask)
+        return z

@@ -1,0 +1,78 @@
+"""Primitives shared by every module: bias-free linear layers, SwiGLU transitions, adaptive LayerNorm,
+row/column-shared dropout. Widths are in channels; ``...`` in shapes means any leading dims."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def linear(
+    c_in: int, c_out: int, *, bias: bool = False, init: str = "default", bias_init: float = 0.0
+) -> nn.Linear:
+    """nn.Linear with AF3's init habits: ``init="zeros"`` for layers that end a residual branch (the block starts
+    as the identity), ``bias_init`` for gates (AF3 starts the output gates of the diffusion blocks at -2)."""
+    layer = nn.Linear(c_in, c_out, bias=bias)
+    if init == "zeros" or init == "gating":
+        nn.init.zeros_(layer.weight)
+    if bias:
+        nn.init.constant_(layer.bias, 1.0 if init == "gating" else bias_init)
+    return layer
+
+
+class Transition(nn.Module):
+    """SwiGLU transition (AF3 Algorithm 11): x (..., c) -> (..., c) with hidden width n·c."""
+
+    def __init__(self, c: int, n: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+        self.proj_in = linear(c, 2 * n * c)
+        self.proj_out = linear(n * c, c, init="zeros")
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, b = self.proj_in(self.norm(x)).chunk(2, dim=-1)
+        return self.proj_out(nn.functional.silu(a) * b)
+
+
+class AdaLN(nn.Module):
+    """Adaptive LayerNorm (AF3 Algorithm 26): a (..., c_a) conditioned on s (..., c_cond) -> (..., c_a)."""
+
+    def __init__(self, c_a: int, c_cond: int) -> None:
+        super().__init__()
+        self.norm_a = nn.LayerNorm(c_a, elementwise_affine=False)
+        self.norm_s = nn.LayerNorm(c_cond, bias=False)
+        self.scale = linear(c_cond, c_a, bias=True)
+        self.shift = linear(c_cond, c_a)
+
+    def forward(self, a: Tensor, s: Tensor) -> Tensor:
+        s = self.norm_s(s)
+        return torch.sigmoid(self.scale(s)) * self.norm_a(a) + self.shift(s)
+
+
+class ConditionedTransition(nn.Module):
+    """SwiGLU transition with adaptive LayerNorm and a conditioned output gate (AF3 Algorithm 25).
+
+    a (..., c_a), s (..., c_cond) -> (..., c_a); hidden width n·c_a."""
+
+    def __init__(self, c_a: int, c_cond: int, n: int) -> None:
+        super().__init__()
+        self.ada_ln = AdaLN(c_a, c_cond)
+        self.proj_swish = linear(c_a, n * c_a)
+        self.proj_linear = linear(c_a, n * c_a)
+        self.gate = linear(c_cond, c_a, bias=True, bias_init=-2.0)
+        self.proj_out = linear(n * c_a, c_a)
+
+    def forward(self, a: Tensor, s: Tensor) -> Tensor:
+        a = self.ada_ln(a, s)
+        b = nn.functional.silu(self.proj_swish(a)) * self.proj_linear(a)
+        return torch.sigmoid(self.gate(s)) * self.proj_out(b)
+
+
+def shared_dropout(x: Tensor, p: float, *, dim: int, training: bool) -> Tensor:
+    """Dropout whose mask is shared along ``dim`` (AF3's row/column-wise pair dropout), scaled by 1/(1-p)."""
+    if not training or p == 0.0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = 1
+    keep = torch.bernoulli(torch.full(shape, 1.0 - p, device=x.device, dtype=x.dtype))
+    return x * keep / (1.0 - p)
