@@ -109,6 +109,9 @@ def write_mmcif(atoms: struc.AtomArray, path: str | Path, plddt: np.ndarray | No
         atoms.set_annotation("b_factor", plddt)
     elif "b_factor" not in atoms.get_annotation_categories():
         atoms.set_annotation("b_factor", np.zeros(n_atoms, dtype=np.float32))
+    if "occupancy" not in atoms.get_annotation_categories():
+        # Many readers (Biopython, DockQ) require the occupancy column.
+        atoms.set_annotation("occupancy", np.ones(n_atoms, dtype=np.float32))
     file = pdbx.CIFFile()
     pdbx.set_structure(file, atoms, include_bonds=atoms.bonds is not None)
     path.parent.mkdir(parents=True, exist_ok=True)
