@@ -19,7 +19,9 @@ pytestmark = pytest.mark.skipif(
 TRITON_VARIANTS = ["vanilla", "gated"]
 
 
-def make_inputs(n_rows: int, n_heads: int, n: int, d: int, seed: int = 0, dtype=torch.float32, batch: int = 1):
+def make_inputs(
+    n_rows: int, n_heads: int, n: int, d: int, seed: int = 0, dtype=torch.float32, batch: int = 1
+):
     """Random q, k, v (B, I, H, J, D), bias (B, H, J, J) and a padded-token key mask (B, I, J)."""
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(batch, n_rows, n_heads, n, d, generator=g).to(dtype) for _ in range(3))
