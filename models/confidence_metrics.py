@@ -21,7 +21,7 @@ def expected(logits: Tensor, centres: Tensor) -> Tensor:
 
 
 def tm_score(pae_logits: Tensor, token_mask: Tensor, pair_mask: Tensor) -> Tensor:
-    """max_i mean_j E[1/(1+(e_ij/d0)²)] over pairs in ``pair_mask`` (B, N, N); pae_logits (B, S, N, N, bins)."""
+    """max_i mean_j E[1/(1+(e_ij/d0)²)] over ``pair_mask`` (B, N, N); pae_logits (B, S, N, N, bins)."""
     n_bins = pae_logits.shape[-1]
     n_tokens = token_mask.sum(-1).float().clamp(min=19.0)
     d0 = 1.24 * (n_tokens - 15.0) ** (1.0 / 3.0) - 1.8  # (B,)
