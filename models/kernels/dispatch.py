@@ -58,7 +58,7 @@ def triangle_attention(
         (B, I, H, J, D) in q's dtype.
     """
     _check_inputs(q, k, v, bias, mask, variant, bias_activation, impl)
-    if _resolve(impl, q) == "torch" or variant == "additive":
+    if variant == "additive" or _resolve(impl, q) == "torch":
         from models.triangle_attention_ref import triangle_attention_torch
 
         if mask is None:
