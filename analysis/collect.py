@@ -2,9 +2,9 @@
 
 Two tables come out of a list of :class:`RunRecord`:
 
-- :func:`tidy` — one row per (run, step): identity columns (``run``, ``run_id``, ``sweep``, ``preset``,
-  ``attention``, ``width``, ``depth_pairformer``, ``depth_structure``, ``lr``, ``warmup``, ``params``,
-  ``params_non_embedding``, ``flops_per_example``, ``axis``), then ``step``, ``examples`` and ``flops``
+- :func:`tidy` — one row per (run, step): identity columns (``run`` = run key, ``name``, ``run_id``,
+  ``sweep``, ``preset``, ``attention``, ``width``, ``depth_pairformer``, ``depth_structure``, ``lr``,
+  ``warmup``, ``params``, ``params_non_embedding``, ``flops_per_example``, ``axis``), then ``step``, ``examples`` and ``flops``
   (cumulative training FLOPs, forward + backward, forward-filled so validation rows carry them), then one
   column per logged metric under its own key (``train/loss``, ``val/lddt``, ...; NaN where not logged).
 - :func:`run_table` — one row per run with the identity columns and every param and tag.
@@ -64,8 +64,8 @@ class RecordNames:
 NAMES = RecordNames()
 
 IDENTITY_COLUMNS = (
-    "run", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer", "depth_structure", "lr",
-    "warmup", "params", "params_non_embedding", "flops_per_example", "axis",
+    "run", "name", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer", "depth_structure",
+    "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "axis",
 )
 STEP_COLUMNS = ("step", "examples", "flops")
 AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
@@ -333,6 +333,7 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
     p, t = r.params, r.tags
     return {
         "run": r.name,
+        "name": t.get("mlflow.runName") or p.get("name") or r.name,
         "run_id": r.run_id,
         "sweep": t.get(names.tag_sweep, ""),
         "preset": t.get(names.tag_preset) or p.get(names.preset) or "",
