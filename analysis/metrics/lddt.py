@@ -234,6 +234,7 @@ def lddt(
     inclusion_radius: float = INCLUSION_RADIUS,
     thresholds: tuple[float, ...] = THRESHOLDS,
     resolve_symmetry: bool = True,
+    strict: bool = False,
 ) -> LDDTResult:
     """All-atom lDDT of the polymer chains of ``model`` against ``reference`` (heavy-atom ``AtomArray``s).
 
@@ -243,6 +244,7 @@ def lddt(
     chains of
     identical sequence (see :mod:`analysis.metrics.chain_mapping`). ``representative_only``: Cα/C3′ atoms
     only.
+    ``strict``: map chains only to model chains with the same id.
     ``interface_only``: only contacts between different chains. Ligands are not part of this score (see
     :mod:`analysis.metrics.ligand` for lDDT-PLI).
     """
@@ -264,7 +266,7 @@ def lddt(
         ).score
 
     if chain_map is None:
-        chain_map = map_chains_by_score(ref_chains, model_chains, score)
+        chain_map = map_chains_by_score(ref_chains, model_chains, score, strict=strict)
     result = lddt_from_pairing(
         reference,
         model,
