@@ -1,0 +1,171 @@
+"""Analytic parameter counts and forward FLOPs of SeedFold, next to the model they describe.
+
+``count_parameters`` mirrors the module constructors term by term and equals ``sum(p.numel())`` exactly.
+``forward_flops`` counts matrix-multiply FLOPs (2·m·k·n per product, what ``FlopCounterMode`` counts) of one
+training forward per example; elementwise ops, softmax, LayerNorm, cdist and gathers are not counted.
+Cubic terms in the token count n are explicit: triangle multiplication 2n³h, triangle attention 4n³·W
+(vanilla and gated) or 2n³·W + 4n²·W·d (additive), W = heads·head_dim.
+"""
+
+from __future__ import annotations
+
+from models.config import ModelConfig
+from models.modules.atom_attention import REF_FEATURE_DIM
+from models.modules.confidence import N_CONFIDENCE_DISTANCE_BINS
+from models.modules.msa_module import MSA_FEATURE_DIM
+from models.modules.relpos import RelativePositionEncoding
+from models.modules.template import TEMPLATE_FEATURE_DIM
+
+# ---------------------------------------------------------------- parameters
+
+
+def _lin(i: int, o: int, bias: bool = False) -> int:
+    return i * o + (o if bias else 0)
+
+
+def _ln(c: int) -> int:
+    return 2 * c
+
+
+def _transition(c: int, n: int) -> int:
+    return _ln(c) + _lin(c, 2 * n * c) + _lin(n * c, c)
+
+
+def _ada_ln(c_a: int, c_cond: int) -> int:
+    return c_cond + _lin(c_cond, c_a, True) + _lin(c_cond, c_a)
+
+
+def _apb(c_a: int, c_z: int, heads: int, c_cond: int | None) -> int:
+    norm = _ada_ln(c_a, c_cond) if c_cond else _ln(c_a)
+    gate = _lin(c_cond, c_a, True) if c_cond else 0
+    return (
+        norm
+        + _lin(c_a, c_a, True)
+        + _lin(c_a, 2 * c_a)
+        + 2 * _lin(c_a, c_a)
+        + _ln(c_z)
+        + _lin(c_z, heads)
+        + gate
+    )
+
+
+def _cond_transition(c_a: int, c_cond: int, n: int) -> int:
+    return _ada_ln(c_a, c_cond) + 2 * _lin(c_a, n * c_a) + _lin(c_cond, c_a, True) + _lin(n * c_a, c_a)
+
+
+def _pair_dims(cfg: ModelConfig, c_z: int) -> tuple[int, int, int]:
+    hidden = cfg.tri_mul_hidden if (cfg.tri_mul_hidden and c_z == cfg.c_z) else c_z
+    heads = max(1, c_z // cfg.tri_att_head_dim)
+    return hidden, heads, heads * cfg.tri_att_head_dim
+
+
+def _pair_block(cfg: ModelConfig, c_z: int) -> int:
+    h, heads, w = _pair_dims(cfg, c_z)
+    tri_mul = _ln(c_z) + 4 * _lin(c_z, h) + _lin(c_z, c_z) + _ln(h) + _lin(h, c_z)
+    tri_att = _ln(c_z) + _lin(c_z, 3 * w) + _lin(c_z, heads) + _lin(c_z, w) + _lin(w, c_z)
+    tri_att += _ln(w) if cfg.triangle_attention != "vanilla" else 0
+    return 2 * tri_mul + 2 * tri_att + _transition(c_z, cfg.transition_expansion)
+
+
+def _pairformer_block(cfg: ModelConfig) -> int:
+    c_s = cfg.c_s
+    return (
+        _pair_block(cfg, cfg.c_z)
+        + _apb(c_s, cfg.c_z, cfg.n_single_heads, None)
+        + _transition(c_s, cfg.transition_expansion)
+    )
+
+
+def _relpos(cfg: ModelConfig) -> int:
+    return _lin(RelativePositionEncoding.n_features(cfg.max_relative_idx, cfg.max_relative_chain), cfg.c_z)
+
+
+def _atom_transformer(cfg: ModelConfig, n_blocks: int) -> int:
+    c, n = cfg.c_atom, cfg.diffusion_transition_expansion
+    return n_blocks * (_apb(c, cfg.c_atompair, cfg.n_atom_heads, c) + _cond_transition(c, c, n))
+
+
+def _atom_encoder(cfg: ModelConfig, c_out: int, with_trunk: bool) -> int:
+    ca, cp = cfg.c_atom, cfg.c_atompair
+    total = _lin(REF_FEATURE_DIM, ca) + _lin(3, cp) + 2 * _lin(1, cp)
+    if with_trunk:
+        total += _ln(cfg.c_s) + _lin(cfg.c_s, ca) + _ln(cfg.c_z) + _lin(cfg.c_z, cp) + _lin(3, ca)
+    total += 2 * _lin(ca, cp) + 3 * _lin(cp, cp)
+    return total + _atom_transformer(cfg, cfg.n_atom_encoder_blocks) + _lin(ca, c_out)
+
+
+def _parameter_breakdown(cfg: ModelConfig) -> dict[str, int]:
+    c_s, c_z, s_in = cfg.c_s, cfg.c_z, cfg.s_inputs_dim
+    out: dict[str, int] = {}
+    out["input_embedder"] = (
+        _atom_encoder(cfg, s_in - 65, False)
+        + _lin(s_in, c_s)
+        + 2 * _lin(s_in, c_z)
+        + _relpos(cfg)
+        + _lin(1, c_z)
+    )
+    out["recycling"] = _ln(c_s) + _lin(c_s, c_s) + _ln(c_z) + _lin(c_z, c_z)
+    if cfg.use_templates:
+        c_t = cfg.c_template
+        out["template_embedder"] = (
+            _ln(c_z) + _lin(c_z, c_t) + _lin(TEMPLATE_FEATURE_DIM, c_t)
+            + cfg.n_template_blocks * _pair_block(cfg, c_t) + _ln(c_t) + _lin(c_t, c_z)
+        )  # fmt: skip
+    if cfg.n_msa_blocks > 0:
+        c_m, h = cfg.c_m, cfg.opm_hidden
+        opm = _ln(c_m) + _lin(c_m, 2 * h) + _lin(h * h, c_z, True)
+        pw = cfg.pwa_heads * cfg.pwa_head_dim
+        pwa = _ln(c_m) + _lin(c_m, 2 * pw) + _ln(c_z) + _lin(c_z, cfg.pwa_heads) + _lin(pw, c_m)
+        msa_update = pwa + _transition(c_m, cfg.transition_expansion)
+        out["msa_module"] = (
+            _lin(MSA_FEATURE_DIM, c_m) + _lin(s_in, c_m)
+            + cfg.n_msa_blocks * (opm + _pair_block(cfg, c_z)) + (cfg.n_msa_blocks - 1) * msa_update
+        )  # fmt: skip
+    out["pairformer"] = cfg.n_pairformer_blocks * _pairformer_block(cfg)
+    out["distogram_head"] = _lin(c_z, cfg.n_distogram_bins)
+    conditioning = (
+        _relpos(cfg) + _ln(2 * c_z) + _lin(2 * c_z, c_z) + 2 * _transition(c_z, 2)
+        + _ln(c_s + s_in) + _lin(c_s + s_in, c_s) + _ln(cfg.n_fourier) + _lin(cfg.n_fourier, c_s)
+        + 2 * _transition(c_s, 2)
+    )  # fmt: skip
+    ct, n = cfg.c_token, cfg.diffusion_transition_expansion
+    transformer = cfg.n_diffusion_blocks * (
+        _apb(ct, c_z, cfg.n_diffusion_heads, c_s) + _cond_transition(ct, c_s, n)
+    )
+    decoder = _lin(ct, cfg.c_atom) + _atom_transformer(cfg, cfg.n_atom_decoder_blocks) + _ln(cfg.c_atom)
+    decoder += _lin(cfg.c_atom, 3)
+    out["diffusion_module"] = (
+        conditioning
+        + _atom_encoder(cfg, ct, True)
+        + _ln(c_s)
+        + _lin(c_s, ct)
+        + transformer
+        + _ln(ct)
+        + decoder
+    )
+    if cfg.use_confidence_head:
+        slots = cfg.max_atoms_per_token
+        out["confidence_head"] = (
+            2 * _lin(s_in, c_z) + 2 * _ln(c_s) + 2 * _ln(c_z) + _lin(N_CONFIDENCE_DISTANCE_BINS, c_z)
+            + cfg.n_confidence_blocks * _pairformer_block(cfg)
+            + _lin(c_z, cfg.n_pae_bins) + _lin(c_z, cfg.n_pde_bins)
+            + _lin(c_s, slots * cfg.n_plddt_bins) + _lin(c_s, slots * 2)
+        )  # fmt: skip
+    return out
+
+
+def count_parameters(config: ModelConfig) -> dict[str, int]:
+    """Parameter counts: ``total``; ``non_embedding`` (total minus the input embedder and the MSA module's
+    input projections, which scale with the feature vocabulary, not with width or depth); ``pair_track``
+    (every pair block: triangle updates and pair transitions of all pair stacks); and per module."""
+    per_module = _parameter_breakdown(config)
+    total = sum(per_module.values())
+    embedding = per_module["input_embedder"]
+    if config.n_msa_blocks > 0:
+        embedding += _lin(MSA_FEATURE_DIM, config.c_m) + _lin(config.s_inputs_dim, config.c_m)
+    n_pair = config.n_pairformer_blocks + config.n_msa_blocks
+    n_pair += config.n_confidence_blocks if config.use_confidence_head else 0
+    pair_track = n_pair * _pair_block(config, config.c_z)
+    if config.use_templates:
+        pair_track += config.n_template_blocks * _pair_block(config, config.c_template)
+    return {"total": total, "non_embedding": total - embedding, "pair_track": pair_track, **per_module}
