@@ -6,7 +6,8 @@ Two tables come out of a list of :class:`RunRecord`:
   ``sweep``, ``preset``, ``attention``, ``width``, ``depth_pairformer``, ``depth_structure``, ``lr``,
   ``warmup``, ``params``, ``params_non_embedding``, ``flops_per_example``, ``axis``), then ``step``,
   ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, forward-filled so validation
-  rows carry them), then one column per logged metric under its own key (``train/loss``, ``val/lddt``, ...; NaN where not logged).
+  rows carry them), then one column per logged metric under its own key (``train/loss``, ``val/lddt``,
+  ...; NaN where not logged).
 - :func:`run_table` — one row per run with the identity columns and every param and tag.
 
 ``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults
