@@ -169,3 +169,179 @@ def count_parameters(config: ModelConfig) -> dict[str, int]:
     if config.use_templates:
         pair_track += config.n_template_blocks * _pair_block(config, config.c_template)
     return {"total": total, "non_embedding": total - embedding, "pair_track": pair_track, **per_module}
+
+
+# ---------------------------------------------------------------- forward FLOPs
+
+
+def _mm(rows: float, c_in: int, c_out: int) -> float:
+    """FLOPs of a linear layer applied at ``rows`` positions."""
+    return 2.0 * rows * c_in * c_out
+
+
+def _transition_flops(rows: float, c: int, n: int) -> float:
+    return _mm(rows, c, 2 * n * c) + _mm(rows, n * c, c)
+
+
+def _tri_att_flops(cfg: ModelConfig, n: int, c_z: int, copies: int) -> float:
+    _, heads, w = _pair_dims(cfg, c_z)
+    d, p = cfg.tri_att_head_dim, copies * n * n
+    linears = _mm(p, c_z, 3 * w) + _mm(p, c_z, heads) + _mm(p, c_z, w) + _mm(p, w, c_z)
+    if cfg.triangle_attention == "additive":
+        core = 2.0 * n**3 * w + 4.0 * n * n * w * d
+    else:
+        core = 4.0 * n**3 * w
+    return linears + copies * core
+
+
+def _pair_block_flops(cfg: ModelConfig, n: int, c_z: int, copies: int = 1) -> float:
+    h, _, _ = _pair_dims(cfg, c_z)
+    p = copies * n * n
+    tri_mul = _mm(p, c_z, 4 * h) + _mm(p, c_z, c_z) + _mm(p, h, c_z) + copies * 2.0 * n**3 * h
+    return (
+        2 * tri_mul
+        + 2 * _tri_att_flops(cfg, n, c_z, copies)
+        + _transition_flops(p, c_z, cfg.transition_expansion)
+    )
+
+
+def _cond_transition_flops(rows: float, c: int, n: int, cond_rows: float, c_cond: int) -> float:
+    """ConditionedTransition: AdaLN scale + shift and the output gate run on the conditioning rows."""
+    return 3 * _mm(cond_rows, c_cond, c) + _mm(rows, c, 2 * n * c) + _mm(rows, n * c, c)
+
+
+def _atom_layout(cfg: ModelConfig, n_atoms: int) -> tuple[int, int]:
+    n_blocks = -(-n_atoms // cfg.atom_window_queries)
+    return n_blocks, n_blocks * cfg.atom_window_queries * cfg.atom_window_keys
+
+
+def _atom_transformer_flops(cfg: ModelConfig, n_atoms: int, copies: int, n_blocks_tf: int) -> float:
+    c, cp, n = cfg.c_atom, cfg.c_atompair, cfg.diffusion_transition_expansion
+    n_blocks, pairs = _atom_layout(cfg, n_atoms)
+    q_pad = n_blocks * cfg.atom_window_queries
+    per = (
+        _mm(copies * n_atoms, c, 5 * c)
+        + _mm(pairs, cp, cfg.n_atom_heads)
+        + 4.0 * copies * q_pad * cfg.atom_window_keys * c
+        + 3 * _mm(n_atoms, c, c)
+        + _cond_transition_flops(copies * n_atoms, c, n, n_atoms, c)
+    )
+    return n_blocks_tf * per
+
+
+def _atom_encoder_flops(
+    cfg: ModelConfig, n: int, n_atoms: int, copies: int, c_out: int, trunk: bool
+) -> float:
+    ca, cp = cfg.c_atom, cfg.c_atompair
+    n_blocks, pairs = _atom_layout(cfg, n_atoms)
+    total = _mm(n_atoms, REF_FEATURE_DIM, ca) + _mm(pairs, 3, cp) + 2 * _mm(pairs, 1, cp)
+    if trunk:
+        total += _mm(n, cfg.c_s, ca) + _mm(n * n, cfg.c_z, cp) + _mm(copies * n_atoms, 3, ca)
+    total += _mm(n_blocks * cfg.atom_window_queries, ca, cp) + _mm(n_blocks * cfg.atom_window_keys, ca, cp)
+    total += 3 * _mm(pairs, cp, cp)
+    total += _atom_transformer_flops(cfg, n_atoms, copies, cfg.n_atom_encoder_blocks)
+    return total + _mm(copies * n_atoms, ca, c_out)
+
+
+def _pairformer_flops(cfg: ModelConfig, n: int, n_blocks: int, copies: int = 1) -> float:
+    c_s = cfg.c_s
+    single = (
+        _mm(copies * n, c_s, 5 * c_s)
+        + _mm(copies * n * n, cfg.c_z, cfg.n_single_heads)
+        + 4.0 * copies * n * n * c_s
+        + _transition_flops(copies * n, c_s, cfg.transition_expansion)
+    )
+    return n_blocks * (_pair_block_flops(cfg, n, cfg.c_z, copies) + single)
+
+
+def forward_flops(
+    config: ModelConfig,
+    *,
+    n_tokens: int,
+    n_atoms: int,
+    n_msa: int,
+    diffusion_batch: int = 1,
+    n_cycles: int = 1,
+    n_templates: int = 0,
+    confidence: bool = False,
+    rollout_steps: int = 20,
+) -> dict[str, float]:
+    """Matrix-multiply FLOPs of one training forward of one example, per module and ``total``.
+
+    n_tokens, n_atoms, n_msa: real sizes of the example (not the crop size). The trunk (recycling, templates,
+    MSA module, Pairformer) counts ``n_cycles`` times; the diffusion module runs on ``diffusion_batch`` copies.
+    With ``confidence``, adds the confidence head and its ``rollout_steps``-step one-sample rollout.
+    """
+    cfg, n, a, s = config, n_tokens, n_atoms, n_msa
+    c_s, c_z, s_in, p = cfg.c_s, cfg.c_z, cfg.s_inputs_dim, n * n
+    relpos = _mm(p, RelativePositionEncoding.n_features(cfg.max_relative_idx, cfg.max_relative_chain), c_z)
+    out: dict[str, float] = {}
+    out["input_embedder"] = (
+        _atom_encoder_flops(cfg, n, a, 1, s_in - 65, False)
+        + _mm(n, s_in, c_s) + 2 * _mm(n, s_in, c_z) + relpos + _mm(p, 1, c_z)
+    )  # fmt: skip
+    trunk = {"recycling": _mm(n, c_s, c_s) + _mm(p, c_z, c_z)}
+    if cfg.use_templates and n_templates > 0:
+        c_t = cfg.c_template
+        trunk["template_embedder"] = (
+            _mm(p, c_z, c_t) + _mm(n_templates * p, TEMPLATE_FEATURE_DIM, c_t)
+            + cfg.n_template_blocks * _pair_block_flops(cfg, n, c_t, n_templates) + _mm(p, c_t, c_z)
+        )  # fmt: skip
+    if cfg.n_msa_blocks > 0:
+        c_m, h, nb = cfg.c_m, cfg.opm_hidden, cfg.n_msa_blocks
+        pw, heads = cfg.pwa_heads * cfg.pwa_head_dim, cfg.pwa_heads
+        opm = _mm(s * n, c_m, 2 * h) + 2.0 * s * p * h * h + 2.0 * s * p + _mm(p, h * h, c_z)
+        pwa = _mm(s * n, c_m, 2 * pw) + _mm(p, c_z, heads) + 2.0 * s * p * pw + _mm(s * n, pw, c_m)
+        update = pwa + _transition_flops(s * n, c_m, cfg.transition_expansion)
+        trunk["msa_module"] = (
+            _mm(s * n, MSA_FEATURE_DIM, c_m) + _mm(n, s_in, c_m)
+            + nb * (opm + _pair_block_flops(cfg, n, c_z)) + (nb - 1) * update
+        )  # fmt: skip
+    trunk["pairformer"] = _pairformer_flops(cfg, n, cfg.n_pairformer_blocks)
+    out.update({k: n_cycles * v for k, v in trunk.items()})
+    out["distogram_head"] = _mm(p, c_z, cfg.n_distogram_bins)
+    out["diffusion_module"] = _diffusion_flops(cfg, n, a, diffusion_batch, relpos)
+    if confidence:
+        slots = cfg.max_atoms_per_token
+        rollout = rollout_steps * (_diffusion_flops(cfg, n, a, 1, 0.0) - _diffusion_pair_flops(cfg, n))
+        out["confidence_head"] = (
+            rollout + _diffusion_pair_flops(cfg, n) + relpos
+            + 2 * _mm(n, s_in, c_z) + _mm(p, N_CONFIDENCE_DISTANCE_BINS, c_z)
+            + _pairformer_flops(cfg, n, cfg.n_confidence_blocks)
+            + _mm(p, c_z, cfg.n_pae_bins) + _mm(p, c_z, cfg.n_pde_bins)
+            + _mm(n, c_s, slots * cfg.n_plddt_bins) + _mm(n, c_s, slots * 2)
+        )  # fmt: skip
+    out["total"] = sum(out.values())
+    return out
+
+
+def _diffusion_pair_flops(cfg: ModelConfig, n: int) -> float:
+    """The σ-independent pair conditioning (without relpos), computed once per sampler run."""
+    p = n * n
+    return _mm(p, 2 * cfg.c_z, cfg.c_z) + 2 * _transition_flops(p, cfg.c_z, 2)
+
+
+def _diffusion_flops(cfg: ModelConfig, n: int, a: int, copies: int, relpos: float) -> float:
+    c_s, c_z, s_in, ct = cfg.c_s, cfg.c_z, cfg.s_inputs_dim, cfg.c_token
+    conditioning = (
+        relpos + _diffusion_pair_flops(cfg, n)
+        + _mm(n, c_s + s_in, c_s) + _mm(copies, cfg.n_fourier, c_s) + 2 * _transition_flops(copies * n, c_s, 2)
+    )  # fmt: skip
+    rows = copies * n
+    block = (
+        _mm(rows, ct, 5 * ct) + _mm(n * n, c_z, cfg.n_diffusion_heads) + 4.0 * rows * n * ct
+        + 3 * _mm(rows, c_s, ct)
+        + 3 * _mm(rows, c_s, ct) + _transition_flops(rows, ct, cfg.diffusion_transition_expansion)
+    )  # fmt: skip
+    decoder = (
+        _mm(copies * a, ct, cfg.c_atom)
+        + _atom_transformer_flops(cfg, a, copies, cfg.n_atom_decoder_blocks)
+        + _mm(copies * a, cfg.c_atom, 3)
+    )
+    return (
+        conditioning
+        + _atom_encoder_flops(cfg, n, a, copies, ct, True)
+        + _mm(rows, c_s, ct)
+        + cfg.n_diffusion_blocks * block
+        + decoder
+    )
