@@ -3,7 +3,7 @@
 Layout of a cache folder::
 
     index.json          settings and one record per kept entry (tokens, atoms, MSA depth, split, cluster)
-    rejects.json        one record per skipped input: path, kind (parse/unknown_ccd/empty_chain/msa/plddt), reason
+    rejects.json        one record per skipped input: path, kind (parse, unknown_ccd, msa, ...), reason
     examples/<id>.npz   the arrays of ``tokenize.Tokens`` plus msa (S, N) int8, msa_mask (S, N) bool,
                         deletions (S, N) int32, profile (N, 32) float32, deletion_mean (N,) float32
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.constants import LIGAND, MOL_TYPE_NAMES
-from harness.data.errors import DataPathError, MSAError, RecordError
+from harness.data.errors import DataPathError, RecordError
 from harness.data.msa import chain_msa, example_msa, msa_files_for
-from harness.data.parse import entry_id_of, is_structure_file, read_structure
+from harness.data.parse import is_structure_file, read_structure
 from harness.data.tokenize import tokenize
 
 CACHE_VERSION = 1
@@ -60,8 +60,12 @@ def _prepare_one(args: tuple) -> tuple[dict | None, list[dict], dict[str, np.nda
     path, msa_dir, opts = args
     rejects: list[dict] = []
     try:
-        structure = read_structure(path, predicted=opts["predicted"], plddt_min=opts["plddt_min"],
-                                   drop_crystallization_aids=opts["drop_crystallization_aids"])
+        structure = read_structure(
+            path,
+            predicted=opts["predicted"],
+            plddt_min=opts["plddt_min"],
+            drop_crystallization_aids=opts["drop_crystallization_aids"],
+        )
         tokens = tokenize(structure)
     except RecordError as exc:
         return None, [{"path": exc.path, "kind": exc.kind, "reason": exc.reason}], None
@@ -75,22 +79,38 @@ def _prepare_one(args: tuple) -> tuple[dict | None, list[dict], dict[str, np.nda
             files = msa_files_for(Path(msa_dir), entry_id, chain["auth_id"])
             if not files:
                 continue
-            query = arrays["restype"][chain["token_start"]:chain["token_end"]]
+            query = arrays["restype"][chain["token_start"] : chain["token_end"]]
             try:
-                per_entity[chain["entity_id"]] = chain_msa(files, query, chain["mol_type"], opts["max_msa_rows"])
+                per_entity[chain["entity_id"]] = chain_msa(
+                    files, query, chain["mol_type"], opts["max_msa_rows"]
+                )
             except RecordError as exc:
-                rejects.append({"path": exc.path, "kind": exc.kind,
-                                "reason": f"{exc.reason}; entry {entry_id} chain {chain['auth_id']} "
-                                          "kept with a query-only MSA"})
-    arrays.update(example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity,
-                              opts["max_msa_rows"]))
+                rejects.append(
+                    {
+                        "path": exc.path,
+                        "kind": exc.kind,
+                        "reason": f"{exc.reason}; entry {entry_id} chain {chain['auth_id']} "
+                        "kept with a query-only MSA",
+                    }
+                )
+    arrays.update(
+        example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity, opts["max_msa_rows"])
+    )
     mol_types = sorted({MOL_TYPE_NAMES[c["mol_type"]] for c in tokens.chains})
     record = {
-        "entry_id": entry_id, "source": str(path), "n_tokens": tokens.n_tokens, "n_atoms": tokens.n_atoms,
-        "n_resolved_atoms": int(arrays["gt_atom_mask"].sum()), "n_chains": len(tokens.chains),
-        "msa_depth": int(arrays["msa"].shape[0]), "mol_types": mol_types,
-        "chains": [{k: c[k] for k in ("asym_id", "auth_id", "entity_id", "mol_type")} | {"length": len(c["sequence"])}
-                   for c in tokens.chains],
+        "entry_id": entry_id,
+        "source": str(path),
+        "n_tokens": tokens.n_tokens,
+        "n_atoms": tokens.n_atoms,
+        "n_resolved_atoms": int(arrays["gt_atom_mask"].sum()),
+        "n_chains": len(tokens.chains),
+        "msa_depth": int(arrays["msa"].shape[0]),
+        "mol_types": mol_types,
+        "chains": [
+            {k: c[k] for k in ("asym_id", "auth_id", "entity_id", "mol_type")}
+            | {"length": len(c["sequence"])}
+            for c in tokens.chains
+        ],
         "cluster": _cluster_key(tokens.chains),
     }
     return record, rejects, arrays
@@ -129,11 +149,17 @@ def prepare(
         raise DataPathError(src_dir, "expected a folder of structure files (.cif/.pdb, optionally .gz)")
     if msa_dir is not None and not Path(msa_dir).is_dir():
         raise DataPathError(msa_dir, "expected a folder of MSAs")
-    files = sorted(p for p in src_dir.rglob("*") if is_structure_file(p) and "msas" not in p.parts[len(src_dir.parts):])
+    files = sorted(
+        p for p in src_dir.rglob("*") if is_structure_file(p) and "msas" not in p.parts[len(src_dir.parts) :]
+    )
     if not files:
         raise DataPathError(src_dir, "no structure files (.cif/.mmcif/.pdb/.ent, optionally .gz) found")
-    opts = {"predicted": predicted, "plddt_min": plddt_min, "max_msa_rows": max_msa_rows,
-            "drop_crystallization_aids": drop_crystallization_aids}
+    opts = {
+        "predicted": predicted,
+        "plddt_min": plddt_min,
+        "max_msa_rows": max_msa_rows,
+        "drop_crystallization_aids": drop_crystallization_aids,
+    }
     tmp = cache_dir.with_name(f".{cache_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "examples").mkdir(parents=True)
@@ -150,15 +176,27 @@ def prepare(
         if record is None:
             continue
         if record["entry_id"] in seen:
-            report.rejects.append({"path": str(path), "kind": "duplicate",
-                                   "reason": f"entry id {record['entry_id']} already prepared from another file"})
+            report.rejects.append(
+                {
+                    "path": str(path),
+                    "kind": "duplicate",
+                    "reason": f"entry id {record['entry_id']} already prepared from another file",
+                }
+            )
             continue
         seen.add(record["entry_id"])
-        record["split"] = (splits or {}).get(record["entry_id"]) or hash_split(record["entry_id"], val_fraction)
+        record["split"] = (splits or {}).get(record["entry_id"]) or hash_split(
+            record["entry_id"], val_fraction
+        )
         np.savez_compressed(tmp / "examples" / f"{record['entry_id']}.npz", **arrays)
         report.kept.append(record)
-    index = {"version": CACHE_VERSION, "source": str(src_dir), "msa_dir": None if msa_dir is None else str(msa_dir),
-             "settings": opts, "entries": report.kept}
+    index = {
+        "version": CACHE_VERSION,
+        "source": str(src_dir),
+        "msa_dir": None if msa_dir is None else str(msa_dir),
+        "settings": opts,
+        "entries": report.kept,
+    }
     (tmp / INDEX).write_text(json.dumps(index, indent=1))
     (tmp / REJECTS).write_text(json.dumps(report.rejects, indent=1))
     if cache_dir.exists():
@@ -175,7 +213,9 @@ def load_index(cache_dir: str | Path) -> dict:
         raise DataPathError(cache_dir, f"not a feature cache (no {INDEX}); run `harness data prepare` first")
     index = json.loads(path.read_text())
     if index.get("version") != CACHE_VERSION:
-        raise DataPathError(cache_dir, f"cache version {index.get('version')}, expected {CACHE_VERSION}; re-prepare")
+        raise DataPathError(
+            cache_dir, f"cache version {index.get('version')}, expected {CACHE_VERSION}; re-prepare"
+        )
     return index
 
 

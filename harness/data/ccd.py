@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import biotite.structure.info as info
 import gemmi
@@ -56,21 +56,25 @@ def _chem_comp_field(code: str, field: str) -> str:
     return str(values[0]).strip().upper()
 
 
-@lru_cache(maxsize=None)
+@cache
 def component(code: str, source: str = "<ccd>") -> Component:
-    """The heavy-atom reference conformer of ``code``; raises UnknownCCDError (naming ``source``) if absent."""
+    """The heavy-atom reference conformer of ``code``; UnknownCCDError naming ``source`` if absent."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms = info.residue(code, allow_missing_coord=True)
     except KeyError as exc:
-        raise UnknownCCDError(source, f"residue code {code!r} is not in the Chemical Component Dictionary") from exc
+        raise UnknownCCDError(
+            source, f"residue code {code!r} is not in the Chemical Component Dictionary"
+        ) from exc
     heavy = np.flatnonzero(~np.isin(atoms.element, ("H", "D")))
     atoms = atoms[heavy]
     pos = np.nan_to_num(atoms.coord.astype(np.float32), nan=0.0)
     if len(pos):
         pos = pos - pos.mean(axis=0, keepdims=True)
-    bonds = atoms.bonds.as_array()[:, :2].astype(np.int64) if atoms.bonds is not None else np.zeros((0, 2), int)
+    bonds = (
+        atoms.bonds.as_array()[:, :2].astype(np.int64) if atoms.bonds is not None else np.zeros((0, 2), int)
+    )
     bonds = np.sort(bonds, axis=1)
     elements = np.array([gemmi.Element(str(e)).atomic_number for e in atoms.element], dtype=np.int64)
     return Component(

@@ -37,7 +37,24 @@ EXCLUDED_LIGANDS = frozenset({"HOH", "DOD", "WAT", "UNX", "UNL"})
 
 # Crystallisation aids removed from PDB training examples (AF3 SI Table 9).
 CRYSTALLIZATION_AIDS = frozenset(
-    {"SO4", "GOL", "EDO", "PO4", "ACT", "PEG", "DMS", "TRS", "PGE", "PG4", "FMT", "EPE", "MPD", "MES", "CD", "IOD"}
+    {
+        "SO4",
+        "GOL",
+        "EDO",
+        "PO4",
+        "ACT",
+        "PEG",
+        "DMS",
+        "TRS",
+        "PGE",
+        "PG4",
+        "FMT",
+        "EPE",
+        "MPD",
+        "MES",
+        "CD",
+        "IOD",
+    }
 )
 
 
@@ -54,7 +71,7 @@ def disto_atom_name(res_name: str, mol_type: int) -> str:
 
 
 def restype_of(res_name: str, mol_type: int) -> int:
-    """Index into RESTYPES of a standard residue code of the given molecule type (unknowns map to UNK/RN/DN)."""
+    """Index into RESTYPES of a standard residue code of a molecule type (unknowns -> UNK/RN/DN)."""
     if mol_type == PROTEIN:
         return RESTYPE_INDEX.get(res_name, UNK_PROTEIN)
     if mol_type == RNA:

@@ -12,15 +12,18 @@ import numpy as np
 INTERFACE_CUTOFF = 15.0  # Å between token centres of different chains (AF3 SI §2.7.3)
 
 
-def _within_atom_budget(order: np.ndarray, atom_count: np.ndarray, max_tokens: int, max_atoms: int) -> np.ndarray:
+def _within_atom_budget(
+    order: np.ndarray, atom_count: np.ndarray, max_tokens: int, max_atoms: int
+) -> np.ndarray:
     """The longest prefix of ``order`` that fits both budgets."""
     order = order[:max_tokens]
     fits = np.cumsum(atom_count[order]) <= max_atoms
     return order[: int(fits.sum()) if fits.all() else int(np.argmin(fits))]
 
 
-def contiguous_crop(arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def contiguous_crop(
+    arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int, rng: np.random.Generator
+) -> np.ndarray:
     """Algorithm 1 of AF3 SI §2.7.1: chains in random order, one random contiguous segment per chain."""
     asym = arrays["asym_id"]
     atom_count = arrays["atom_count"]
@@ -38,7 +41,7 @@ def contiguous_crop(arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: i
             continue
         size = int(rng.integers(crop_min, crop_max + 1))
         start = int(rng.integers(0, n - size + 1))
-        segment = idx[start:start + size]
+        segment = idx[start : start + size]
         segment = _within_atom_budget(segment, atom_count, size, atoms_left)
         kept.append(segment)
         tokens_left -= len(segment)
@@ -51,8 +54,13 @@ def _token_centres(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     return arrays["gt_coords"][centre], arrays["gt_atom_mask"][centre]
 
 
-def spatial_crop(arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int, rng: np.random.Generator,
-                 candidates: np.ndarray | None = None) -> np.ndarray:
+def spatial_crop(
+    arrays: dict[str, np.ndarray],
+    max_tokens: int,
+    max_atoms: int,
+    rng: np.random.Generator,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
     """AF3 SI §2.7.2: the tokens nearest a random resolved reference token (ties broken by token index)."""
     pos, resolved = _token_centres(arrays)
     pool = np.flatnonzero(resolved) if candidates is None else candidates
@@ -74,24 +82,34 @@ def interface_tokens(arrays: dict[str, np.ndarray], cutoff: float = INTERFACE_CU
     p, asym = pos[idx], arrays["asym_id"][idx]
     out = np.zeros(len(idx), dtype=bool)
     for start in range(0, len(idx), 512):  # bounded memory on large complexes
-        d = np.linalg.norm(p[start:start + 512, None] - p[None], axis=-1)
-        other = asym[start:start + 512, None] != asym[None]
-        out[start:start + 512] = ((d < cutoff) & other).any(axis=1)
+        d = np.linalg.norm(p[start : start + 512, None] - p[None], axis=-1)
+        other = asym[start : start + 512, None] != asym[None]
+        out[start : start + 512] = ((d < cutoff) & other).any(axis=1)
     return idx[out]
 
 
-def spatial_interface_crop(arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int,
-                           rng: np.random.Generator) -> np.ndarray:
+def spatial_interface_crop(
+    arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int, rng: np.random.Generator
+) -> np.ndarray:
     """AF3 SI §2.7.3: spatial crop around a token at a chain interface (plain spatial if there is none)."""
     candidates = interface_tokens(arrays)
     return spatial_crop(arrays, max_tokens, max_atoms, rng, candidates if len(candidates) else None)
 
 
-CROPPERS = {"contiguous": contiguous_crop, "spatial": spatial_crop, "spatial_interface": spatial_interface_crop}
+CROPPERS = {
+    "contiguous": contiguous_crop,
+    "spatial": spatial_crop,
+    "spatial_interface": spatial_interface_crop,
+}
 
 
-def crop(arrays: dict[str, np.ndarray], max_tokens: int, max_atoms: int, weights: dict[str, float],
-         rng: np.random.Generator) -> np.ndarray:
+def crop(
+    arrays: dict[str, np.ndarray],
+    max_tokens: int,
+    max_atoms: int,
+    weights: dict[str, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Pick a cropper by ``weights`` and return kept token indices; all tokens if the example already fits."""
     n = len(arrays["asym_id"])
     if n <= max_tokens and int(arrays["atom_count"].sum()) <= max_atoms:

@@ -19,9 +19,17 @@ class CachedDataset(Dataset):
     mixture sampler choose a fresh crop per draw while staying deterministic.
     """
 
-    def __init__(self, cache_dir: str | Path, *, split: str | None = None, crop_size: int = 384,
-                 max_atoms: int = 4608, cropper: dict[str, float] | None = None, max_msa_rows: int = 16,
-                 seed: int = 0):
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        *,
+        split: str | None = None,
+        crop_size: int = 384,
+        max_atoms: int = 4608,
+        cropper: dict[str, float] | None = None,
+        max_msa_rows: int = 16,
+        seed: int = 0,
+    ):
         self.cache_dir = Path(cache_dir)
         index = load_index(self.cache_dir)
         self.entries = [e for e in index["entries"] if split is None or e["split"] == split]

@@ -16,7 +16,7 @@ class DataError(HarnessError):
 
 
 class DataPathError(DataError):
-    """A path given by the user does not exist or is not what was expected (file vs. folder, cache vs. not)."""
+    """A path given by the user does not exist or is not what was expected (file/folder, cache)."""
 
     def __init__(self, path: str | Path, expected: str):
         self.path = Path(path)
@@ -42,7 +42,7 @@ class StructureParseError(RecordError):
 
 
 class UnknownCCDError(RecordError):
-    """A residue or ligand code is not in the Chemical Component Dictionary, so it has no reference conformer."""
+    """A residue or ligand code is not in the Chemical Component Dictionary: no reference conformer."""
 
     kind = "unknown_ccd"
 

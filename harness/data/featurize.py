@@ -19,8 +19,9 @@ def _atom_indices(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total)
 
 
-def featurize(arrays: dict[str, np.ndarray], tokens: np.ndarray, max_msa_rows: int,
-              rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def featurize(
+    arrays: dict[str, np.ndarray], tokens: np.ndarray, max_msa_rows: int, rng: np.random.Generator
+) -> dict[str, torch.Tensor]:
     """Build FEATURES for the tokens ``tokens`` (sorted indices) of one cached example.
 
     MSA rows: the query plus up to ``max_msa_rows - 1`` rows sampled without replacement; ``profile`` and

@@ -26,8 +26,16 @@ class MixtureSampler(Sampler):
         rank, world_size: default to torch.distributed's when it is initialised at iteration time.
     """
 
-    def __init__(self, sizes: Sequence[int], weights: Sequence[float], clusters: Sequence[np.ndarray | None],
-                 samples_per_epoch: int, seed: int, rank: int | None = None, world_size: int | None = None):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        weights: Sequence[float],
+        clusters: Sequence[np.ndarray | None],
+        samples_per_epoch: int,
+        seed: int,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
         if not (len(sizes) == len(weights) == len(clusters)):
             raise ValueError("sizes, weights and clusters must have one entry per dataset")
         w = np.asarray(weights, dtype=np.float64) * (np.asarray(sizes) > 0)
@@ -70,7 +78,9 @@ class MixtureSampler(Sampler):
                 members = [np.flatnonzero(inverse == k) for k in range(len(ids))]
                 chosen = rng.integers(0, len(ids), len(hits))
                 pick = rng.random(len(hits))
-                examples[hits] = [members[c][int(u * len(members[c]))] for c, u in zip(chosen, pick, strict=True)]
+                examples[hits] = [
+                    members[c][int(u * len(members[c]))] for c, u in zip(chosen, pick, strict=True)
+                ]
         seeds = rng.integers(0, 2**31 - 1, total)
         return np.stack([which, examples, seeds], axis=1)
 

@@ -35,9 +35,10 @@ for _lut in (_PROTEIN_LUT, *_NUC_LUT.values()):
 
 def _read_text(path: Path) -> str:
     try:
-        raw = gzip.open(path, "rt") if path.name.endswith(".gz") else open(path)
-        with raw as fh:
-            return fh.read()
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rt") as fh:
+                return fh.read()
+        return path.read_text()
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise MSAError(path, f"cannot read MSA file ({exc})") from exc
 
@@ -118,7 +119,7 @@ def read_msa(path: str | Path, mol_type: int = PROTEIN) -> tuple[np.ndarray, np.
 
 
 def msa_files_for(msa_dir: Path, entry_id: str, chain_id: str) -> list[Path]:
-    """MSA files of one chain: ``{msa_dir}/{entry}_{chain}/*`` or ``{msa_dir}/{entry}_{chain}.(a3m|sto)[.gz]``."""
+    """MSA files of a chain: ``{msa_dir}/{entry}_{chain}/*``, ``{msa_dir}/{entry}_{chain}.a3m|.sto[.gz]``."""
     stem = f"{entry_id}_{chain_id}"
     candidates = []
     folder = msa_dir / stem
@@ -126,11 +127,16 @@ def msa_files_for(msa_dir: Path, entry_id: str, chain_id: str) -> list[Path]:
         candidates = sorted(folder.iterdir())
     else:
         candidates = sorted(msa_dir.glob(stem + ".*"))
-    return [p for p in candidates if p.name.removesuffix(".gz").endswith(MSA_SUFFIXES)
-            and not p.name.startswith(TEMPLATE_FILE_NAMES)]
+    return [
+        p
+        for p in candidates
+        if p.name.removesuffix(".gz").endswith(MSA_SUFFIXES) and not p.name.startswith(TEMPLATE_FILE_NAMES)
+    ]
 
 
-def chain_msa(files: list[Path], query: np.ndarray, mol_type: int, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def chain_msa(
+    files: list[Path], query: np.ndarray, mol_type: int, max_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate the alignments of one chain behind its query, dropping duplicate rows.
 
     Args:
@@ -142,8 +148,10 @@ def chain_msa(files: list[Path], query: np.ndarray, mol_type: int, max_rows: int
     for path in files:
         msa, deletions = read_msa(path, mol_type)
         if msa.shape[1] != len(query) or not np.array_equal(msa[0], query):
-            raise MSAError(path, f"query of length {msa.shape[1]} does not match the chain sequence "
-                                 f"(length {len(query)})")
+            raise MSAError(
+                path,
+                f"query of length {msa.shape[1]} does not match the chain sequence (length {len(query)})",
+            )
         rows.append(msa[1:])
         dels.append(deletions[1:])
     msa = np.concatenate(rows)
@@ -154,8 +162,13 @@ def chain_msa(files: list[Path], query: np.ndarray, mol_type: int, max_rows: int
     return msa[keep], deletions[keep]
 
 
-def example_msa(restype: np.ndarray, asym_id: np.ndarray, chains: list[dict],
-                per_entity: dict[int, tuple[np.ndarray, np.ndarray]], max_rows: int) -> dict[str, np.ndarray]:
+def example_msa(
+    restype: np.ndarray,
+    asym_id: np.ndarray,
+    chains: list[dict],
+    per_entity: dict[int, tuple[np.ndarray, np.ndarray]],
+    max_rows: int,
+) -> dict[str, np.ndarray]:
     """Assemble an example's MSA arrays from per-entity alignments.
 
     Args:
@@ -184,14 +197,19 @@ def example_msa(restype: np.ndarray, asym_id: np.ndarray, chains: list[dict],
             cols = slice(chain["token_start"], chain["token_end"])
             if chain["token_end"] - chain["token_start"] != m.shape[1]:
                 continue  # chain holds per-atom tokens (modified residues): leave it query-only
-            msa[row:row + take, cols] = m[1:1 + take]
-            deletions[row:row + take, cols] = d[1:1 + take]
-            mask[row:row + take, cols] = True
+            msa[row : row + take, cols] = m[1 : 1 + take]
+            deletions[row : row + take, cols] = d[1 : 1 + take]
+            mask[row : row + take, cols] = True
         row += take
     onehot = np.zeros((n, 32), dtype=np.float32)
     for k in range(32):
         onehot[:, k] = (msa == k).sum(axis=0)
     profile = onehot / depth
     deletion_mean = deletions.mean(axis=0).astype(np.float32)
-    return {"msa": msa, "msa_mask": mask, "deletions": deletions, "profile": profile,
-            "deletion_mean": deletion_mean}
+    return {
+        "msa": msa,
+        "msa_mask": mask,
+        "deletions": deletions,
+        "profile": profile,
+        "deletion_mean": deletion_mean,
+    }

@@ -94,7 +94,9 @@ def _read_gemmi(path: Path) -> gemmi.Structure:
     if path.is_dir():
         raise DataPathError(path, "expected a structure file, found a folder")
     if not is_structure_file(path):
-        raise StructureParseError(path, f"unsupported file type; expected one of {STRUCTURE_SUFFIXES} (+ .gz)")
+        raise StructureParseError(
+            path, f"unsupported file type; expected one of {STRUCTURE_SUFFIXES} (+ .gz)"
+        )
     if path.stat().st_size == 0:
         raise StructureParseError(path, "empty file")
     try:
@@ -127,12 +129,15 @@ def _residue_atoms(res: gemmi.Residue) -> tuple[dict[str, np.ndarray], list[floa
     return atoms, b_factors
 
 
-def _polymer_chain(path: Path, st: gemmi.Structure, ch: gemmi.Chain, sub: gemmi.ResidueSpan,
-                   entity: gemmi.Entity) -> tuple[Chain, list[gemmi.Residue]]:
+def _polymer_chain(
+    path: Path, st: gemmi.Structure, ch: gemmi.Chain, sub: gemmi.ResidueSpan, entity: gemmi.Entity
+) -> tuple[Chain, list[gemmi.Residue]]:
     mol_type = _POLYMER_TYPES.get(entity.polymer_type, PROTEIN)
     full = [gemmi.Entity.first_mon(m) for m in entity.full_sequence]
     observed = [r for r in sub]
-    use_label = bool(full) and all(r.label_seq is not None and 1 <= r.label_seq <= len(full) for r in observed)
+    use_label = bool(full) and all(
+        r.label_seq is not None and 1 <= r.label_seq <= len(full) for r in observed
+    )
     if use_label:
         residues = [Residue(name=name, seq_pos=i + 1) for i, name in enumerate(full)]
         slots = [r.label_seq - 1 for r in observed]
@@ -196,19 +201,27 @@ def read_structure(
                     atoms, b = _residue_atoms(r)
                     residues.append(Residue(r.name, i + 1, atoms, float(np.mean(b)) if b else float("nan")))
                     gemmi_res.append(r)
-                groups = [(Chain(ch.name, sub.subchain_id(), f"branched:{entity.name}", LIGAND, residues),
-                           gemmi_res)]
+                groups = [
+                    (
+                        Chain(ch.name, sub.subchain_id(), f"branched:{entity.name}", LIGAND, residues),
+                        gemmi_res,
+                    )
+                ]
             else:
                 groups = []
                 for r in sub:
-                    if r.name in EXCLUDED_LIGANDS or (drop_crystallization_aids and r.name in CRYSTALLIZATION_AIDS):
+                    if r.name in EXCLUDED_LIGANDS or (
+                        drop_crystallization_aids and r.name in CRYSTALLIZATION_AIDS
+                    ):
                         continue
                     atoms, b = _residue_atoms(r)
                     res = Residue(r.name, 1, atoms, float(np.mean(b)) if b else float("nan"))
                     groups.append((Chain(ch.name, sub.subchain_id(), f"ligand:{r.name}", LIGAND, [res]), [r]))
             for chain, gemmi_res in groups:
                 if not any(res.atoms for res in chain.residues):
-                    raise EmptyChainError(path, f"chain {chain.auth_id} ({chain.label_id}) has no resolved atoms")
+                    raise EmptyChainError(
+                        path, f"chain {chain.auth_id} ({chain.label_id}) has no resolved atoms"
+                    )
                 for j, r in enumerate(gemmi_res):
                     if r is not None:
                         where.setdefault((ch.name, r.seqid.num, r.seqid.icode, r.name), (len(chains), j))
@@ -227,8 +240,15 @@ def read_structure(
             hit = where.get((partner.chain_name, rid.seqid.num, rid.seqid.icode, rid.name))
             if hit is None:
                 break
-            ends.append((hit[0], hit[1], MSE_TO_MET_ATOMS.get(partner.atom_name, partner.atom_name)
-                         if rid.name == "MSE" else partner.atom_name))
+            ends.append(
+                (
+                    hit[0],
+                    hit[1],
+                    MSE_TO_MET_ATOMS.get(partner.atom_name, partner.atom_name)
+                    if rid.name == "MSE"
+                    else partner.atom_name,
+                )
+            )
         if len(ends) == 2:
             bonds.append((ends[0], ends[1]))
     return Structure(entry_id_of(path), str(path), chains, bonds, predicted)

@@ -70,12 +70,35 @@ def _polymer_atoms(comp: Component) -> np.ndarray:
 
 def tokenize(structure: Structure) -> Tokens:
     """Tokenise every chain of ``structure``; raises UnknownCCDError for a code missing from the CCD."""
-    tok: dict[str, list] = {k: [] for k in ("restype", "residue_index", "asym_id", "entity_id", "sym_id",
-                                            "mol_type", "token_plddt", "atom_start", "atom_count",
-                                            "center_atom", "disto_atom")}
-    atom_chunks: dict[str, list[np.ndarray]] = {k: [] for k in ("atom_to_token", "ref_pos", "ref_element",
-                                                                "ref_charge", "names", "ref_space_uid",
-                                                                "gt_coords", "gt_atom_mask")}
+    tok: dict[str, list] = {
+        k: []
+        for k in (
+            "restype",
+            "residue_index",
+            "asym_id",
+            "entity_id",
+            "sym_id",
+            "mol_type",
+            "token_plddt",
+            "atom_start",
+            "atom_count",
+            "center_atom",
+            "disto_atom",
+        )
+    }
+    atom_chunks: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "atom_to_token",
+            "ref_pos",
+            "ref_element",
+            "ref_charge",
+            "names",
+            "ref_space_uid",
+            "gt_coords",
+            "gt_atom_mask",
+        )
+    }
     entity_ids: dict[str, int] = {}
     entity_copies: dict[int, int] = {}
     # (chain, residue) -> (first token, CCD atom name -> global atom index, per-atom tokens?)
@@ -146,12 +169,20 @@ def tokenize(structure: Structure) -> Tokens:
             residue_index_of[(c_idx, r_idx)] = (t0, {k: n_atoms + v for k, v in local.items()}, not standard)
             n_atoms += n
             space_uid += 1
-        chain_meta.append({
-            "asym_id": asym, "auth_id": chain.auth_id, "label_id": chain.label_id, "entity_id": entity,
-            "entity_key": chain.entity_key, "mol_type": chain.mol_type, "sequence": chain.sequence,
-            "token_start": first_token, "token_end": len(tok["restype"]),
-            "n_resolved": int(sum(bool(r.atoms) for r in chain.residues)),
-        })
+        chain_meta.append(
+            {
+                "asym_id": asym,
+                "auth_id": chain.auth_id,
+                "label_id": chain.label_id,
+                "entity_id": entity,
+                "entity_key": chain.entity_key,
+                "mol_type": chain.mol_type,
+                "sequence": chain.sequence,
+                "token_start": first_token,
+                "token_end": len(tok["restype"]),
+                "n_resolved": int(sum(bool(r.atoms) for r in chain.residues)),
+            }
+        )
     if not tok["restype"]:
         from harness.data.errors import StructureParseError
 

