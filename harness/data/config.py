@@ -1,0 +1,80 @@
+"""``DataConfig``: the ``data:`` section of a run config. Defaults suit CPU miniature runs on the starter set.
+
+Paper values (SPEC.md §2.8): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
+tokens, MSA rows up to 16384 in AF3 (subsampled), batch 256 across GPUs; mixture pdb 0.50 /
+afdb_distill 0.08 / mgnify_distill 0.42.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.data.crop import CROPPERS
+
+
+class DatasetSpec(BaseModel):
+    """One named dataset of the training mixture."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    path: Path | None = Field(
+        None, description="cache dir or folder of structures; None = bundled starter set"
+    )
+    weight: float = Field(1.0, gt=0, description="relative sampling weight")
+    sampling: Literal["uniform", "cluster"] = "cluster"
+    msa_dir: Path | None = Field(None, description="MSAs for a structure folder (ignored for caches)")
+    predicted: bool = Field(False, description="distillation set: pLDDT in the B-factor column")
+    plddt_min: float | None = Field(None, ge=0, le=100, description="mask residues below this pLDDT")
+    validate_on: bool = Field(True, description="its 'val' split joins the validation set")
+
+
+class DataConfig(BaseModel):
+    """Everything the data module needs; ``datasets=[]`` means the bundled starter set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    datasets: list[DatasetSpec] = Field(default_factory=list)
+    crop_size: int = Field(64, ge=4, description="tokens per training crop (paper: 384, then 640)")
+    max_atoms: int = Field(768, ge=16, description="atom budget per crop (AF3: 4608 at 384 tokens)")
+    cropper: dict[str, float] = Field(
+        default_factory=lambda: {"contiguous": 0.2, "spatial": 0.4, "spatial_interface": 0.4},
+        description="cropper -> weight (AF3 SI §2.7)",
+    )
+    max_msa_rows: int = Field(16, ge=1, description="MSA rows per example (query + sampled rows)")
+    max_msa_rows_cached: int = Field(1024, ge=1, description="MSA rows kept per example in the cache")
+    batch_size: int = Field(1, ge=1)
+    num_workers: int = Field(0, ge=0)
+    samples_per_epoch: int = Field(1000, ge=1, description="training draws per rank per epoch")
+    val_max_tokens: int = Field(
+        256, ge=4, description="validation examples larger than this are spatially cropped"
+    )
+    val_max_atoms: int = Field(4096, ge=16)
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="val share for sets without a fixed split")
+    drop_crystallization_aids: bool = True
+    cache_dir: Path | None = Field(
+        None, description="where caches are prepared; None = ~/.cache/seedfold-harness"
+    )
+
+    @field_validator("cropper")
+    @classmethod
+    def _known_croppers(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(CROPPERS)
+        if unknown:
+            raise ValueError(f"unknown cropper(s) {sorted(unknown)}; expected some of {sorted(CROPPERS)}")
+        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("cropper weights must be >= 0 with a positive sum")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DataConfig:
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset names must be unique, got {names}")
+        return self
+
+    def resolved_datasets(self) -> list[DatasetSpec]:
+        return self.datasets or [DatasetSpec(name="pdb")]
