@@ -2,13 +2,14 @@
 
 Candidates for a reference chain are the model chains of the same polymer kind whose sequence identity is
 within 10% of the best match (and at least 30%), i.e. copies of the same entity. Among the injective mappings
-over candidates, the one maximising a caller-given score wins (total DockQ for interfaces, lDDT for lDDT);
-beyond ``max_enumerated`` mappings a greedy search chain by chain is used instead. ``strict`` mapping only
+over candidates, the one maximising a caller-given score wins (total DockQ for interfaces, lDDT for
+lDDT); beyond ``max_enumerated`` mappings a seeded greedy search chain by chain is used instead. ``strict`` mapping only
 pairs chains with the same id.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 
@@ -41,11 +42,6 @@ def candidate_chains(
             m for m, s in scores.items() if s >= MIN_IDENTITY and s >= RELATIVE_IDENTITY * best
         ]
     return candidates
-
-
-def count_mappings(candidates: dict[str, list[str]]) -> int:
-    """Upper bound on the number of injective mappings (product of candidate counts)."""
-    return math.prod(max(len(c), 1) for c in candidates.values())
 
 
 def enumerate_mappings(candidates: dict[str, list[str]]) -> Iterator[dict[str, str]]:
@@ -95,13 +91,18 @@ def map_chains_by_score(
         value = score(mapping)
         return -math.inf if value != value else value
 
-    if count_mappings(candidates) <= max_enumerated:
-        return max(enumerate_mappings(candidates), key=safe)
-    # Greedy: fix chains one at a time (largest first), scoring partial mappings.
-    mapping: dict[str, str] = {}
+    mappings = list(itertools.islice(enumerate_mappings(candidates), max_enumerated + 1))
+    if len(mappings) <= max_enumerated:
+        return max(mappings, key=safe)
+    # Too many: seed with each candidate of the largest chain, extend greedily chain by chain (scoring the
+    # partial mapping), keep the best complete result.
     order = sorted(candidates, key=lambda r: -ref_chains[r].n_residues)
-    for ref_id in order:
-        free = [m for m in candidates[ref_id] if m not in mapping.values()]
-        if free:
-            mapping[ref_id] = max(free, key=lambda m: safe({**mapping, ref_id: m}))
-    return mapping
+    results = []
+    for seed in candidates[order[0]] or [None]:
+        mapping: dict[str, str] = {} if seed is None else {order[0]: seed}
+        for ref_id in order[1:]:
+            free = [m for m in candidates[ref_id] if m not in mapping.values()]
+            if free:
+                mapping[ref_id] = max(free, key=lambda m, r=ref_id: safe({**mapping, r: m}))
+        results.append(mapping)
+    return max(results, key=safe)

@@ -188,7 +188,9 @@ def lddt_from_pairing(
         pairing = AtomPairing(ref_index, model_index)
     sub = reference[ref_index]
     chain_ids = sub.chain_id
-    chain_names, chain_key = np.unique(chain_ids, return_inverse=True)
+    # Chains keyed in order of first appearance (as biotite does).
+    chain_names = list(dict.fromkeys(chain_ids.tolist()))
+    chain_key = np.array([chain_names.index(c) for c in chain_ids.tolist()], dtype=np.int64)
     residue_key = struc.get_residue_positions(sub, np.arange(len(ref_index))) if len(ref_index) else ref_index
     contacts = find_contacts(
         sub.coord.astype(np.float64),
