@@ -1,9 +1,9 @@
-"""``StructureDataModule``: training batches from the weighted dataset mixture, validation from the val splits.
+"""``StructureDataModule``: training batches from the weighted dataset mixture, validation from a val split.
 
 Training: ``MixtureSampler`` -> ``MixtureDataset`` (crop + MSA subsample per draw) -> ``collate`` (padding).
-Validation: every 'val' entry of datasets with ``validate_on``, uncropped up to ``val_max_tokens``, batch 1.
+Validation: the 'val' entries of the first dataset with ``validate_on``, uncropped up to ``val_max_tokens``.
 Structure folders (and the bundled starter set) are prepared into a cache on first use, on rank 0
-(``prepare_data``); with DDP set ``Trainer(use_distributed_sampler=False)``: the sampler shards by rank itself.
+(``prepare_data``). With DDP set ``Trainer(use_distributed_sampler=False)``: the sampler shards by rank.
 """
 
 from __future__ import annotations
