@@ -152,7 +152,8 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     if args.device == "cpu" and "SEEDFOLD_BENCH_MALLOC" not in os.environ:
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **_cpu_malloc_env(args.measure)})
+        env = {**os.environ, **_cpu_malloc_env(args.measure)}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
     if args.device == "cpu" and args.measure == "memory":
         args.repeats = 0  # timings under this allocator setting mean nothing
