@@ -1,8 +1,40 @@
-"""`harness train`. (placeholder: issue #6)"""
+"""`harness train CONFIG`: train one configuration; re-running the same command resumes it."""
 
-from harness.cli._common import not_available
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from harness.cli._common import console
 
 
-def command() -> None:
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["train.lr=1e-3", "model.preset=base"]`` -> ``{"train.lr": 0.001, ...}`` (values parsed as YAML)."""
+    from harness.errors import ConfigError
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", [f"{pair!r}: expected KEY=VALUE, e.g. train.lr=1e-3"])
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def command(
+    config: Annotated[Path, typer.Argument(help="run config YAML (see `harness config show`)")],
+    run_dir: Annotated[Path | None, typer.Option(help="run folder; default <runs_dir>/<name>-<config hash>")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a key: --set train.lr=1e-3")] = None,
+) -> None:
     """Train one SeedFold configuration from a run YAML, resuming from its last checkpoint."""
-    not_available("train", 6)
+    from harness.config import load_run_config
+    from harness.train.run import train_run
+
+    cfg = load_run_config(config, parse_overrides(set_ or []))
+    console.print(f"training {cfg.name} (config {cfg.config_hash()}), tracking {cfg.tracking_uri()}")
+    state = train_run(cfg, run_dir)
+    console.print(f"run folder: {run_dir or cfg.runs_dir / f'{cfg.name}-{cfg.config_hash()}'}; "
+                  f"status {state.get('status')}, step {state.get('step')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +29,8 @@ def command(
     console.print(f"MLflow UI for {uri}")
     # Plain print so scripts can read the URL from stdout.
     typer.echo(runs_page_url(server.url, experiment_id))
+    # SIGTERM (kill, SLURM, test teardown) must stop the server too: it runs in its own session.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while server.process.poll() is None:
             time.sleep(1.0)

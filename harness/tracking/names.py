@@ -5,7 +5,7 @@
 # Per-step metrics (MLflow metric keys; also columns of <run_dir>/metrics.csv).
 LOSS = "train/loss"
 LOSS_TERMS = ("train/loss_mse", "train/loss_bond", "train/loss_smooth_lddt", "train/loss_distogram",
-              "train/loss_confidence")
+              "train/loss_plddt", "train/loss_pae", "train/loss_pde", "train/loss_resolved")
 LR = "train/lr"
 GRAD_NORM = "train/grad_norm"
 SKIPPED_STEPS = "guard/skipped_steps"  # cumulative count of non-finite steps skipped

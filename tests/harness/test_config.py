@@ -1,0 +1,71 @@
+"""The run config: presets expand, defaults fill in, and every kind of bad input is one clear error."""
+
+import pytest
+import yaml
+
+from harness.config import RunConfig, load_run_config, parse_config
+from harness.errors import ConfigError
+
+
+def write(tmp_path, data, name="run.yaml"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def test_preset_expands_and_overrides_win(tmp_path):
+    cfg = load_run_config(write(tmp_path, {"model": {"preset": "medium", "triangle_attention": "gated"}}))
+    assert cfg.model.c_z == 256 and cfg.model.c_m == 128
+    assert cfg.model.triangle_attention == "gated"
+    assert cfg.model.architecture().tri_att_heads == 256 // 32
+
+
+def test_miniature_keeps_width_ratio(tmp_path):
+    base = load_run_config(write(tmp_path, {"model": {"preset": "base", "miniature": True}}, "a.yaml"))
+    large = load_run_config(write(tmp_path, {"model": {"preset": "large", "miniature": True}}, "b.yaml"))
+    assert large.model.c_z == 4 * base.model.c_z
+    assert large.model.n_pairformer_blocks == base.model.n_pairformer_blocks
+
+
+def test_typo_key_names_file_and_path(tmp_path):
+    path = write(tmp_path, {"train": {"lrr": 1e-3}})
+    with pytest.raises(ConfigError) as err:
+        load_run_config(path)
+    assert str(err.value).count("\n") == 0
+    assert f"{path}: train.lrr: unknown key" in str(err.value)
+
+
+def test_wrong_type_and_range_are_reported_together(tmp_path):
+    path = write(tmp_path, {"train": {"max_steps": "many", "lr": -1.0}, "model": {"c_z": 100}})
+    with pytest.raises(ConfigError) as err:
+        load_run_config(path)
+    problems = err.value.problems
+    assert any(p.startswith("train.max_steps:") and "'many'" in p for p in problems)
+    assert any(p.startswith("train.lr:") and "greater than 0" in p for p in problems)
+    assert any(p.startswith("model:") and "multiple of tri_att_head_dim" in p for p in problems)
+
+
+def test_unknown_preset(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        load_run_config(write(tmp_path, {"model": {"preset": "huge"}}))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+        load_run_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+: invalid YAML"):
+        load_run_config(write(tmp_path, "train:\n  lr: 1\n bad: [\n"))
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_run_config(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_config_hash_ignores_where_not_what(tmp_path):
+    a = parse_config(RunConfig, {"runs_dir": "x", "tracking": {"uri": "http://h:1"}}, "a")
+    b = parse_config(RunConfig, {"runs_dir": "y"}, "b")
+    c = parse_config(RunConfig, {"train": {"lr": 1e-3}}, "c")
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_stages_must_increase():
+    with pytest.raises(ConfigError, match="strictly increasing"):
+        parse_config(RunConfig, {"train": {"stages": [{"start_step": 10}, {"start_step": 5}]}}, "s")
