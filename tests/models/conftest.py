@@ -22,7 +22,7 @@ def tiny_config(**overrides) -> ModelConfig:
 
 
 def random_example(n_tokens: int, atoms_per_token: int = 3, n_msa: int = 3, seed: int = 0) -> dict:
-    """A valid single example: two protein chains, ``atoms_per_token`` atoms per token on a helix-like trace."""
+    """A valid example: two protein chains, ``atoms_per_token`` atoms per token on a helix-like trace."""
     g = torch.Generator().manual_seed(seed)
     n, a = n_tokens, n_tokens * atoms_per_token
     half = n // 2
@@ -64,6 +64,7 @@ def random_example(n_tokens: int, atoms_per_token: int = 3, n_msa: int = 3, seed
         "gt_atom_mask": torch.ones(a, dtype=torch.bool),
     }
     ex["msa"][0] = ex["restype"]
+    ex["token_bonds"][1, 5] = ex["token_bonds"][5, 1] = True  # a disulfide-like cross-link
     return ex
 
 
