@@ -1,8 +1,57 @@
-"""`harness sweep`. (placeholder: issue #7)"""
+"""`harness sweep FILE`: expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished
+runs and skipping finished ones; `--dry-run` prints the plan, `--cancel` cancels the sweep's jobs."""
 
-from harness.cli._common import not_available
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from harness.cli._common import console, err_console
+from harness.errors import ConfigError
 
 
-def command() -> None:
+def parse_sets(values: list[str] | None) -> dict[str, Any]:
+    """``["train.max_steps=20"]`` → ``{"train.max_steps": 20}`` (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", [f"{item!r}: expected KEY=VALUE, e.g. train.max_steps=20"])
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def command(
+    file: Path = typer.Argument(..., help="sweep YAML, e.g. sweeps/width_vs_depth.yaml"),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="a profile of the sweep (paper, mini)"),
+    executor: str | None = typer.Option(
+        None, "--executor", "-e", help="local | slurm (default: the sweep's; auto = SLURM if sbatch answers)"),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="print the runs, their sizes and placement; start nothing"),
+    cancel: bool = typer.Option(False, "--cancel", help="cancel this sweep's queued and running jobs"),
+    parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="runs at once"),
+    set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE override for every run (repeatable)"),
+    poll: float = typer.Option(2.0, "--poll", min=0.1, help="seconds between status checks"),
+) -> None:
     """Expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished runs."""
-    not_available("sweep", 7)
+    from harness.sweep.service import cancel_sweep, dry_run_table, prepare, run_prepared
+
+    prepared = prepare(file, profile=profile, executor=executor, parallelism=parallelism,
+                       extra=parse_sets(set_))
+    if cancel:
+        n = cancel_sweep(prepared.specs)
+        console.print(f"cancelled {n} job(s) of sweep {prepared.sweep.name}")
+        return
+    if dry_run:
+        console.print(dry_run_table(prepared))
+        return
+    outcome = run_prepared(prepared, poll_s=poll, console=console)
+    console.print(f"sweep {prepared.sweep.name}: {len(outcome.finished)} finished, {len(outcome.skipped)} "
+                  f"already done, {len(outcome.failed)} failed, {outcome.submitted} job(s) submitted")
+    if outcome.failed:
+        for key, error in outcome.failed.items():
+            err_console.print(f"[bold red]run {key} failed:[/bold red] {error}", highlight=False)
+        raise typer.Exit(1)

@@ -1,0 +1,123 @@
+"""The sweep YAML schema (pydantic). Expansion into runs lives in ``expand.py``.
+
+```yaml
+name: width_vs_depth                 # folder <runs_dir>/<name>/, MLflow experiment (unless set in base)
+base: {model: {preset: base}, train: {max_steps: 100000}}   # a RunConfig mapping shared by every run
+runs:                                # named runs: dotted-key overrides of base
+  base: {}
+  medium: {model.preset: medium}
+grid: {train.lr: [1.0e-3, 1.8e-3]}   # Cartesian axes (product with runs and seeds)
+zip: {train.lr: [1.0e-3, 1.8e-3], train.warmup_steps: [3000, 1000]}   # paired axes, varied together
+seeds: [0, 1]
+profiles:                            # chosen with --profile; `default_profile` when not given
+  paper: {executor: {slurm_profile: gpu_node_8}}
+  mini: {overrides: {model.miniature: true, train.max_steps: 300}, executor: {kind: local}}
+executor: {kind: auto, parallelism: null, max_retries: 2, slurm_profile: single_gpu, slurm: {}}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Overrides = dict[str, Any]
+
+
+class ExecutorSettings(BaseModel):
+    """Where runs execute. ``auto`` = SLURM when ``sbatch`` answers, else local."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["auto", "local", "slurm"] = "auto"
+    parallelism: int | None = Field(
+        None, ge=1, description="runs at once; None = 1 locally (2 torch jobs on 2 cores slow each other "
+                                "> 2x), the profile's array_parallelism on SLURM")
+    max_retries: int = Field(2, ge=0,
+                             description="resubmissions of a failed run (it resumes from its checkpoint)")
+    local_timeout_min: int = Field(24 * 60, ge=1, description="wall-clock limit of a local run, minutes")
+    slurm_profile: str | None = Field("single_gpu", description="name of slurm/profiles/<name>.yaml")
+    slurm: dict[str, Any] = Field(default_factory=dict,
+                                  description="SlurmResources keys overriding the profile")
+
+    def merged(self, patch: dict[str, Any]) -> ExecutorSettings:
+        """These settings with a profile's partial ``executor`` mapping on top (``slurm`` merged by key)."""
+        data = self.model_dump()
+        for key, value in patch.items():
+            if key == "slurm" and isinstance(value, dict):
+                data["slurm"] = data["slurm"] | value
+            else:
+                data[key] = value
+        return ExecutorSettings.model_validate(data)
+
+
+class SweepProfile(BaseModel):
+    """A named variant of the whole sweep (``paper``: real sizes; ``mini``: CPU miniatures)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    overrides: Overrides = Field(default_factory=dict, description="dotted keys applied to every run")
+    runs: dict[str, Overrides] = Field(default_factory=dict, description="per named run, after `overrides`")
+    executor: dict[str, Any] = Field(default_factory=dict, description="partial ExecutorSettings")
+
+
+class SweepFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    base: dict[str, Any] = Field(default_factory=dict, description="a RunConfig mapping")
+    runs: dict[str, Overrides] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    profiles: dict[str, SweepProfile] = Field(default_factory=dict)
+    default_profile: str | None = None
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+
+    @field_validator("runs", "profiles")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import re
+
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+                raise ValueError(f"name {name!r} may contain only letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_axes(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"axis {key!r} has no values")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepFile:
+        lengths = {key: len(values) for key, values in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"zip axes must have equal lengths, got {lengths}")
+        if any(n == 0 for n in lengths.values()):
+            raise ValueError("zip axes must not be empty")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"keys {sorted(both)} appear in both grid and zip")
+        if self.default_profile is not None and self.default_profile not in self.profiles:
+            raise ValueError(f"default_profile {self.default_profile!r} is not one of "
+                             f"{sorted(self.profiles)}")
+        for pname, profile in self.profiles.items():
+            unknown = set(profile.runs) - set(self.runs)
+            if unknown:
+                raise ValueError(f"profiles.{pname}.runs names unknown runs {sorted(unknown)}; "
+                                 f"runs are {sorted(self.runs)}")
+        return self

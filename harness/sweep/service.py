@@ -1,0 +1,133 @@
+"""What the `harness sweep` and `harness status` commands do, callable from Python (tests, notebooks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from harness.dispatch import executor as ex
+from harness.dispatch.cluster import default_executor_kind
+from harness.dispatch.job import TRAIN_ENTRYPOINT
+from harness.dispatch.ledger import Ledger
+from harness.dispatch.profiles import load_resources
+from harness.dispatch.resources import SlurmResources
+from harness.errors import ConfigError
+from harness.sweep.driver import SweepDriver, SweepOutcome, sweep_dir_of
+from harness.sweep.expand import choose_profile, executor_settings, expand, load_sweep
+from harness.sweep.progress import RunProgress, read_progress
+from harness.sweep.schema import ExecutorSettings, SweepFile
+from harness.sweep.spec import RunSpec
+from harness.sweep.table import plan_table, progress_table
+
+
+@dataclass
+class PreparedSweep:
+    """A sweep validated end to end, nothing submitted yet."""
+
+    source: str
+    sweep: SweepFile
+    profile: str | None
+    specs: list[RunSpec]
+    settings: ExecutorSettings
+    kind: str  # "local" | "slurm"
+    resources: SlurmResources | None  # for kind "slurm"
+
+    @property
+    def where(self) -> str:
+        if self.kind == "slurm" and self.resources is not None:
+            return self.resources.describe()
+        return f"local, {self.settings.parallelism or 1} at a time"
+
+
+def prepare(file: str | Path, *, profile: str | None = None, executor: str | None = None,
+            parallelism: int | None = None, extra: dict[str, Any] | None = None) -> PreparedSweep:
+    """Load, expand and validate every run and the executor settings; raises ConfigError before any submit."""
+    source = str(file)
+    sweep = load_sweep(file)
+    specs = expand(sweep, profile, source=source, extra=extra)
+    profile_name, prof = choose_profile(sweep, profile, source)
+    settings = executor_settings(sweep, prof, source)
+    if parallelism is not None:
+        settings = settings.model_copy(update={"parallelism": parallelism})
+    kind = executor or settings.kind
+    if kind not in ("auto", "local", "slurm"):
+        raise ConfigError("--executor", [f"expected local or slurm, got {kind!r}"])
+    if kind == "auto":
+        kind = default_executor_kind()
+    resources = None
+    if kind == "slurm":
+        resources = load_resources(settings.slurm_profile, settings.slurm, source=f"{source}: executor.slurm")
+        _check_devices(specs, resources, source)
+    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources)
+
+
+def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str) -> None:
+    """Lightning needs devices == tasks per node and num_nodes == nodes under SLURM (INFRA.md)."""
+    problems = []
+    for spec in specs:
+        t = spec.config.train
+        devices = resources.tasks_per_node if t.devices == "auto" else t.devices
+        if devices != resources.tasks_per_node or t.num_nodes != resources.nodes:
+            problems.append(f"run {spec.label}: train.devices={t.devices}, train.num_nodes={t.num_nodes} but "
+                            f"the SLURM profile gives {resources.tasks_per_node} task(s) per node on "
+                            f"{resources.nodes} node(s); make them equal")
+    if problems:
+        raise ConfigError(source, problems)
+
+
+def dry_run_table(prepared: PreparedSweep):
+    title = (f"sweep {prepared.sweep.name}, profile {prepared.profile or '-'}: {len(prepared.specs)} runs "
+             f"(nothing started)")
+    return plan_table(prepared.specs, prepared.where, title)
+
+
+def run_prepared(prepared: PreparedSweep, *, poll_s: float = 2.0, console: Console | None = None,
+                 entrypoint: str | Callable[..., Any] = TRAIN_ENTRYPOINT) -> SweepOutcome:
+    """Dispatch and watch until every run finished or failed for good, showing a live table."""
+    console = console or Console()
+    driver = SweepDriver(prepared.specs, prepared.settings, prepared.kind, resources=prepared.resources,
+                         entrypoint=entrypoint, poll_s=poll_s)
+    title = f"sweep {prepared.sweep.name} ({prepared.where})"
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        def show(d: SweepDriver) -> None:
+            live.update(progress_table(d.progress(), title), refresh=True)
+
+        return driver.run(on_update=show)
+
+
+def cancel_sweep(specs: list[RunSpec]) -> int:
+    """Cancel every queued or running job recorded for these runs; returns how many."""
+    ledger = Ledger.load(sweep_dir_of(specs))
+    keys = {spec.key for spec in specs}
+    n = 0
+    for key, record in ledger.jobs.items():
+        if key in keys and ex.job_active(record.executor, record.job_id):
+            ex.cancel_job(record.executor, record.job_id)
+            n += 1
+    return n
+
+
+def sweep_progress(specs: list[RunSpec]) -> list[RunProgress]:
+    """State of each run from its folder and the ledger (for `harness status`)."""
+    if not specs:
+        return []
+    ledger = Ledger.load(sweep_dir_of(specs))
+    active_slurm = ex.active_slurm_jobs() if any(r.executor == "slurm" for r in ledger.jobs.values()) else {}
+    rows = []
+    for spec in specs:
+        record = ledger.jobs.get(spec.key)
+        active = None
+        if record is not None:
+            active = record.job_id in active_slurm if record.executor == "slurm" \
+                else ex.local_job_active(record.job_id)
+        rows.append(read_progress(spec, record, active=active))
+    return rows
+
+
+def progress_view(specs: list[RunSpec], title: str):
+    return progress_table(sweep_progress(specs), title)

@@ -1,0 +1,74 @@
+"""A sweep through submitit's LocalExecutor: every run finishes once, reruns start nothing, failures retry."""
+
+from __future__ import annotations
+
+import sys
+
+import cloudpickle
+import toy_trainer
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+from sweep_files import write_sweep
+from toy_trainer import toy_train
+
+from harness.dispatch.ledger import Ledger
+from harness.sweep.service import prepare, run_prepared, sweep_progress
+from harness.tracking import names
+from harness.tracking.run_folder import RunFolder
+
+cloudpickle.register_pickle_by_value(toy_trainer)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def _mlflow_runs(spec):
+    client = MlflowClient(tracking_uri=spec.config.tracking_uri())
+    exp = client.get_experiment_by_name(spec.config.tracking.experiment)
+    return client.search_runs([exp.experiment_id])
+
+
+def test_local_sweep_runs_once_and_rerun_starts_nothing(tmp_path):
+    prepared = prepare(write_sweep(tmp_path), executor="local")
+    assert prepared.kind == "local" and len(prepared.specs) == 2
+    outcome = run_prepared(prepared, poll_s=0.3, console=QUIET, entrypoint=toy_train)
+    assert sorted(outcome.finished) == sorted(s.key for s in prepared.specs)
+    assert outcome.failed == {} and outcome.submitted == 2
+    for spec in prepared.specs:
+        state = RunFolder(spec.run_dir).read_state()
+        assert state["status"] == "finished" and state["step"] == 12
+        assert state["last_metrics"][names.LOSS] < 1.0  # learned something from loss ~10 at w=b=0
+    runs = _mlflow_runs(prepared.specs[0])
+    assert sorted(r.data.tags[names.TAG_RUN_KEY] for r in runs) == sorted(s.key for s in prepared.specs)
+    assert {r.data.tags[names.TAG_SWEEP] for r in runs} == {"toy"}
+
+    again = run_prepared(prepare(write_sweep(tmp_path), executor="local"), poll_s=0.3, console=QUIET,
+                         entrypoint=toy_train)
+    assert again.submitted == 0 and sorted(again.skipped) == sorted(outcome.finished)
+    assert len(_mlflow_runs(prepared.specs[0])) == 2
+    assert [p.status for p in sweep_progress(prepared.specs)] == ["done", "done"]
+
+
+def test_failed_run_is_retried_and_resumes(tmp_path):
+    path = write_sweep(tmp_path, runs={"a": {}}, executor={"max_retries": 1})
+    prepared = prepare(path, executor="local")
+    spec = prepared.specs[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "FAIL_ONCE").write_text("")
+    outcome = run_prepared(prepared, poll_s=0.3, console=QUIET, entrypoint=toy_train)
+    assert outcome.finished == [spec.key] and outcome.submitted == 2
+    record = Ledger.load(spec.run_dir.parent).jobs[spec.key]
+    assert record.attempts == 2 and "deliberate crash" in record.error
+
+
+def test_retries_are_bounded_and_report_the_log_tail(tmp_path):
+    path = write_sweep(tmp_path, runs={"a": {}}, executor={"max_retries": 0})
+    prepared = prepare(path, executor="local")
+    spec = prepared.specs[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "FAIL_ONCE").write_text("")
+    outcome = run_prepared(prepared, poll_s=0.3, console=QUIET, entrypoint=toy_train)
+    assert outcome.finished == [] and list(outcome.failed) == [spec.key]
+    assert "deliberate crash" in outcome.failed[spec.key]
+    assert "last lines" in outcome.failed[spec.key]
+    assert [p.status for p in sweep_progress(prepared.specs)] == ["failed"]
