@@ -45,7 +45,7 @@ def random_example(n_tokens: int, atoms_per_token: int = 3, n_msa: int = 3, seed
         "is_dna": torch.zeros(n, dtype=torch.bool),
         "is_ligand": torch.zeros(n, dtype=torch.bool),
         "token_bonds": torch.zeros(n, n, dtype=torch.bool),
-        "token_center_atom": torch.arange(n) * atoms_per_token + 1,
+        "token_center_atom": torch.arange(n) * atoms_per_token + min(1, atoms_per_token - 1),
         "token_disto_atom": torch.arange(n) * atoms_per_token + min(2, atoms_per_token - 1),
         "msa": torch.randint(0, 21, (n_msa, n), generator=g),
         "msa_mask": torch.ones(n_msa, n, dtype=torch.bool),
