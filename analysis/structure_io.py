@@ -113,7 +113,7 @@ def write_mmcif(atoms: struc.AtomArray, path: str | Path, plddt: np.ndarray | No
         # Many readers (Biopython, DockQ) require the occupancy column.
         atoms.set_annotation("occupancy", np.ones(n_atoms, dtype=np.float32))
     file = pdbx.CIFFile()
-    pdbx.set_structure(file, atoms, include_bonds=atoms.bonds is not None)
+    pdbx.set_structure(file, atoms)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     file.write(text)

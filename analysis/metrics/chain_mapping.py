@@ -3,8 +3,8 @@
 Candidates for a reference chain are the model chains of the same polymer kind whose sequence identity is
 within 10% of the best match (and at least 30%), i.e. copies of the same entity. Among the injective mappings
 over candidates, the one maximising a caller-given score wins (total DockQ for interfaces, lDDT for
-lDDT); beyond ``max_enumerated`` mappings a seeded greedy search chain by chain is used instead. ``strict`` mapping only
-pairs chains with the same id.
+lDDT); beyond ``max_enumerated`` mappings a seeded greedy search chain by chain is used instead.
+``strict`` mapping only pairs chains with the same id.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def map_chains_by_score(
         if ref_id in options:
             options.remove(ref_id)
             options.insert(0, ref_id)
-    if all(len(c) <= 1 for c in candidates.values()):
+    chosen = [c[0] for c in candidates.values() if c]
+    if all(len(c) <= 1 for c in candidates.values()) and len(set(chosen)) == len(chosen):
         return {r: c[0] for r, c in candidates.items() if c}
 
     def safe(mapping: dict[str, str]) -> float:

@@ -112,11 +112,15 @@ def align_residues(ref: Chain, model: Chain) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sequence_identity(ref: Chain, model: Chain) -> float:
-    """Identical aligned residues over the reference length (0..1); 0 between different polymer kinds."""
+    """Identical aligned residues over the shorter chain's length (0..1); 0 between different polymer kinds.
+
+    Normalising by the shorter chain keeps a model with missing residues (or a reference with unresolved
+    ones) at identity 1 against its own entity.
+    """
     if ref.kind != model.kind:
         return 0.0
     ref_res, _ = align_residues(ref, model)
-    return len(ref_res) / max(ref.n_residues, 1)
+    return len(ref_res) / max(min(ref.n_residues, model.n_residues), 1)
 
 
 def pair_atoms(ref: Chain, model: Chain) -> np.ndarray:
