@@ -2,10 +2,8 @@
 
 Reading keeps what the metrics need: the first model, heavy atoms only (H/D dropped), no water, the first
 alternate location, author chain ids and residue numbers, and covalent bonds (intra-residue bonds from
-the CCD,
-inter-residue bonds from ``struct_conn``) when the format carries them. Every user-caused problem
-(missing file,
-unreadable or empty structure) raises :class:`StructureReadError` naming the file.
+the CCD, inter-residue bonds from ``struct_conn``) when the format carries them. Every user-caused
+problem (missing file, unreadable or empty structure) raises :class:`StructureReadError` naming the file.
 
 Writing (the output side of ``harness predict``): one mmCIF per sample with pLDDT (0-100) in the B-factor
 column, plus a confidences JSON carrying the ranking score; :func:`prediction_paths` fixes the layout that
@@ -59,9 +57,7 @@ def _parse(path: Path) -> struc.AtomArray:
         # PDB files carry no CCD bonds; take them from the CCD by residue name.
         atoms.bonds = struc.connect_via_residue_names(atoms)
         return atoms
-    raise StructureReadError(
-        path, f"unknown structure format; expected one of {', '.join(STRUCTURE_SUFFIXES)}"
-    )
+    raise StructureReadError(path, f"unknown structure format; expected one of {', '.join(STRUCTURE_SUFFIXES)}")
 
 
 def read_structure(path: str | Path) -> struc.AtomArray:
@@ -139,9 +135,7 @@ def prediction_paths(predictions_dir: str | Path, target_id: str, sample: int) -
     return PredictionPaths(base.with_suffix(".cif"), Path(f"{base}_confidences.json"))
 
 
-def ranking_score(
-    ptm: float, iptm: float | None, fraction_disordered: float = 0.0, has_clash: bool = False
-) -> float:
+def ranking_score(ptm: float, iptm: float | None, fraction_disordered: float = 0.0, has_clash: bool = False) -> float:
     """AF3 ranking score (SI §5.9.3): 0.8·ipTM + 0.2·pTM + 0.5·disorder − 100·has_clash.
 
     Monomers have no ipTM; AF3 then ranks by pTM, which is what passing ``iptm=None`` does.
@@ -164,8 +158,7 @@ def write_prediction(
     """Write one sampled structure and its confidences; returns the two paths.
 
     ``plddt``: per-atom (A,) in [0, 100]. ``ranking``: the score top-1 selection maximises (higher is better),
-    e.g. :func:`ranking_score`. ``confidences``: extra JSON-serialisable values (ptm, iptm, per-chain
-    pTM, ...).
+    e.g. :func:`ranking_score`. ``confidences``: extra JSON-serialisable values (ptm, iptm, chain pTM).
     """
     if not math.isfinite(ranking):
         raise ValueError(f"ranking score for {target_id} sample {sample} is not finite: {ranking}")

@@ -1,2 +1,1 @@
-"""Structure metrics: lDDT, DockQ v2, ligand RMSD / lDDT-PLI, with the chain/residue/atom pairing they
-share."""
+"""Structure metrics: lDDT, DockQ v2, ligand RMSD / lDDT-PLI, and the chain/residue/atom pairing."""

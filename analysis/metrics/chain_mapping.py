@@ -38,9 +38,7 @@ def candidate_chains(
                 identity_cache[key] = sequence_identity(ref, model)
             scores[model_id] = identity_cache[key]
         best = max(scores.values(), default=0.0)
-        candidates[ref_id] = [
-            m for m, s in scores.items() if s >= MIN_IDENTITY and s >= RELATIVE_IDENTITY * best
-        ]
+        candidates[ref_id] = [m for m, s in scores.items() if s >= MIN_IDENTITY and s >= RELATIVE_IDENTITY * best]
     return candidates
 
 

@@ -73,8 +73,7 @@ def _polymer_mask(atoms: struc.AtomArray) -> np.ndarray:
 
 
 def polymer_chains(atoms: struc.AtomArray) -> dict[str, Chain]:
-    """All polymer chains of ``atoms`` (amino-acid or nucleotide residues, modified ones included), in
-    order."""
+    """All polymer chains of ``atoms`` (amino-acid or nucleotide residues, modified ones too), in order."""
     polymer = _polymer_mask(atoms)
     chains: dict[str, Chain] = {}
     for chain_id in dict.fromkeys(atoms.chain_id[polymer]):
@@ -95,8 +94,7 @@ def ligand_mask(atoms: struc.AtomArray) -> np.ndarray:
 
 
 def align_residues(ref: Chain, model: Chain) -> tuple[np.ndarray, np.ndarray]:
-    """Paired residue numbers (ref_res, model_res), each (P,), of identical residues in the optimal
-    alignment."""
+    """Paired residue numbers (ref_res, model_res), each (P,): identical residues of the optimal alignment."""
     if ref.sequence == model.sequence:
         index = np.arange(ref.n_residues)
         return index, index.copy()
@@ -137,10 +135,7 @@ def pair_atoms(ref: Chain, model: Chain) -> np.ndarray:
     }
     mapped_res = res_to_model[ref.residue_index]
     return np.array(
-        [
-            lookup.get((int(r), str(name)), -1)
-            for r, name in zip(mapped_res, ref.atoms.atom_name, strict=True)
-        ],
+        [lookup.get((int(r), str(name)), -1) for r, name in zip(mapped_res, ref.atoms.atom_name, strict=True)],
         dtype=np.int64,
     )
 
@@ -164,9 +159,7 @@ class AtomPairing:
         return coords
 
 
-def pair_chains(
-    ref_chains: dict[str, Chain], model_chains: dict[str, Chain], chain_map: dict[str, str]
-) -> AtomPairing:
+def pair_chains(ref_chains: dict[str, Chain], model_chains: dict[str, Chain], chain_map: dict[str, str]) -> AtomPairing:
     """Concatenate :func:`pair_atoms` over ``chain_map`` (reference chain id → model chain id).
 
     A reference chain mapped to no model chain (absent from ``chain_map``) contributes its atoms as missing.

@@ -122,9 +122,8 @@ def resolve_side_chain_symmetry(
         swapped_coords = model_coords[permutation[side[has_owner]]]
         model_dist = np.linalg.norm(swapped_coords - model_coords[other[has_owner]], axis=-1)
         with np.errstate(invalid="ignore"):
-            swapped = (np.abs(model_dist - sub.ref_dist[has_owner])[:, None] < np.asarray(thresholds)).mean(
-                -1
-            )
+            deviation = np.abs(model_dist - sub.ref_dist[has_owner])
+            swapped = (deviation[:, None] < np.asarray(thresholds)).mean(-1)
         np.add.at(gain, owner[side[has_owner]], swapped - original[has_owner])
     chosen = np.flatnonzero(gain > 1e-9)
     if len(chosen) == 0:
@@ -143,12 +142,11 @@ def resolve_side_chain_symmetry(
 class LDDTResult:
     """lDDT of a model against a reference.
 
-    ``score``: pooled over all contacts (NaN when there are none). ``per_chain``: contacts whose first
-    atom lies
-    in the chain (partners anywhere), keyed by reference chain id. ``per_residue``: (R,) over directed
-    contacts
-    of each reference residue of the evaluated chains, in reference order (NaN for residues without contacts),
-    labelled by ``residue_labels`` ("A:17" style). ``n_contacts``: unordered contact count.
+    ``score``: pooled over all contacts (NaN when there are none). ``per_chain``: over contacts whose
+    first atom lies in the chain (partners anywhere), keyed by reference chain id in order of appearance.
+    ``per_residue``: (R,) over the directed contacts of each reference residue of the evaluated chains, in
+    reference order (NaN for residues without contacts), labelled by ``residue_labels`` ("A:17").
+    ``n_contacts``: unordered contact count.
     """
 
     score: float
@@ -212,8 +210,7 @@ def lddt_from_pairing(
     per_chain_values = _mean_by(chain_key[directed_first], directed_scores, len(chain_names))
     starts = struc.get_residue_starts(sub) if len(ref_index) else np.zeros(0, dtype=np.int64)
     labels = [
-        f"{c}:{r}{i}"
-        for c, r, i in zip(sub.chain_id[starts], sub.res_id[starts], sub.ins_code[starts], strict=True)
+        f"{c}:{r}{i}" for c, r, i in zip(sub.chain_id[starts], sub.res_id[starts], sub.ins_code[starts], strict=True)
     ]
     return LDDTResult(
         score=float(scores.mean()) if len(scores) else float("nan"),
@@ -240,12 +237,10 @@ def lddt(
 ) -> LDDTResult:
     """All-atom lDDT of the polymer chains of ``model`` against ``reference`` (heavy-atom ``AtomArray``s).
 
-    ``chains``: reference chain ids to evaluate (default: every polymer chain); contacts to other chains
-    are not
-    counted. ``chain_map``: reference → model chain id; default: the mapping that maximises lDDT among
-    chains of
-    identical sequence (see :mod:`analysis.metrics.chain_mapping`). ``representative_only``: Cα/C3′ atoms
-    only.
+    ``chains``: reference chain ids to evaluate (default: every polymer chain); contacts to other
+    chains are not counted. ``chain_map``: reference → model chain id; default: the mapping that
+    maximises Cα lDDT among chains of the same entity (see :mod:`analysis.metrics.chain_mapping`).
+    ``representative_only``: Cα/C3′ atoms only (one per residue).
     ``strict``: map chains only to model chains with the same id.
     ``interface_only``: only contacts between different chains. Ligands are not part of this score (see
     :mod:`analysis.metrics.ligand` for lDDT-PLI).
@@ -290,9 +285,7 @@ def _select(chains: dict[str, Chain], wanted: list[str] | None) -> dict[str, Cha
 
     missing = [c for c in wanted if c not in chains]
     if missing:
-        raise CorrespondenceError(
-            f"reference has no polymer chain {', '.join(missing)} (has {', '.join(chains)})"
-        )
+        raise CorrespondenceError(f"reference has no polymer chain {', '.join(missing)} (has {', '.join(chains)})")
     return {c: chains[c] for c in wanted}
 
 
@@ -320,8 +313,8 @@ def lddt_torch(
         atom_to_token: (B, A) or (A,) long; pairs within one token are excluded. Tokens are residues for
             polymers, so this is the "intra-residue pairs excluded" rule; ligand atoms are their own tokens,
             so pairs inside a ligand count (as in AF3). ``None``: only i == j is excluded.
-        pred_mask: (B, A) or (A,) bool, atoms the prediction has; true-but-not-predicted atoms are not
-        preserved.
+        pred_mask: (B, A) or (A,) bool, atoms the prediction has; true-but-not-predicted atoms count as
+            not preserved.
         inclusion_radius: Å, a float or a (B, A)/(A,) per-atom radius (e.g. 30 Å for nucleotide atoms, AF3's
             choice); a pair is included when the true distance is below the radius of its first atom.
         per_atom: return (B, A) per-atom lDDT (NaN where an atom has no pairs) instead of (B,).
@@ -347,9 +340,7 @@ def lddt_torch(
     if torch.is_tensor(inclusion_radius):
         radius = inclusion_radius.to(pred.device, torch.float64).expand(n_batch, n_atoms)
     else:
-        radius = torch.full(
-            (n_batch, n_atoms), float(inclusion_radius), dtype=torch.float64, device=pred.device
-        )
+        radius = torch.full((n_batch, n_atoms), float(inclusion_radius), dtype=torch.float64, device=pred.device)
     preserved_sum = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     pair_count = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     for start in range(0, n_atoms, chunk_size):

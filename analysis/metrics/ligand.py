@@ -137,9 +137,7 @@ def _pocket_anchors(reference: struc.AtomArray, ref_lig: np.ndarray, cutoff: flo
     residue_of = struc.get_residue_positions(reference, np.arange(reference.array_length()))
     in_pocket = np.isin(residue_of, residue_of[near_atoms])
     amino = struc.filter_amino_acids(reference)
-    rep = np.where(
-        amino, reference.atom_name == REPRESENTATIVE_ATOMS["protein"], reference.atom_name == "C3'"
-    )
+    rep = np.where(amino, reference.atom_name == REPRESENTATIVE_ATOMS["protein"], reference.atom_name == "C3'")
     return np.flatnonzero(in_pocket & rep & ~ligand_mask(reference))
 
 
@@ -189,9 +187,7 @@ def ligand_pose(
             if len(ref_idx) < MIN_POCKET_ANCHORS:
                 return float(len(ref_idx))
             rot, trans = kabsch(model.coord[model_idx], reference.coord[ref_idx])
-            err = np.linalg.norm(
-                apply(model.coord[model_idx], rot, trans) - reference.coord[ref_idx], axis=-1
-            )
+            err = np.linalg.norm(apply(model.coord[model_idx], rot, trans) - reference.coord[ref_idx], axis=-1)
             return float(len(ref_idx)) - float(np.sqrt(np.mean(err**2))) / 1000.0
 
         scoped = {c: ref_chains[c] for c in ref_chains if c in pocket_chains}

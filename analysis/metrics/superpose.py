@@ -16,9 +16,7 @@ def kabsch(mobile: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarr
     mobile = np.asarray(mobile, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if mobile.shape != target.shape or mobile.ndim != 2 or mobile.shape[1] != 3:
-        raise ValueError(
-            f"kabsch needs two (N, 3) arrays of equal shape, got {mobile.shape} and {target.shape}"
-        )
+        raise ValueError(f"kabsch needs two (N, 3) arrays of equal shape, got {mobile.shape} and {target.shape}")
     if len(mobile) == 0:
         raise ValueError("kabsch needs at least one point pair")
     mobile_center = mobile.mean(axis=0)

@@ -21,14 +21,11 @@ SYMMETRIC_SIDE_CHAINS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def side_chain_swaps(
-    res_name: np.ndarray, atom_name: np.ndarray, residue_key: np.ndarray
-) -> list[np.ndarray]:
+def side_chain_swaps(res_name: np.ndarray, atom_name: np.ndarray, residue_key: np.ndarray) -> list[np.ndarray]:
     """Index permutations, one per swappable residue, for atoms described by (M,) annotation arrays.
 
     Returns a list of (2, k) int arrays: row 0 the atom indices, row 1 the indices they swap with. Only
-    residues
-    whose every swapped atom is present in the arrays are listed.
+    residues whose every swapped atom is present in the arrays are listed.
     """
     swaps: list[np.ndarray] = []
     candidates = np.flatnonzero(np.isin(res_name, list(SYMMETRIC_SIDE_CHAINS)))
@@ -47,8 +44,7 @@ def side_chain_swaps(
 
 
 def molecular_graph(elements: np.ndarray, bonds: np.ndarray) -> nx.Graph:
-    """Graph with one node per atom (attribute ``element``) and one edge per (i, j) row of ``bonds`` (K,
-    2)."""
+    """Graph: one node per atom (attribute ``element``), one edge per (i, j) row of ``bonds`` (K, 2)."""
     graph = nx.Graph()
     for i, element in enumerate(elements):
         graph.add_node(i, element=str(element))
