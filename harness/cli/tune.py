@@ -1,8 +1,20 @@
-"""`harness tune`. (placeholder: issue #7)"""
+"""`harness tune FILE`: an Optuna study over a YAML search space; trials are runs nested under the study's
+MLflow run; the best trial is printed and saved."""
 
-from harness.cli._common import not_available
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
 
 
-def command() -> None:
+def command(
+    file: Path = typer.Argument(..., help="tune YAML (search space, metric, trials, workers)"),
+    executor: str | None = typer.Option(None, "--executor", "-e",
+                                        help="local | slurm (default: the file's; auto = SLURM if sbatch answers)"),
+) -> None:
     """Run an Optuna study over a search space declared in YAML, trials tracked in MLflow."""
-    not_available("tune", 7)
+    from harness.cli._common import console
+    from harness.tune.study import run_tune
+
+    run_tune(file, executor=executor, log=console.print)

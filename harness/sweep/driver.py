@@ -1,9 +1,7 @@
 """Dispatch a sweep's runs and watch them to the end: skip finished runs, attach to runs still queued or
 running from an earlier invocation, (re)submit the rest, retry failures a bounded number of times.
 
-The driver creates each MLflow experiment once (INFRA.md: concurrent ``set_experiment`` loses runs) and hands
-its id to the jobs. On SLURM with a sqlite store it serves the store through an MLflow server for the sweep's
-lifetime, so jobs never write the sqlite file concurrently.
+MLflow experiments are created once here and served to SLURM jobs through a server (``JobTracking``).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from harness.dispatch import executor as ex
 from harness.dispatch.job import TRAIN_ENTRYPOINT, TrainJob
 from harness.dispatch.ledger import JobRecord, Ledger
 from harness.dispatch.resources import SlurmResources
+from harness.dispatch.tracking import JobTracking
 from harness.errors import HarnessError
 from harness.sweep.progress import DONE, FAILED, RunProgress, read_progress, run_finished
 from harness.sweep.schema import ExecutorSettings
@@ -65,8 +64,7 @@ class SweepDriver:
         self.outcome = SweepOutcome()
         self.jobs: dict[str, Any] = {}  # run key -> live submitit job (this invocation's or attached)
         self.queue: list[str] = []  # run keys waiting for a local slot
-        self._server = None
-        self._experiments: dict[tuple[str, str], str] = {}
+        self.tracking = JobTracking(kind)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # A fresh submitit folder per invocation: a reused one can return a stale job's result (INFRA.md).
         self.submitit_dir = self.sweep_dir / "submitit" / f"{stamp}-{time.monotonic_ns() % 10**6:06d}"
@@ -88,28 +86,6 @@ class SweepDriver:
                 pending.append(key)
         return finished, attached, pending
 
-    # ------------------------------------------------------------------------------------------ tracking
-    def _tracking(self, spec: RunSpec) -> tuple[dict[str, Any], str | None]:
-        """The config a job receives (tracking.uri maybe pointing at the sweep's server), experiment id."""
-        config = spec.config
-        if not config.tracking.enabled:
-            return config.model_dump(mode="json"), None
-        uri = config.tracking_uri()
-        if self.kind == "slurm" and uri.startswith("sqlite:"):
-            if self._server is None:
-                from harness.tracking.server import start_server
-
-                self._server = start_server(config.runs_dir, backend_uri=uri)
-            uri = self._server.url
-        ident = (uri, config.tracking.experiment)
-        if ident not in self._experiments:
-            from harness.tracking.store import get_or_create_experiment
-
-            self._experiments[ident] = get_or_create_experiment(uri, config.tracking.experiment)
-        raw = config.model_dump(mode="json")
-        raw["tracking"]["uri"] = uri
-        return raw, self._experiments[ident]
-
     def _job_args(self, key: str) -> tuple[dict[str, Any], str, str | None, dict[str, str]]:
         spec = self.specs[key]
         folder = RunFolder(spec.run_dir)
@@ -117,7 +93,7 @@ class SweepDriver:
             # Written at submission so that `harness status` lists queued runs too.
             atomic_write_text(folder.config_path,
                               yaml.safe_dump(spec.config.model_dump(mode="json"), sort_keys=False))
-        config, experiment_id = self._tracking(spec)
+        config, experiment_id = self.tracking.job_config(spec.config)
         tags = {names.TAG_SWEEP: spec.sweep, names.TAG_RUN_KEY: key, names.TAG_KIND: "train"}
         return config, str(spec.run_dir), experiment_id, tags
 
@@ -253,9 +229,7 @@ class SweepDriver:
             self.close()
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self.tracking.close()
 
 
 def outcome_ok(outcome: SweepOutcome) -> bool:

@@ -21,9 +21,10 @@ def _si(x: float) -> str:
 
 
 def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("run", "preset", "width c_z", "depth (pf/diff)", "attention", "parameters", "FLOPs/example",
-                "peak mem (est.)", "where", "folder"):
+    table = Table(title=title, caption=f"runs on: {where}; folders under {specs[0].run_dir.parent}"
+                  if specs else None)
+    for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "params", "FLOPs/example",
+                "peak mem est.", "run key"):
         table.add_column(col, overflow="fold")
     for spec in specs:
         m = spec.config.model
@@ -31,7 +32,7 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
         depth = f"{m.n_pairformer_blocks}/{m.n_diffusion_blocks}"
         table.add_row(spec.label, m.preset or "-", str(m.c_z), depth,
                       m.triangle_attention, _si(size.params), _si(size.flops_per_example),
-                      f"{size.peak_memory_gb:.3g} GB", where, spec.key)
+                      f"{size.peak_memory_gb:.3g} GB", spec.key)
     return table
 
 
