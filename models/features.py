@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 # Token residue types: 20 amino acids + UNK, 4 RNA + UNK, 4 DNA + UNK, gap (AF3: 32 classes).
-RESTYPES = (
+RESTYPES = (  # noqa: SIM905 (one string reads better than 32 quoted names)
     "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL UNK "
     "A G C U RN DA DG DC DT DN GAP"
 ).split()
