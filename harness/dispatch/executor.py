@@ -63,14 +63,15 @@ def job_active(executor: str, job_id: str) -> bool:
 
 
 def cancel_job(executor: str, job_id: str) -> None:
-    """scancel a SLURM job; SIGTERM a local job's controller (it forwards the signal to its tasks)."""
+    """scancel a SLURM job; SIGINT a local job's controller, which stops its tasks (submitit ignores SIGTERM,
+    which on SLURM only announces the SIGKILL)."""
     import os
     import signal
 
     if executor == "slurm":
         subprocess.run(["scancel", job_id], capture_output=True, timeout=30, check=False)
     elif local_job_active(job_id):
-        os.kill(int(job_id), signal.SIGTERM)
+        os.kill(int(job_id), signal.SIGINT)
 
 
 def log_tail(path: str | Path, lines: int = 20) -> str:

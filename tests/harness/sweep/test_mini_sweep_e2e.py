@@ -1,0 +1,68 @@
+"""The real thing: the `mini` width-vs-depth sweep trained by harness.train.run.train_run (shortened to a few
+steps per run), on the SLURM test cluster as one job array, and through the local executor."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+
+from harness.dispatch.ledger import Ledger
+from harness.sweep.service import prepare, run_prepared
+from harness.tracking import names
+from harness.tracking.run_folder import RunFolder
+
+SHORT = {"train.max_steps": 4, "train.val_every": 2, "train.checkpoint_every": 2, "train.log_every": 1,
+         "train.val_sampling_steps": 2}
+QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def _sweep_file(tmp_path):
+    with open("sweeps/width_vs_depth.yaml") as f:
+        sweep = yaml.safe_load(f)
+    sweep["base"]["runs_dir"] = str(tmp_path / "runs")
+    path = tmp_path / "width_vs_depth.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def _check(prepared):
+    for spec in prepared.specs:
+        state = RunFolder(spec.run_dir).read_state()
+        assert state["status"] == "finished" and state["step"] == 4, (spec.label, state)
+    spec = prepared.specs[0]
+    client = MlflowClient(tracking_uri=spec.config.tracking_uri())
+    exp = client.get_experiment_by_name("width_vs_depth")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.data.tags[names.TAG_RUN_KEY] for r in runs) == sorted(s.key for s in prepared.specs)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert all(len(client.get_metric_history(r.info.run_id, names.LOSS)) >= 1 for r in runs)
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_mini_sweep_as_slurm_job_array(tmp_path):
+    prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
+                       extra=SHORT | {"train.threads": 1})
+    assert prepared.resources.cpus_per_task == 1 and len(prepared.specs) == 5
+    outcome = run_prepared(prepared, poll_s=2.0, console=QUIET)
+    assert outcome.failed == {}, outcome.failed
+    ledger = Ledger.load(prepared.specs[0].run_dir.parent)
+    assert len({ledger.jobs[s.key].job_id.split("_")[0] for s in prepared.specs}) == 1  # one array
+    _check(prepared)
+    again = run_prepared(prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
+                                 extra=SHORT | {"train.threads": 1}), console=QUIET)
+    assert again.submitted == 0 and len(again.skipped) == 5
+
+
+@pytest.mark.slow
+def test_mini_sweep_local_executor(tmp_path):
+    prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="local", extra=SHORT)
+    assert prepared.kind == "local" and (prepared.settings.parallelism or 1) == 1
+    outcome = run_prepared(prepared, poll_s=1.0, console=QUIET)
+    assert outcome.failed == {}, outcome.failed
+    _check(prepared)
