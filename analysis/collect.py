@@ -372,3 +372,21 @@ def scaling_axis(runs: pd.DataFrame) -> pd.Series:
     axis[structure > structure.min()] = AXIS_STRUCTURE
     axis[pairformer > pairformer.min()] = AXIS_PAIRFORMER
     return axis
+
+
+def final_values(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The last logged value of ``column`` per run, with that run's identity columns and its step/FLOPs then.
+
+    frame: from :func:`tidy`. Returns one row per run that logged ``column`` (columns of ``frame``), sorted by
+    parameters. Raises ReportInputError when no run logged it.
+    """
+    if column not in frame:
+        raise ReportInputError(f"no run logged metric {column!r}; logged: {sorted(_metric_columns(frame))}")
+    rows = frame.dropna(subset=[column]).groupby("run", sort=False).tail(1)
+    if rows.empty:
+        raise ReportInputError(f"metric {column!r} has no values in any run")
+    return rows.sort_values(["params", "run"]).reset_index(drop=True)
+
+
+def _metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in IDENTITY_COLUMNS + STEP_COLUMNS]

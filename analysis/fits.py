@@ -10,6 +10,7 @@ with replacement, each resample refitted).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,16 +112,22 @@ def _check_points(x: np.ndarray, y: np.ndarray, what: str, n_params: int) -> Non
             f"got {len(np.unique(x))}")
 
 
-def _fit_power_law_once(lx: np.ndarray, ly: np.ndarray, starts: list[np.ndarray],
-                        delta: float) -> tuple[np.ndarray, float]:
-    best, best_loss = None, np.inf
-    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
-    for start in starts:
-        res = minimize(_power_law_objective, start, args=(lx, ly, delta), jac=True, method="L-BFGS-B",
-                       bounds=bounds)
+def _minimize_from(objective: Callable, args: tuple, starts: list[np.ndarray], bounds: list[tuple],
+                   n_descents: int) -> tuple[np.ndarray, float]:
+    """L-BFGS-B from the ``n_descents`` starts of the grid with the lowest initial loss; the best result."""
+    initial = [objective(s, *args)[0] for s in starts]
+    best, best_loss = starts[int(np.argmin(initial))], float(np.min(initial))
+    for i in np.argsort(initial)[:n_descents]:
+        res = minimize(objective, starts[i], args=args, jac=True, method="L-BFGS-B", bounds=bounds)
         if res.fun < best_loss:
             best, best_loss = res.x, float(res.fun)
     return best, best_loss
+
+
+def _fit_power_law_once(lx: np.ndarray, ly: np.ndarray, starts: list[np.ndarray], delta: float,
+                        n_descents: int = 8) -> tuple[np.ndarray, float]:
+    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
+    return _minimize_from(_power_law_objective, (lx, ly, delta), starts, bounds, n_descents)
 
 
 def _power_law_starts(ly: np.ndarray) -> list[np.ndarray]:
@@ -150,12 +157,13 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA, n
 
     rng = np.random.default_rng(seed)
     samples = []
-    local_starts = [theta, *starts[:: max(1, len(starts) // 4)]]
+    # A resample starts from the full-data optimum and the best two grid points for itself.
+    local_starts = [theta, *starts]
     while len(samples) < n_bootstrap:
         idx = rng.integers(0, len(x), len(x))
         if len(np.unique(lx[idx])) < 3:
             continue
-        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta)
+        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta, n_descents=2)
         samples.append(unscale(t))
     point = unscale(theta)
     samples_arr = np.array(samples) if samples else point[None, :]
@@ -227,27 +235,22 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float 
         [mid + np.log(f) for f in (0.1, 0.5)], [0.1, 0.5, 1.0])]
     bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
 
-    def fit_once(idx: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
-        best, best_loss = starts[0], np.inf
-        for start in starts:
-            res = minimize(_chinchilla_objective, start, args=(ln[idx], ld[idx], ly[idx], delta), jac=True,
-                           method="L-BFGS-B", bounds=bounds)
-            if res.fun < best_loss:
-                best, best_loss = res.x, float(res.fun)
-        return best, best_loss
+    def fit_once(idx: np.ndarray, starts: list[np.ndarray], n_descents: int) -> tuple[np.ndarray, float]:
+        args = (ln[idx], ld[idx], ly[idx], delta)
+        return _minimize_from(_chinchilla_objective, args, starts, bounds, n_descents)
 
     def unscale(t: np.ndarray) -> np.ndarray:
         return np.array([np.exp(t[0]), np.exp(t[1] + t[2] * shift_n), t[2],
                          np.exp(t[3] + t[4] * shift_d), t[4]])
 
-    theta, loss = fit_once(np.arange(len(y)), starts)
+    theta, loss = fit_once(np.arange(len(y)), starts, 10)
     rng = np.random.default_rng(seed)
     samples = []
     while len(samples) < n_bootstrap:
         idx = rng.integers(0, len(y), len(y))
         if len(np.unique(ln[idx])) < 3 or len(np.unique(ld[idx])) < 3:
             continue
-        samples.append(unscale(fit_once(idx, [theta, *starts[::27]])[0]))
+        samples.append(unscale(fit_once(idx, [theta, *starts], 2)[0]))
     point = unscale(theta)
     samples_arr = np.array(samples) if samples else point[None, :]
     tail = 50.0 * (1.0 - confidence)
@@ -316,3 +319,71 @@ def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> p
     best = points.loc[points.groupby("bin")[y].idxmin()].sort_values(x)
     best = best[best[y] <= best[y].cummin()]
     return best.rename(columns={x: "x", y: "y"})[["x", "y", "run"]].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------- a sweep's fits
+
+
+@dataclass(frozen=True)
+class ScalingFits:
+    """Every fit of one metric of a sweep; a fit the sweep cannot support is None with a reason in ``notes``.
+
+    ``target`` is what was fitted (``"1 − val/lddt"`` for scores, else the metric itself).
+    """
+
+    metric: str
+    target: str
+    params: PowerLawFit | None
+    compute: PowerLawFit | None
+    extrapolation: ExtrapolationCheck | None
+    chinchilla: ChinchillaFit | None
+    notes: tuple[str, ...]
+
+
+def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, seed: int = 0,
+                 max_chinchilla_points: int = 400) -> ScalingFits:
+    """Fit ``metric`` of a tidy frame (``analysis.collect.tidy``) against parameters, compute and (N, D).
+
+    - L(N): the final value of each run against its total parameters;
+    - extrapolation: L(N) without the largest N, predicting it (needs 4 distinct N);
+    - L(C): the compute frontier (lowest value per log-FLOPs bin across runs) against cumulative FLOPs;
+    - L(N, D): every logged point against (parameters, examples seen), subsampled to
+      ``max_chinchilla_points`` evenly over the steps.
+    """
+    from analysis.collect import final_values
+
+    notes: list[str] = []
+    finals = final_values(frame, metric).dropna(subset=["params"])
+    error, target = to_error(metric, finals[metric].to_numpy())
+    n_sizes = finals["params"].nunique()
+
+    def attempt(what: str, fit: Callable[[], object]) -> object | None:
+        try:
+            return fit()
+        except ReportInputError as exc:
+            notes.append(f"{what}: skipped ({exc})")
+            return None
+
+    params_fit = attempt("L(N)", lambda: fit_power_law(finals["params"].to_numpy(), error,
+                                                        n_bootstrap=n_bootstrap, seed=seed))
+    extrapolation = None
+    if n_sizes >= 4:
+        extrapolation = attempt("extrapolation", lambda: extrapolation_check(
+            finals["params"].to_numpy(), error, n_bootstrap=n_bootstrap, seed=seed))
+    else:
+        notes.append(f"extrapolation: skipped (needs 4 distinct parameter counts, got {n_sizes})")
+
+    points = frame.dropna(subset=[metric]).copy()
+    points["_target"] = to_error(metric, points[metric].to_numpy())[0]
+    frontier = compute_frontier(points, "flops", "_target")
+    compute_fit = attempt("L(C)", lambda: fit_power_law(frontier["x"].to_numpy(), frontier["y"].to_numpy(),
+                                                         n_bootstrap=n_bootstrap, seed=seed))
+    nd = points.dropna(subset=["params", "examples"])
+    nd = nd[nd["examples"] > 0]
+    if len(nd) > max_chinchilla_points:
+        nd = nd.iloc[np.linspace(0, len(nd) - 1, max_chinchilla_points).astype(int)]
+    chinchilla = attempt("L(N, D)", lambda: fit_chinchilla(
+        nd["params"].to_numpy(), nd["examples"].to_numpy(), nd["_target"].to_numpy(),
+        n_bootstrap=max(20, n_bootstrap // 4), seed=seed))
+    return ScalingFits(metric=metric, target=target, params=params_fit, compute=compute_fit,  # type: ignore[arg-type]
+                       extrapolation=extrapolation, chinchilla=chinchilla, notes=tuple(notes))  # type: ignore[arg-type]
