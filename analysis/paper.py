@@ -42,6 +42,7 @@ FOLDBENCH_LABELS: dict[str, str] = {
     "protein_ligand": "prot–lig (%)",
     "protein_rna": "prot–RNA (%)",
     "protein_dna": "prot–DNA (%)",
+    "protein_peptide": "prot–pep (%)",
 }
 
 FOLDBENCH: dict[str, dict[str, float]] = {
