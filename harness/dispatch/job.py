@@ -8,6 +8,7 @@ in ``<run_dir>/state.json``), so a requeued run continues at its last checkpoint
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,5 +40,17 @@ class TrainJob(submitit.helpers.Checkpointable):
                  tags: dict[str, str]) -> dict[str, Any]:
         from harness.config import RunConfig
 
+        run_config = RunConfig.model_validate(config)
+        limit_threads(run_config.train.threads)
         fn = resolve_entrypoint(self.entrypoint)
-        return fn(RunConfig.model_validate(config), Path(run_dir), experiment_id=experiment_id, tags=tags)
+        return fn(run_config, Path(run_dir), experiment_id=experiment_id, tags=tags)
+
+
+def limit_threads(configured: int | None) -> None:
+    """Without ``train.threads``, use the CPUs SLURM gave the job: with ``task/none`` torch would otherwise
+    start one thread per core of the node, and jobs sharing a node slow each other down > 2x (INFRA.md)."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if configured is None and cpus and cpus.isdigit():
+        import torch
+
+        torch.set_num_threads(int(cpus))

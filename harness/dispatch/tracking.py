@@ -4,6 +4,8 @@ server for the driver's lifetime, so jobs never write the sqlite file concurrent
 
 from __future__ import annotations
 
+import hashlib
+import urllib.request
 from typing import Any
 
 from harness.config import RunConfig
@@ -13,17 +15,28 @@ class JobTracking:
     def __init__(self, kind: str):
         self.kind = kind
         self._server = None
+        self._url: str | None = None
         self._experiments: dict[tuple[str, str], str] = {}
 
     def uri_for(self, config: RunConfig) -> str:
         uri = config.tracking_uri()
         if self.kind == "slurm" and uri.startswith("sqlite:"):
-            if self._server is None:
-                from harness.tracking.server import start_server
-
-                self._server = start_server(config.runs_dir, backend_uri=uri)
-            uri = self._server.url
+            if self._url is None:
+                self._url = self._serve(config, uri)
+            uri = self._url
         return uri
+
+    def _serve(self, config: RunConfig, backend_uri: str) -> str:
+        """The server URL for this store. Its port is derived from the store's path, so a driver started again
+        (after Ctrl-C, say) finds the server its still-running jobs log to, or restarts it on the same port."""
+        from harness.tracking.server import start_server
+
+        port = stable_port(backend_uri)
+        url = f"http://127.0.0.1:{port}"
+        if _healthy(url):
+            return url
+        self._server = start_server(config.runs_dir, port=port, backend_uri=backend_uri)
+        return self._server.url
 
     def experiment_id(self, uri: str, name: str) -> str:
         if (uri, name) not in self._experiments:
@@ -45,3 +58,17 @@ class JobTracking:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self._url = None
+
+
+def stable_port(key: str) -> int:
+    """A port in 20000..39999 derived from ``key``."""
+    return 20000 + int(hashlib.sha256(key.encode()).hexdigest(), 16) % 20000
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False

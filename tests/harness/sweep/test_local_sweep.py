@@ -72,3 +72,37 @@ def test_retries_are_bounded_and_report_the_log_tail(tmp_path):
     assert "deliberate crash" in outcome.failed[spec.key]
     assert "last lines" in outcome.failed[spec.key]
     assert [p.status for p in sweep_progress(prepared.specs)] == ["failed"]
+
+
+def test_rerun_resumes_an_unfinished_run_from_its_checkpoint(tmp_path, monkeypatch):
+    import time
+
+    from harness.dispatch.executor import cancel_job, local_job_active
+    from harness.sweep.driver import SweepDriver
+
+    monkeypatch.setenv("TOY_STEP_S", "0.3")
+    path = write_sweep(tmp_path, runs={"a": {}})
+    prepared = prepare(path, executor="local")
+    spec = prepared.specs[0]
+    driver = SweepDriver(prepared.specs, prepared.settings, "local", entrypoint=toy_train)
+    driver.start()
+    deadline = time.monotonic() + 60
+    while RunFolder(spec.run_dir).read_state().get("step", 0) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job_id = driver.ledger.jobs[spec.key].job_id
+    cancel_job("local", job_id)  # the sweep is stopped mid-run (checkpoint at step 4)
+    while local_job_active(job_id):
+        time.sleep(0.2)
+    driver.close()
+    assert 5 <= RunFolder(spec.run_dir).read_state()["step"] < 12
+
+    outcome = run_prepared(prepare(path, executor="local"), poll_s=0.3, console=QUIET, entrypoint=toy_train)
+    assert outcome.finished == [spec.key] and outcome.submitted == 1
+    state = RunFolder(spec.run_dir).read_state()
+    assert state["status"] == "finished" and state["step"] == 12 and state["starts"] == 2
+    rows = (spec.run_dir / "metrics.csv").read_text().splitlines()[1:]
+    steps = [int(r.split(",")[0]) for r in rows]
+    assert steps[: steps.index(4) + 1] == [1, 2, 3, 4] and steps[-1] == 12
+    assert sorted(set(steps)) == list(range(1, 13))  # resumed at step 5 from the step-4 checkpoint
+    assert len(_mlflow_runs(spec)) == 1  # the same MLflow run continued
