@@ -1,8 +1,60 @@
-"""`harness report`. (placeholder: issue #9)"""
+"""`harness report [SWEEP]`: scaling plots, power-law fits and tables of a sweep's recorded runs (issue #9).
 
-from harness.cli._common import not_available
+Convention: single commands expose a function named ``command``; ``harness/cli/__init__.py`` registers it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.cli._common import console
+from harness.errors import HarnessError
 
 
-def command() -> None:
-    """Turn a sweep's recorded runs into scaling plots, power-law fits and tables."""
-    not_available("report", 9)
+class ReportError(HarnessError):
+    """The runs, benchmark or evaluation files behind a report are missing or malformed."""
+
+
+def command(
+    sweep: str | None = typer.Argument(None, help="sweep name (runs tagged sweep=SWEEP); all runs when omitted"),
+    plot: list[str] = typer.Option(["scaling"], "--plot", "-p",
+                                   help="scaling | attention | stability | kernels (repeatable)"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri",
+                                            help="MLflow store to read (sqlite:///ABS/mlflow.db or http://host:port)"),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="run folders <runs_dir>/<sweep>/<run_key>/"),
+    experiment: str | None = typer.Option(None, "--experiment", help="restrict to this MLflow experiment"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (default reports/<sweep>)"),
+    metric: list[str] = typer.Option(["val/lddt", "val/loss"], "--metric", help="metrics to plot and fit"),
+    benchmarks: list[Path] = typer.Option([], "--benchmarks", help="kernel benchmark CSV(s) for --plot kernels"),
+    eval_summary: Path | None = typer.Option(None, "--eval-summary", help="`harness eval` summary CSV"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="bootstrap resamples per fit"),
+    log_mlflow: bool = typer.Option(False, "--log-mlflow/--no-log-mlflow",
+                                    help="log the report as artifacts of a report run in --tracking-uri"),
+) -> None:
+    """Turn a sweep's recorded runs into scaling plots, power-law fits and tables (HTML + Markdown report)."""
+    from analysis.collect import ReportInputError, collect, tidy
+    from analysis.report import build_report, log_report
+
+    name = sweep or "all"
+    out_dir = out or Path("reports") / name
+    needs_runs = any(p != "kernels" for p in plot)
+    if needs_runs and tracking_uri is None and runs_dir is None:
+        runs_dir = Path("runs")
+    try:
+        frame = None
+        if tracking_uri is not None or runs_dir is not None:
+            frame = tidy(collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment))
+        report = build_report(frame, out_dir, name, plots=tuple(plot), metrics=tuple(metric),
+                              benchmarks=tuple(benchmarks), eval_summary=eval_summary, n_bootstrap=bootstrap)
+        if log_mlflow:
+            if tracking_uri is None:
+                raise ReportInputError("--log-mlflow needs --tracking-uri")
+            run_id = log_report(report, tracking_uri, experiment=experiment or "seedfold-scaling")
+            console.print(f"logged report run {run_id} to {tracking_uri}")
+    except ReportInputError as exc:
+        raise ReportError(str(exc)) from None
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"report: {report.html}  ({len(report.figures)} figures, {len(report.tables)} tables)")

@@ -1,0 +1,154 @@
+"""One report per sweep: plots and tables in a self-contained HTML page and a Markdown page, optionally
+logged to MLflow as the artifacts of a report run (tag ``kind=report``) so the MLflow UI shows them.
+
+    report = build_report(frame, "reports/width_vs_depth", sweep="width_vs_depth", plots=("scaling",))
+    log_report(report, tracking_uri="http://127.0.0.1:5000", experiment="seedfold-scaling")
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.collect import ReportInputError
+from analysis.fits import ScalingFits, scaling_fits
+from analysis.plots import PLOTS, plot_attention, plot_kernels, plot_scaling, plot_stability, read_kernel_benchmarks
+from analysis.tables import (
+    fit_table,
+    foldbench_table,
+    read_eval_summary,
+    to_markdown,
+    width_vs_depth_table,
+    write_table,
+)
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote: the pages, figures (PNG + SVG) and tables (md, csv, tex) by name."""
+
+    sweep: str
+    out_dir: Path
+    html: Path
+    markdown: Path
+    figures: dict[str, list[Path]] = field(default_factory=dict)
+    tables: dict[str, list[Path]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        return [self.html, self.markdown, *(p for ps in self.figures.values() for p in ps),
+                *(p for ps in self.tables.values() for p in ps)]
+
+
+def build_report(
+    frame: pd.DataFrame | None,
+    out_dir: str | Path,
+    sweep: str,
+    plots: tuple[str, ...] = ("scaling",),
+    metrics: tuple[str, ...] = ("val/lddt", "val/loss"),
+    benchmarks: tuple[str | Path, ...] = (),
+    eval_summary: str | Path | None = None,
+    n_bootstrap: int = 200,
+) -> Report:
+    """Write the figures in ``plots`` (of :data:`analysis.plots.PLOTS`), the tables and both pages.
+
+    frame: tidy (run, step) table of the sweep (``analysis.collect.tidy``); None for a kernels/eval-only
+    report. ``benchmarks``: kernel benchmark CSVs (needed by ``kernels``). ``eval_summary``: a ``harness eval``
+    summary CSV for the FoldBench table.
+    """
+    unknown = [p for p in plots if p not in PLOTS]
+    if unknown:
+        raise ReportInputError(f"unknown plot(s) {unknown}; expected some of {list(PLOTS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(sweep=sweep, out_dir=out, html=out / "report.html", markdown=out / "report.md")
+    fits: dict[str, ScalingFits] = {}
+    if frame is not None:
+        for metric in metrics:
+            if metric in frame and frame[metric].notna().any():
+                fits[metric] = scaling_fits(frame, metric, n_bootstrap=n_bootstrap)
+                report.notes += [f"{metric}: {n}" for n in fits[metric].notes]
+    for name in plots:
+        if name == "kernels":
+            if not benchmarks:
+                raise ReportInputError("--plot kernels needs benchmark CSVs (--benchmarks PATH)")
+            report.figures[name] = plot_kernels(read_kernel_benchmarks(benchmarks), out)
+            continue
+        if frame is None:
+            raise ReportInputError(f"--plot {name} needs recorded runs (a tracking URI or a runs folder)")
+        if name == "scaling":
+            report.figures[name] = plot_scaling(frame, out, metrics=metrics, fits=fits)
+        elif name == "attention":
+            report.figures[name] = plot_attention(frame, out)
+        elif name == "stability":
+            report.figures[name] = plot_stability(frame, out)
+    if frame is not None:
+        report.tables["width_vs_depth"] = write_table(
+            width_vs_depth_table(frame, metrics), out, "width_vs_depth",
+            "Width versus depth: measured (this sweep) beside the paper")
+        if fits:
+            report.tables["fits"] = write_table(fit_table(fits), out, "fits",
+                                                "Power-law fits with 95% bootstrap intervals")
+    if eval_summary is not None:
+        report.tables["foldbench"] = write_table(foldbench_table(read_eval_summary(eval_summary)), out,
+                                                 "foldbench", "FoldBench-style evaluation beside published rows")
+    _write_pages(report)
+    return report
+
+
+def _write_pages(report: Report) -> None:
+    title = f"SeedFold scaling report: {report.sweep}"
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for name, paths in report.figures.items():
+        png = next(p for p in paths if p.suffix == ".png")
+        md += [f"## Figure: {name}", "", f"![{name}]({png.name})", ""]
+        data = base64.b64encode(png.read_bytes()).decode()
+        body += [f"<h2>Figure: {html.escape(name)}</h2>",
+                 f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">']
+    for name, paths in report.tables.items():
+        csv = next(p for p in paths if p.suffix == ".csv")
+        table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        md += [f"## Table: {name}", "", to_markdown(table), ""]
+        body += [f"<h2>Table: {html.escape(name)}</h2>",
+                 table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)]
+    if report.notes:
+        md += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
+        body += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in report.notes], "</ul>"]
+    report.markdown.write_text("\n".join(md))
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;color:#222}"
+             "img{max-width:100%}table{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
+             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}th{background:#f3f3f3}")
+    report.html.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                           f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def log_report(report: Report, tracking_uri: str, experiment: str | None = None,
+               experiment_id: str | None = None, run_name: str | None = None) -> str:
+    """Log every report file as an artifact of a new MLflow run tagged ``kind=report`` and ``sweep``.
+
+    Give ``experiment_id`` or ``experiment`` (a name, created when missing). Returns the MLflow run id.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        if experiment_id is None:
+            if experiment is None:
+                raise ReportInputError("log_report: give an experiment name or id")
+            exp = client.get_experiment_by_name(experiment)
+            experiment_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        run = client.create_run(experiment_id, tags={
+            "kind": "report", "sweep": report.sweep, MLFLOW_RUN_NAME: run_name or f"report-{report.sweep}"})
+        for path in report.files():
+            client.log_artifact(run.info.run_id, str(path))
+        client.set_terminated(run.info.run_id)
+    except MlflowException as exc:
+        raise ReportInputError(f"{tracking_uri}: cannot log the report ({exc.message})") from None
+    return run.info.run_id
