@@ -157,13 +157,14 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA, n
 
     rng = np.random.default_rng(seed)
     samples = []
-    # A resample starts from the full-data optimum and the best two grid points for itself.
-    local_starts = [theta, *starts]
+    # Each resample restarts from its own best grid points: started at the full-data optimum, L-BFGS barely
+    # moves on the near-L1 Huber objective and the intervals come out far too narrow (measured: 2/12 coverage).
+    local_starts = starts
     while len(samples) < n_bootstrap:
         idx = rng.integers(0, len(x), len(x))
         if len(np.unique(lx[idx])) < 3:
             continue
-        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta, n_descents=2)
+        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta, n_descents=3)
         samples.append(unscale(t))
     point = unscale(theta)
     samples_arr = np.array(samples) if samples else point[None, :]
@@ -250,7 +251,7 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float 
         idx = rng.integers(0, len(y), len(y))
         if len(np.unique(ln[idx])) < 3 or len(np.unique(ld[idx])) < 3:
             continue
-        samples.append(unscale(fit_once(idx, [theta, *starts], 2)[0]))
+        samples.append(unscale(fit_once(idx, starts, 3)[0]))
     point = unscale(theta)
     samples_arr = np.array(samples) if samples else point[None, :]
     tail = 50.0 * (1.0 - confidence)
