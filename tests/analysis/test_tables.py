@@ -1,0 +1,53 @@
+"""Tables beside the paper's numbers, written as Markdown, CSV and LaTeX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.collect import ReportInputError, read_run_folders, tidy
+from analysis.tables import foldbench_table, paper_row_for, read_eval_summary, width_vs_depth_table, write_table
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+def test_width_vs_depth_table_has_measured_and_paper_columns(tmp_path):
+    frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
+    table = width_vs_depth_table(frame)
+    assert table["preset"].tolist() == ["base", "medium", "large", "deep_pairformer", "deep_structure"]
+    assert table["paper_params"].tolist() == [432e6, 533e6, 923e6, 582e6, 706e6]
+    assert table["paper_iter_per_s"].tolist() == [0.15, 0.10, 0.06, 0.10, 0.10]
+    params = {p.parent.name: None for p in (RUNS / "width_vs_depth").glob("*/state.json")}
+    assert len(params) == 5
+    assert (table["params"] > 0).all() and table["params"].is_unique
+    assert table.loc[0, "params ×base"] == 1.0
+    assert table.loc[2, "paper params ×base"] == pytest.approx(923 / 432)
+    assert table["final val/lddt"].between(0, 1).all()
+    paths = write_table(table, tmp_path, "wd", "caption")
+    assert [p.suffix for p in paths] == [".md", ".csv", ".tex"]
+    assert pd.read_csv(paths[1])["config"].tolist() == table["config"].tolist()
+    assert "\\begin{tabular}" in paths[2].read_text() and "deep\\_pairformer" in paths[2].read_text()
+    assert paths[0].read_text().count("\n|") >= 6
+
+
+def test_paper_row_matching():
+    assert paper_row_for("mini_deep_pairformer").name == "deep_pairformer"
+    assert paper_row_for("medium").name == "medium"
+    assert paper_row_for("mediumish") is None
+
+
+def test_foldbench_table_from_eval_summary(tmp_path):
+    summary = tmp_path / "summary.csv"
+    pd.DataFrame({"task": ["monomer", "protein_protein", "protein_ligand"], "value": [0.71, 0.5, 0.25],
+                  "value_evaluated_only": [0.8, 0.6, 0.5], "n_targets": [4, 2, 4]}).to_csv(summary, index=False)
+    table = foldbench_table(read_eval_summary(summary), name="mini")
+    mine = table[table["model"] == "mini"].iloc[0]
+    assert mine["monomer lDDT"] == 0.71 and mine["prot–prot (%)"] == 50.0 and mine["prot–lig (%)"] == 25.0
+    assert table.loc[table["model"] == "SeedFold", "Ab–Ag (%)"].item() == 53.21
+    dropped = foldbench_table(read_eval_summary(summary), name="mini", evaluated_only=True)
+    assert dropped.loc[dropped["model"] == "mini", "prot–lig (%)"].item() == 50.0
+    (tmp_path / "bad.csv").write_text("category,score\nmonomer,1\n")
+    with pytest.raises(ReportInputError, match="bad.csv: missing columns"):
+        read_eval_summary(tmp_path / "bad.csv")
