@@ -90,9 +90,9 @@ def build_report(
         report.tables["width_vs_depth"] = write_table(
             width_vs_depth_table(frame, metrics), out, "width_vs_depth",
             "Width versus depth: measured (this sweep) beside the paper")
-        if fits:
-            report.tables["fits"] = write_table(fit_table(fits), out, "fits",
-                                                "Power-law fits with 95% bootstrap intervals")
+        table = fit_table(fits)
+        if not table.empty:
+            report.tables["fits"] = write_table(table, out, "fits", "Power-law fits with 95% bootstrap intervals")
     if eval_summary is not None:
         report.tables["foldbench"] = write_table(foldbench_table(read_eval_summary(eval_summary)), out,
                                                  "foldbench", "FoldBench-style evaluation beside published rows")
