@@ -97,6 +97,7 @@ class TrainConfig(BaseModel):
     val_every: int = Field(250, ge=1)
     val_sampling_steps: int = Field(20, ge=1, description="sampler steps for validation structures")
     val_samples: int = Field(1, ge=1)
+    val_batches: int | None = Field(None, ge=1, description="validation examples per validation; None = all")
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"

@@ -1,0 +1,69 @@
+"""Stability guard: the paper's width > 256 runs showed gradient-norm explosions and loss collapse.
+
+Pure bookkeeping, no torch: the module asks ``observe`` what to do with each step's loss and gradient norm.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from enum import Enum
+
+from harness.config import GuardConfig
+
+
+class Action(Enum):
+    APPLY = "apply"  # take the optimizer step
+    SKIP = "skip"  # non-finite loss or gradient: drop this step
+    ROLLBACK = "rollback"  # restore the last good checkpoint and lower the learning rate
+
+
+class StabilityGuard:
+    def __init__(self, config: GuardConfig):
+        self.config = config
+        self.recent: deque[float] = deque(maxlen=config.spike_window)
+        self.consecutive_nonfinite = 0
+        self.skipped = 0
+        self.rollbacks = 0
+
+    def observe(self, loss: float, grad_norm: float | None) -> Action:
+        """Decide what to do with a step whose loss (and gradient norm, if computed) is given."""
+        if not self.config.enabled:
+            return Action.APPLY
+        finite = math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm))
+        if not finite:
+            self.skipped += 1
+            self.consecutive_nonfinite += 1
+            if self.consecutive_nonfinite >= self.config.max_nonfinite and self._can_roll_back():
+                self.consecutive_nonfinite = 0
+                return Action.ROLLBACK
+            return Action.SKIP
+        self.consecutive_nonfinite = 0
+        if self.is_spike(loss) and self._can_roll_back():
+            return Action.ROLLBACK
+        self.recent.append(loss)
+        return Action.APPLY
+
+    def is_spike(self, loss: float) -> bool:
+        if len(self.recent) < self.recent.maxlen:
+            return False
+        return loss > self.config.spike_factor * statistics.median(self.recent)
+
+    def _can_roll_back(self) -> bool:
+        return self.rollbacks < self.config.max_rollbacks
+
+    def rolled_back(self) -> None:
+        self.rollbacks += 1
+        self.recent.clear()
+
+    def state_dict(self) -> dict:
+        return {"recent": list(self.recent), "skipped": self.skipped, "rollbacks": self.rollbacks,
+                "consecutive_nonfinite": self.consecutive_nonfinite}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.recent.clear()
+        self.recent.extend(state["recent"])
+        self.skipped = state["skipped"]
+        self.rollbacks = state["rollbacks"]
+        self.consecutive_nonfinite = state["consecutive_nonfinite"]

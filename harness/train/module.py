@@ -1,0 +1,252 @@
+"""The LightningModule that trains SeedFold (SPEC.md §2.7, §2.8).
+
+Manual optimisation, because the stability guard must decide per step whether to apply, skip or roll back after
+seeing both the loss and the gradient norm, identically on every DDP rank.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+
+import lightning as L
+import numpy as np
+import torch
+
+from harness.config import RunConfig
+from harness.tracking import names
+from harness.train.guard import Action, StabilityGuard
+from harness.train.schedule import lr_multiplier
+from models.model import SeedFold
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: max allocated since start; CPU: the process's peak resident set (Linux reports KiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class SeedFoldModule(L.LightningModule):
+    def __init__(self, config: RunConfig, *, diffusion_batch: int | None = None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.config = config
+        self.arch = config.model.architecture()
+        self.model = SeedFold(self.arch)
+        self.diffusion_batch = diffusion_batch or config.train.diffusion_batch
+        self.guard = StabilityGuard(config.train.guard)
+        self.lr_scale = 1.0
+        self.flops_cumulative = 0.0
+        self.examples_seen = 0
+        self.token_pairs_seen = 0.0
+        self.rollback_checkpoint = None  # set by train_run: Path of the last good checkpoint
+        self._t_last = None
+        self._flops_cache: dict[tuple, float] = {}
+
+    # ---- optimisation -------------------------------------------------------------------------------------
+
+    def configure_optimizers(self):
+        t = self.config.train
+        cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        opt = cls(self.model.parameters(), lr=t.lr, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_multiplier(step, t) * self.lr_scale
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _n_cycles(self) -> int:
+        # Seeded by the global step so that every DDP rank draws the same number (SPEC.md §2.8).
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step)
+        return int(torch.randint(1, self.config.train.max_cycles + 1, (1,), generator=g))
+
+    def _loss(self, batch, n_cycles: int, diffusion_batch: int) -> dict[str, torch.Tensor]:
+        from models.losses import compute_losses
+
+        confidence = self.config.train.confidence_loss and self.arch.use_confidence_head
+        outputs = self.model(batch, n_cycles=n_cycles, diffusion_batch=diffusion_batch, with_confidence=confidence)
+        return compute_losses(outputs, batch, confidence=confidence, sigma_data=self.arch.sigma_data)
+
+    def _all_ranks_finite(self, value: torch.Tensor) -> bool:
+        bad = (~torch.isfinite(value.detach())).float().reshape(1)
+        bad = self.trainer.strategy.reduce(bad, reduce_op="max")
+        return bool(bad.item() == 0)
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        sched = self.lr_schedulers()
+        if self._t_last is None:
+            self._t_last = time.perf_counter()
+        n_cycles = self._n_cycles()
+        try:
+            losses = self._loss(batch, n_cycles, self.diffusion_batch)
+        except torch.linalg.LinAlgError:
+            # Non-finite inputs make the rigid alignment's SVD fail before the loss can turn NaN.
+            losses = {"loss": torch.tensor(float("nan"), device=self.device)}
+        loss = losses["loss"]
+
+        if not self._all_ranks_finite(loss):
+            self._handle(self.guard.observe(float("nan"), None), opt)
+            return None
+        self.manual_backward(loss)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        action = self.guard.observe(float(loss.detach()), float(grad_norm))
+        if action is not Action.APPLY:
+            self._handle(action, opt)
+            return None
+        lr = getattr(opt, "optimizer", opt).param_groups[0]["lr"]  # the rate this step is taken with
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        self._record_step(batch, losses, grad_norm, n_cycles, lr)
+        return None
+
+    def _handle(self, action: Action, opt) -> None:
+        opt.zero_grad(set_to_none=True)
+        step = self.global_step
+        if action is Action.ROLLBACK:
+            self._roll_back(opt)
+            self.guard.rolled_back()
+            self.print(f"stability guard: rolled back at step {step}, lr scale now {self.lr_scale:g}")
+        self._log_now({names.SKIPPED_STEPS: float(self.guard.skipped), names.ROLLBACKS: float(self.guard.rollbacks)})
+        self._events.append({"step": step, "event": action.value, "lr_scale": self.lr_scale})
+
+    @property
+    def _events(self) -> list:
+        if not hasattr(self, "_event_log"):
+            self._event_log = []
+        return self._event_log
+
+    def _roll_back(self, opt) -> None:
+        """Restore model, optimizer and EMA from the last good checkpoint; lower the learning rate."""
+        self.lr_scale *= self.config.train.guard.lr_factor
+        path = self.rollback_checkpoint
+        if path is None or not path.exists():
+            return
+        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        self.load_state_dict(ckpt["state_dict"])
+        # Into the wrapped optimizer: LightningOptimizer keeps its own copy of the attribute dict.
+        getattr(opt, "optimizer", opt).load_state_dict(ckpt["optimizer_states"][0])
+        for cb in self.trainer.callbacks:
+            key = type(cb).__qualname__
+            for saved_key, state in ckpt.get("callbacks", {}).items():
+                if saved_key == key and hasattr(cb, "load_state_dict") and "shadow" in state:
+                    cb.load_state_dict(state)
+                    cb.on_fit_start(self.trainer, self)
+
+    def _record_step(self, batch, losses, grad_norm, n_cycles, lr: float) -> None:
+        now = time.perf_counter()
+        dt, self._t_last = now - self._t_last, now
+        world = self.trainer.world_size
+        n_examples = int(batch["token_mask"].shape[0]) * world
+        n_tok = batch["token_mask"].sum(-1).tolist()
+        n_atom = batch["atom_mask"].sum(-1).tolist()
+        n_msa = batch["msa_mask"].any(-1).sum(-1).tolist()
+        sizes = zip(n_tok, n_atom, n_msa, strict=True)
+        flops = sum(self._train_flops(int(t), int(a), int(m), n_cycles) for t, a, m in sizes)
+        flops *= world
+        self.flops_cumulative += flops
+        self.examples_seen += n_examples
+        self.token_pairs_seen += float(sum(t * t for t in n_tok)) * world
+        self.log("loss", losses["loss"].detach(), prog_bar=True, logger=False)
+        self.log("ex/s", n_examples / max(dt, 1e-9), prog_bar=True, logger=False)
+        if self.global_step % self.config.train.log_every and self.global_step != self.trainer.max_steps:
+            return
+        metrics = {names.LOSS: losses["loss"]}
+        for key in ("mse", "bond", "smooth_lddt", "distogram", "plddt", "pae", "pde", "resolved"):
+            if key in losses:
+                metrics[f"train/loss_{key}"] = losses[key]
+        metrics = {k: float(v.detach()) for k, v in metrics.items()}
+        metrics |= {
+            names.LR: lr,
+            names.GRAD_NORM: float(grad_norm),
+            names.EXAMPLES_PER_S: n_examples / max(dt, 1e-9),
+            names.ITER_PER_S: 1.0 / max(dt, 1e-9),
+            names.PEAK_MEMORY_MB: peak_memory_mb(self.device),
+            names.FLOPS_PER_STEP: flops,
+            names.FLOPS_CUMULATIVE: self.flops_cumulative,
+            names.EXAMPLES_SEEN: float(self.examples_seen),
+            names.TOKEN_PAIRS_SEEN: self.token_pairs_seen,
+            names.SKIPPED_STEPS: float(self.guard.skipped),
+            names.ROLLBACKS: float(self.guard.rollbacks),
+        }
+        self._log_now(metrics)
+
+    def _log_now(self, metrics: dict[str, float]) -> None:
+        """Log at step = optimizer steps taken so far (1..max_steps); validation logs at the same scale."""
+        if self.trainer.is_global_zero and self.logger is not None:
+            self.logger.log_metrics(metrics, step=self.global_step)
+
+    def _train_flops(self, n_tokens: int, n_atoms: int, n_msa: int, n_cycles: int) -> float:
+        """Analytic FLOPs of one training example: all cycles forward, plus backward (~2x forward) of the
+        last cycle and the diffusion module (gradients flow only there)."""
+        key = (n_tokens, n_atoms, n_msa, n_cycles)
+        if key not in self._flops_cache:
+            from models.accounting import forward_flops
+
+            kw = dict(n_tokens=n_tokens, n_atoms=n_atoms, n_msa=max(n_msa, 1), diffusion_batch=self.diffusion_batch)
+            all_cycles = forward_flops(self.arch, n_cycles=n_cycles, **kw)["total"]
+            last_cycle = forward_flops(self.arch, n_cycles=1, **kw)["total"]
+            self._flops_cache[key] = float(all_cycles + 2 * last_cycle)
+        return self._flops_cache[key]
+
+    # ---- validation -----------------------------------------------------------------------------------------
+
+    def on_validation_end(self) -> None:
+        self._t_last = None  # throughput measures training steps only
+
+    def validation_step(self, batch, batch_idx):
+        from models.losses import compute_losses
+
+        t = self.config.train
+        g = torch.Generator(device=self.device).manual_seed(self.config.seed + batch_idx)
+        out = self.model.sample(batch, n_cycles=t.max_cycles, n_samples=t.val_samples,
+                                n_steps=t.val_sampling_steps, generator=g)
+        lddt = self._lddt(out["coords"], batch)
+        # Same noise for every validation, so val/loss is comparable across steps.
+        g = torch.Generator(device=self.device).manual_seed(self.config.seed + batch_idx)
+        fwd = self.model(batch, n_cycles=1, diffusion_batch=min(4, self.diffusion_batch), generator=g)
+        val_loss = compute_losses(fwd, batch, confidence=False, sigma_data=self.arch.sigma_data)["loss"]
+        bs = batch["token_mask"].shape[0]
+        self.log(names.VAL_LDDT, lddt, batch_size=bs, sync_dist=True, prog_bar=True)
+        self.log(names.VAL_LOSS, val_loss, batch_size=bs, sync_dist=True)
+
+    @staticmethod
+    def _lddt(coords: torch.Tensor, batch) -> torch.Tensor:
+        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth."""
+        from analysis.metrics.lddt import lddt_torch
+
+        mask = batch["atom_mask"] & batch["gt_atom_mask"]
+        scores = [
+            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"])
+            for s in range(coords.shape[1])
+        ]
+        return torch.stack([torch.as_tensor(x, dtype=torch.float32).mean() for x in scores]).mean()
+
+    # ---- checkpoint state -----------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["harness"] = {
+            "lr_scale": self.lr_scale,
+            "flops_cumulative": self.flops_cumulative,
+            "examples_seen": self.examples_seen,
+            "token_pairs_seen": self.token_pairs_seen,
+            "guard": self.guard.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+            "rng_numpy_pos": int(np.random.get_state()[2]),
+            "rng_python": list(random.getstate()[1]),
+            "config_hash": self.config.config_hash(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        h = checkpoint["harness"]
+        self.lr_scale = h["lr_scale"]
+        self.flops_cumulative = h["flops_cumulative"]
+        self.examples_seen = h["examples_seen"]
+        self.token_pairs_seen = h["token_pairs_seen"]
+        self.guard.load_state_dict(h["guard"])
+        torch.set_rng_state(h["rng_torch"])
+        np.random.set_state(("MT19937", h["rng_numpy"].numpy().astype(np.uint32), h["rng_numpy_pos"], 0, 0.0))
+        random.setstate((3, tuple(h["rng_python"]), None))

@@ -1,0 +1,289 @@
+"""``train_run``: train (or resume) one configuration in its run folder, tracked in one MLflow run.
+
+Re-running with the same folder resumes from ``checkpoints/last.ckpt`` at the same step, optimizer, EMA,
+scheduler and RNG state, and keeps logging into the MLflow run whose id ``state.json`` holds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+
+from harness.config import RunConfig, StageConfig
+from harness.errors import HarnessError
+from harness.tracking import names
+from harness.tracking.run_folder import RunFolder, atomic_write_text
+
+
+class RunFolderMismatch(HarnessError):
+    """The run folder holds a different configuration than the one asked to train there."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    start: int
+    end: int
+    crop_size: int | None
+    diffusion_batch: int
+
+
+def plan_stages(config: RunConfig) -> list[Stage]:
+    """Split ``[0, max_steps)`` into the configured stages (a single stage when none is given)."""
+    t = config.train
+    stages = sorted(t.stages, key=lambda s: s.start_step) or [StageConfig(start_step=0)]
+    if stages[0].start_step != 0:
+        stages = [StageConfig(start_step=0), *stages]
+    out = []
+    for i, s in enumerate(stages):
+        end = stages[i + 1].start_step if i + 1 < len(stages) else t.max_steps
+        end = min(end, t.max_steps)
+        if end > s.start_step:
+            out.append(Stage(s.start_step, end, s.crop_size, s.diffusion_batch or t.diffusion_batch))
+    return out
+
+
+def global_rank() -> int:
+    """This process's rank before torch.distributed starts (Lightning's SLURM/torchrun conventions)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flatten(v, key + ".")
+        else:
+            out[key] = str(v)[:6000]
+    return out
+
+
+def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | None,
+                     tags: dict[str, str]) -> tuple[str | None, str | None]:
+    """Find this folder's MLflow run again, or create it (rank 0 only). Returns (tracking_uri, run_id)."""
+    if not config.tracking.enabled:
+        return None, None
+    from mlflow.tracking import MlflowClient
+
+    from harness.tracking.store import get_or_create_experiment
+
+    uri = config.tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    state = folder.read_state()
+    run_id = state.get("mlflow_run_id")
+    if run_id:
+        client.update_run(run_id, status="RUNNING")
+        return uri, run_id
+    experiment_id = experiment_id or get_or_create_experiment(uri, config.tracking.experiment)
+    from models.accounting import count_parameters, forward_flops
+
+    arch = config.model.architecture()
+    counts = count_parameters(arch)
+    all_tags = {
+        names.TAG_RUN_KEY: folder.path.name,
+        names.TAG_CONFIG_HASH: config.config_hash(),
+        names.TAG_PRESET: str(config.model.preset or "custom"),
+        names.TAG_ATTENTION: arch.triangle_attention,
+        names.TAG_GIT_COMMIT: git_commit(),
+        names.TAG_KIND: "train",
+        "run_dir": str(folder.path.resolve()),
+    } | tags
+    run = client.create_run(experiment_id, run_name=config.name, tags=all_tags)
+    run_id = run.info.run_id
+    from mlflow.entities import Param
+
+    crop = config.data.crop_size
+    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
+    params |= {
+        names.PARAM_PARAMS_TOTAL: str(counts["total"]),
+        names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
+        names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
+        names.PARAM_FLOPS_PER_EXAMPLE: str(
+            forward_flops(arch, n_tokens=crop, n_atoms=crop * 8, n_msa=config.data.max_msa_rows)["total"]
+        ),
+    }
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i : i + 100])
+    client.log_artifact(run_id, str(folder.config_path))
+    folder.update_state(mlflow_run_id=run_id, experiment_id=experiment_id, tracking_uri=uri)
+    return uri, run_id
+
+
+def _write_config(config: RunConfig, folder: RunFolder) -> None:
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    if folder.config_path.exists():
+        old = yaml.safe_load(folder.config_path.read_text())
+        old_hash = RunConfig.model_validate(old).config_hash()
+        if old_hash != config.config_hash():
+            raise RunFolderMismatch(
+                f"{folder.path}: holds a run of config {old_hash}, not {config.config_hash()}; "
+                "use another run folder (or delete this one) to train a different configuration"
+            )
+    atomic_write_text(folder.config_path, text)
+
+
+def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbacks):
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    t = config.train
+    plugins = []
+    if SLURMEnvironment.detect():
+        # submitit owns requeueing (INFRA.md: don't let both requeue).
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    devices = t.devices
+    strategy = "auto"
+    if isinstance(devices, int) and devices * t.num_nodes > 1:
+        strategy = "ddp"
+    return L.Trainer(
+        accelerator=t.accelerator,
+        devices=devices,
+        num_nodes=t.num_nodes,
+        strategy=strategy,
+        max_steps=stage.end,
+        max_epochs=-1,
+        val_check_interval=t.val_every,
+        limit_val_batches=t.val_batches,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        log_every_n_steps=t.log_every,
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=str(folder.path),
+        plugins=plugins or None,
+        use_distributed_sampler=False,  # the data module shards by rank itself
+    )
+
+
+def train_run(
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    *,
+    experiment_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    datamodule_factory: Callable[..., L.LightningDataModule] | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` in ``run_dir`` (default ``<runs_dir>/<name>-<hash>``), resuming if it was started.
+
+    ``experiment_id``: an MLflow experiment created once by the caller (a sweep driver); default: looked up or
+    created by name. ``datamodule_factory(data_config, seed=...)`` replaces ``StructureDataModule`` (custom data).
+    Returns the final state: status, step, MLflow run id, last metrics and wall time.
+    """
+    import torch
+
+    from harness.data.datamodule import StructureDataModule
+    from harness.tracking.logger import RunLogger
+    from harness.train.checkpointing import AtomicCheckpoint
+    from harness.train.ema import EMA
+    from harness.train.module import SeedFoldModule
+
+    folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.checkpoint_dir.mkdir(exist_ok=True)
+    rank = global_rank()
+    if rank == 0:
+        _write_config(config, folder)
+    state = folder.read_state()
+    if state.get("status") == "finished" and state.get("step", -1) >= config.train.max_steps:
+        return state
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    # Denormal floats appear as weights settle and make CPU kernels 10-50x slower; flush them to zero.
+    torch.set_flush_denormal(True)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LightningModule.configure_optimizers.*")
+
+    uri = run_id = None
+    if rank == 0:
+        uri, run_id = _open_mlflow_run(config, folder, experiment_id, tags or {})
+        folder.update_state(status="running", started=state.get("started", time.time()))
+    logger = RunLogger(uri, run_id, folder)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    t0 = time.perf_counter()
+    ckpt = folder.last_checkpoint
+    fresh = not ckpt.exists()
+    module = None
+    try:
+        for stage in plan_stages(config):
+            resume_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
+            if resume_step >= stage.end:
+                continue
+            data_cfg = config.data
+            if stage.crop_size is not None:
+                data_cfg = data_cfg.model_copy(update={"crop_size": stage.crop_size})
+            datamodule = (datamodule_factory or StructureDataModule)(data_cfg, seed=config.seed)
+            module = SeedFoldModule(config, diffusion_batch=stage.diffusion_batch)
+            module.rollback_checkpoint = ckpt
+            ema = EMA(config.train.ema_decay)
+            saver = AtomicCheckpoint(ckpt, config.train.checkpoint_every)
+            trainer = _trainer(config, stage, folder, logger, [ema, saver])
+            if fresh:
+                # Validation at initialisation: the baseline that learning is measured against.
+                trainer.validate(module, datamodule=datamodule, verbose=False)
+                fresh = False
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
+                        weights_only=True)
+            if trainer.global_step < stage.end:
+                raise RuntimeError(f"training stopped at step {trainer.global_step} before {stage.end}")
+            # Validate the final weights (unless the loop just did).
+            if trainer.global_step % config.train.val_every != 0:
+                trainer.validate(module, datamodule=datamodule, verbose=False)
+    except BaseException:
+        if rank == 0:
+            folder.update_state(status="failed")
+            if run_id:
+                from mlflow.tracking import MlflowClient
+
+                MlflowClient(tracking_uri=uri).set_terminated(run_id, status="FAILED")
+        raise
+    wall = time.perf_counter() - t0
+    final_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
+    state = folder.read_state()
+    if rank == 0:
+        events = module._events if module is not None else []
+        state = folder.update_state(status="finished", step=final_step, wall_s_last_session=wall,
+                                    guard_events=state.get("guard_events", []) + events)
+        if run_id:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(tracking_uri=uri)
+            client.log_artifact(run_id, str(folder.state_path))
+            client.set_terminated(run_id, status="FINISHED")
+        m = state.get("last_metrics", {})
+        print(
+            f"[{config.name}] finished step {final_step} in {wall:.0f}s: "
+            f"loss {m.get(names.LOSS, float('nan')):.4g}, val lDDT {m.get(names.VAL_LDDT, float('nan')):.3f}, "
+            f"{m.get(names.ITER_PER_S, float('nan')):.2f} it/s, run {run_id}"
+        )
+    return state
+
+
+def _checkpoint_step(path: Path) -> int:
+    import torch
+
+    # mmap: read the step without pulling every weight into memory.
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
