@@ -62,7 +62,8 @@ def test_short_run_records_and_rerun_is_a_no_op(make_config, tmp_path):
     assert [m.step for m in client.get_metric_history(run.info.run_id, names.VAL_LDDT)] == [0, 12]
     lr = [m.value for m in client.get_metric_history(run.info.run_id, names.LR)]
     assert lr == sorted(lr)  # warming up over 5 steps, then flat
-    assert lr[0] == pytest.approx(config.train.lr * 2 / 5)  # the rate step 2 was taken with and lr[-1] == pytest.approx(config.train.lr)
+    assert lr[0] == pytest.approx(config.train.lr * 2 / 5)  # the rate step 2 was taken with
+    assert lr[-1] == pytest.approx(config.train.lr)
     # Rerunning a finished run trains nothing and creates no new MLflow run.
     again = train_run(config, tmp_path / "run")
     assert again["mlflow_run_id"] == state["mlflow_run_id"]
