@@ -79,23 +79,9 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | None,
-                     tags: dict[str, str]) -> tuple[str | None, str | None]:
-    """Find this folder's MLflow run again, or create it (rank 0 only). Returns (tracking_uri, run_id)."""
-    if not config.tracking.enabled:
-        return None, None
-    from mlflow.tracking import MlflowClient
-
-    from harness.tracking.store import get_or_create_experiment
-
-    uri = config.tracking_uri()
-    client = MlflowClient(tracking_uri=uri)
-    state = folder.read_state()
-    run_id = state.get("mlflow_run_id")
-    if run_id:
-        client.update_run(run_id, status="RUNNING")
-        return uri, run_id
-    experiment_id = experiment_id or get_or_create_experiment(uri, config.tracking.experiment)
+def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Tags and params every run records (SPEC.md §4): the flattened resolved config, parameter counts and the
+    analytic FLOPs per example at the configured crop size."""
     from models.accounting import count_parameters, forward_flops
 
     arch = config.model.architecture()
@@ -109,20 +95,42 @@ def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | 
         names.TAG_KIND: "train",
         "run_dir": str(folder.path.resolve()),
     } | tags
-    run = client.create_run(experiment_id, run_name=config.name, tags=all_tags)
-    run_id = run.info.run_id
-    from mlflow.entities import Param
-
     crop = config.data.crop_size
-    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
-    params |= {
+    # Atoms per token: ~7.5 for proteins (heavy atoms); the real count per step is logged as FLOPs per step.
+    flops = forward_flops(arch, n_tokens=crop, n_atoms=int(crop * 7.5), n_msa=config.data.max_msa_rows)["total"]
+    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"})) | {
         names.PARAM_PARAMS_TOTAL: str(counts["total"]),
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
-        names.PARAM_FLOPS_PER_EXAMPLE: str(
-            forward_flops(arch, n_tokens=crop, n_atoms=crop * 8, n_msa=config.data.max_msa_rows)["total"]
-        ),
+        names.PARAM_FLOPS_PER_EXAMPLE: str(flops),
     }
+    return all_tags, params
+
+
+def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | None,
+                     tags: dict[str, str]) -> tuple[str | None, str | None]:
+    """Find this folder's MLflow run again, or create it (rank 0 only). Returns (tracking_uri, run_id)."""
+    state = folder.read_state()
+    if state.get("mlflow_run_id") and config.tracking.enabled:
+        from mlflow.tracking import MlflowClient
+
+        uri, run_id = state["tracking_uri"], state["mlflow_run_id"]
+        MlflowClient(tracking_uri=uri).update_run(run_id, status="RUNNING")
+        return uri, run_id
+    all_tags, params = run_identity(config, folder, tags)
+    # The run folder carries the run's identity too, so reports work without MLflow.
+    state = folder.update_state(tags=all_tags, params={k: v for k, v in params.items() if "." not in k})
+    if not config.tracking.enabled:
+        return None, None
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    from harness.tracking.store import get_or_create_experiment
+
+    uri = config.tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = experiment_id or get_or_create_experiment(uri, config.tracking.experiment)
+    run_id = client.create_run(experiment_id, run_name=config.name, tags=all_tags).info.run_id
     items = [Param(k, v) for k, v in params.items()]
     for i in range(0, len(items), 100):
         client.log_batch(run_id, params=items[i : i + 100])

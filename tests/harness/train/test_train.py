@@ -57,6 +57,8 @@ def test_short_run_records_and_rerun_is_a_no_op(make_config, tmp_path):
     assert run.data.tags[names.TAG_PRESET] == "base"
     assert run.data.params["model.c_z"] == str(config.model.c_z)
     assert int(run.data.params[names.PARAM_PARAMS_TOTAL]) > 0
+    assert state["params"][names.PARAM_PARAMS_TOTAL] == run.data.params[names.PARAM_PARAMS_TOTAL]
+    assert state["tags"][names.TAG_RUN_KEY] == "run"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, names.LOSS)]
     assert steps == [2, 4, 6, 8, 10, 12]
     assert [m.step for m in client.get_metric_history(run.info.run_id, names.VAL_LDDT)] == [0, 12]
