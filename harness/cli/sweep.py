@@ -37,7 +37,7 @@ def command(
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="seconds between status checks"),
 ) -> None:
     """Expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished runs."""
-    from harness.sweep.service import cancel_sweep, dry_run_table, prepare, run_prepared
+    from harness.sweep.service import cancel_sweep, dry_run_table, exit_on_sigterm, prepare, run_prepared
 
     prepared = prepare(file, profile=profile, executor=executor, parallelism=parallelism,
                        extra=parse_sets(set_))
@@ -48,6 +48,7 @@ def command(
     if dry_run:
         console.print(dry_run_table(prepared))
         return
+    exit_on_sigterm()
     outcome = run_prepared(prepared, poll_s=poll, console=console)
     console.print(f"sweep {prepared.sweep.name}: {len(outcome.finished)} finished, {len(outcome.skipped)} "
                   f"already done, {len(outcome.failed)} failed, {outcome.submitted} job(s) submitted")

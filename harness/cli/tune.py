@@ -15,6 +15,8 @@ def command(
 ) -> None:
     """Run an Optuna study over a search space declared in YAML, trials tracked in MLflow."""
     from harness.cli._common import console
+    from harness.sweep.service import exit_on_sigterm
     from harness.tune.study import run_tune
 
+    exit_on_sigterm()
     run_tune(file, executor=executor, log=console.print)

@@ -44,6 +44,15 @@ class PreparedSweep:
         return f"local, {self.settings.parallelism or 1} at a time"
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the driver's cleanup (the MLflow server it started) runs; queued and
+    running jobs are left alone and a rerun of the sweep attaches to them."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def prepare(file: str | Path, *, profile: str | None = None, executor: str | None = None,
             parallelism: int | None = None, extra: dict[str, Any] | None = None) -> PreparedSweep:
     """Load, expand and validate every run and the executor settings; raises ConfigError before any submit."""
