@@ -162,8 +162,12 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         plugins.append(SLURMEnvironment(auto_requeue=False))
     devices = t.devices
     strategy = "auto"
-    if isinstance(devices, int) and devices * t.num_nodes > 1:
-        strategy = "ddp"
+    if isinstance(devices, int) and devices * t.num_nodes > 1 or t.num_nodes > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # The confidence head (when its loss is off) and the template embedder (without templates) get no
+        # gradient, and the recycling count changes the graph from step to step.
+        strategy = DDPStrategy(find_unused_parameters=True)
     return L.Trainer(
         accelerator=t.accelerator,
         devices=devices,

@@ -29,15 +29,15 @@ def read_metrics(folder: RunFolder) -> dict[str, list[tuple[int, float]]]:
 
 @pytest.mark.slow
 def test_miniature_learns(make_config, tmp_path):
-    config = make_config(max_steps=300, val_every=150, diffusion_batch=4, warmup_steps=20, log_every=10)
+    config = make_config(max_steps=400, val_every=200, diffusion_batch=4, warmup_steps=20, log_every=10, lr=2e-3)
     state = train_run(config, tmp_path / "run")
-    assert state["status"] == "finished" and state["step"] == 300
+    assert state["status"] == "finished" and state["step"] == 400
     m = read_metrics(RunFolder(tmp_path / "run"))
     losses = [v for _, v in m[names.LOSS]]
     first, last = sum(losses[:3]) / 3, sum(losses[-5:]) / 5
     assert last < 0.75 * first, f"training loss fell only from {first:.3f} to {last:.3f}"
     lddt = dict(m[names.VAL_LDDT])
-    assert lddt[300] > lddt[0] + 0.05, f"validation lDDT {lddt[0]:.3f} -> {lddt[300]:.3f}"
+    assert lddt[400] > max(lddt[0] + 0.04, 1.3 * lddt[0]), f"validation lDDT {lddt[0]:.3f} -> {lddt[400]:.3f}"
     # Everything SPEC.md §4 asks a run to record is there, per logged step.
     for key in (names.LR, names.GRAD_NORM, names.EXAMPLES_PER_S, names.ITER_PER_S, names.PEAK_MEMORY_MB,
                 names.FLOPS_PER_STEP, names.FLOPS_CUMULATIVE, names.EXAMPLES_SEEN, names.TOKEN_PAIRS_SEEN):
