@@ -1,8 +1,30 @@
-"""`harness predict`. (placeholder: issue #8)"""
+"""`harness predict`: sample structures from a checkpoint; mmCIF (pLDDT in B-factor) + confidences JSON."""
 
-from harness.cli._common import not_available
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli._common import console
 
 
-def command() -> None:
+def command(
+    checkpoint: Annotated[Path, typer.Argument(help="a .ckpt file or a run folder (uses checkpoints/last.ckpt)")],
+    inputs: Annotated[list[Path], typer.Argument(help="structure files (mmCIF/PDB, .gz ok) defining what to fold")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="predictions folder (read by `harness eval`)")] = Path(
+        "predictions"),
+    samples: Annotated[int, typer.Option(min=1, help="diffusion samples per seed")] = 5,
+    seed: Annotated[list[int] | None, typer.Option(help="model seeds (repeat for several)")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="sampler steps (AF3: 200)")] = 200,
+    cycles: Annotated[int | None, typer.Option(min=1, help="recycling cycles; default train.max_cycles")] = None,
+    msa_dir: Annotated[Path | None, typer.Option(help="MSAs laid out as for `harness data prepare`")] = None,
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="use the raw weights instead of the EMA")] = False,
+) -> None:
     """Sample structures from a checkpoint; write mmCIF (pLDDT in B-factor) and confidences JSON per sample."""
-    not_available("predict", 8)
+    from harness.predict import predict
+
+    written = predict(checkpoint, inputs, out, n_samples=samples, seeds=seed or [0], n_steps=steps,
+                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema)
+    console.print(f"wrote {len(written)} predictions under {out}")

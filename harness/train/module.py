@@ -13,6 +13,7 @@ import time
 import lightning as L
 import numpy as np
 import torch
+import yaml
 
 from harness.config import RunConfig
 from harness.tracking import names
@@ -208,9 +209,19 @@ class SeedFoldModule(L.LightningModule):
         g = torch.Generator(device=self.device).manual_seed(self.config.seed + batch_idx)
         fwd = self.model(batch, n_cycles=1, diffusion_batch=min(4, self.diffusion_batch), generator=g)
         val_loss = compute_losses(fwd, batch, confidence=False, sigma_data=self.arch.sigma_data)["loss"]
-        bs = batch["token_mask"].shape[0]
-        self.log(names.VAL_LDDT, lddt, batch_size=bs, sync_dist=True, prog_bar=True)
-        self.log(names.VAL_LOSS, val_loss, batch_size=bs, sync_dist=True)
+        self._val_sums += torch.stack([lddt.detach().float().cpu(), val_loss.detach().float().cpu(), torch.tensor(1.0)])
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(3)
+
+    def on_validation_epoch_end(self) -> None:
+        # Logged here rather than with self.log so that the step is the number of optimizer steps taken,
+        # the same scale as the training metrics (0 = the validation at initialisation).
+        sums = self.trainer.strategy.reduce(self._val_sums.to(self.device), reduce_op="sum").cpu()
+        n = max(float(sums[2]), 1.0)
+        metrics = {names.VAL_LDDT: float(sums[0]) / n, names.VAL_LOSS: float(sums[1]) / n}
+        self.log("val_lddt", metrics[names.VAL_LDDT], prog_bar=True, logger=False, rank_zero_only=True)
+        self._log_now(metrics)
 
     @staticmethod
     def _lddt(coords: torch.Tensor, batch) -> torch.Tensor:
@@ -238,6 +249,8 @@ class SeedFoldModule(L.LightningModule):
             "rng_numpy_pos": int(np.random.get_state()[2]),
             "rng_python": list(random.getstate()[1]),
             "config_hash": self.config.config_hash(),
+            # The resolved config travels with the weights, so a checkpoint alone can be used for prediction.
+            "config_yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
