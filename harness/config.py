@@ -68,6 +68,9 @@ class GuardConfig(BaseModel):
     enabled: bool = True
     spike_factor: float = Field(4.0, gt=1.0, description="loss > factor x running median counts as a spike")
     spike_window: int = Field(50, ge=5, description="steps in the running median")
+    spike_patience: int = Field(
+        5, ge=1, description="consecutive spiking steps before a rollback (single noisy batches are normal)"
+    )
     max_nonfinite: int = Field(3, ge=1, description="consecutive non-finite steps before a rollback")
     lr_factor: float = Field(0.5, gt=0.0, le=1.0, description="learning-rate multiplier after a rollback")
     max_rollbacks: int = Field(3, ge=0)

@@ -24,6 +24,7 @@ class StabilityGuard:
         self.config = config
         self.recent: deque[float] = deque(maxlen=config.spike_window)
         self.consecutive_nonfinite = 0
+        self.consecutive_spikes = 0
         self.skipped = 0
         self.rollbacks = 0
 
@@ -40,8 +41,14 @@ class StabilityGuard:
                 return Action.ROLLBACK
             return Action.SKIP
         self.consecutive_nonfinite = 0
-        if self.is_spike(loss) and self._can_roll_back():
-            return Action.ROLLBACK
+        if self.is_spike(loss):
+            # A collapse persists; one heavy-tailed batch does not. Spiking losses stay out of the median.
+            self.consecutive_spikes += 1
+            if self.consecutive_spikes >= self.config.spike_patience and self._can_roll_back():
+                self.consecutive_spikes = 0
+                return Action.ROLLBACK
+            return Action.APPLY
+        self.consecutive_spikes = 0
         self.recent.append(loss)
         return Action.APPLY
 
@@ -59,7 +66,7 @@ class StabilityGuard:
 
     def state_dict(self) -> dict:
         return {"recent": list(self.recent), "skipped": self.skipped, "rollbacks": self.rollbacks,
-                "consecutive_nonfinite": self.consecutive_nonfinite}
+                "consecutive_nonfinite": self.consecutive_nonfinite, "consecutive_spikes": self.consecutive_spikes}
 
     def load_state_dict(self, state: dict) -> None:
         self.recent.clear()
@@ -67,3 +74,4 @@ class StabilityGuard:
         self.skipped = state["skipped"]
         self.rollbacks = state["rollbacks"]
         self.consecutive_nonfinite = state["consecutive_nonfinite"]
+        self.consecutive_spikes = state.get("consecutive_spikes", 0)

@@ -28,13 +28,17 @@ def test_nonfinite_steps_skip_then_roll_back():
     assert g.rollbacks == 1 and g.consecutive_nonfinite == 0
 
 
-def test_spike_rolls_back_only_after_window_fills():
-    g = StabilityGuard(GuardConfig(spike_window=5, spike_factor=3.0))
+def test_persistent_spike_rolls_back_a_single_one_does_not():
+    g = StabilityGuard(GuardConfig(spike_window=5, spike_factor=3.0, spike_patience=3))
     assert g.observe(100.0, 1.0) is Action.APPLY  # window not full: no spike judgement yet
     for _ in range(4):
         assert g.observe(1.0, 1.0) is Action.APPLY
     assert g.observe(2.9, 1.0) is Action.APPLY
-    assert g.observe(10.0, 1.0) is Action.ROLLBACK
+    assert g.observe(10.0, 1.0) is Action.APPLY  # one noisy batch
+    assert g.observe(1.0, 1.0) is Action.APPLY
+    assert g.observe(10.0, 1.0) is Action.APPLY
+    assert g.observe(10.0, 1.0) is Action.APPLY
+    assert g.observe(10.0, 1.0) is Action.ROLLBACK  # a collapse: three in a row
 
 
 def test_rollbacks_are_bounded():

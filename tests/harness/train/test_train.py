@@ -36,8 +36,10 @@ def test_miniature_learns(make_config, tmp_path):
     losses = [v for _, v in m[names.LOSS]]
     first, last = sum(losses[:3]) / 3, sum(losses[-5:]) / 5
     assert last < 0.75 * first, f"training loss fell only from {first:.3f} to {last:.3f}"
-    lddt = dict(m[names.VAL_LDDT])
-    assert lddt[400] > max(lddt[0] + 0.04, 1.3 * lddt[0]), f"validation lDDT {lddt[0]:.3f} -> {lddt[400]:.3f}"
+    (first_step, lddt_0), (last_step, lddt_end) = m[names.VAL_LDDT][0], m[names.VAL_LDDT][-1]
+    assert (first_step, last_step) == (0, 400)
+    assert lddt_end > max(lddt_0 + 0.04, 1.3 * lddt_0), f"validation lDDT {lddt_0:.3f} -> {lddt_end:.3f}"
+    assert state["guard_events"] == []
     # Everything SPEC.md §4 asks a run to record is there, per logged step.
     for key in (names.LR, names.GRAD_NORM, names.EXAMPLES_PER_S, names.ITER_PER_S, names.PEAK_MEMORY_MB,
                 names.FLOPS_PER_STEP, names.FLOPS_CUMULATIVE, names.EXAMPLES_SEEN, names.TOKEN_PAIRS_SEEN):
