@@ -231,9 +231,3 @@ class SweepDriver:
     def close(self) -> None:
         self.tracking.close()
 
-
-def outcome_ok(outcome: SweepOutcome) -> bool:
-    return not outcome.failed
-
-
-__all__ = ["DONE", "SweepDriver", "SweepError", "SweepOutcome", "outcome_ok"]

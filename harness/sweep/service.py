@@ -104,7 +104,7 @@ def run_prepared(prepared: PreparedSweep, *, poll_s: float = 2.0, console: Conso
     title = f"sweep {prepared.sweep.name} ({prepared.where})"
     with Live(console=console, auto_refresh=False, transient=False) as live:
         def show(d: SweepDriver) -> None:
-            live.update(progress_table(d.progress(), title), refresh=True)
+            live.update(progress_table(d.progress(), title, with_log=False), refresh=True)
 
         return driver.run(on_update=show)
 

@@ -36,21 +36,22 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
     return table
 
 
-def progress_table(rows: list[RunProgress], title: str) -> Table:
+def progress_table(rows: list[RunProgress], title: str, *, with_log: bool = True) -> Table:
+    """One row per run; ``with_log`` adds the job's log path (for `harness status`, not the live view)."""
     table = Table(title=title)
-    for col in ("run", "state", "step", "loss", "val lDDT", "job", "attempts", "log"):
+    for col in ("run", "state", "step", "loss", "val lDDT", "job", "attempts") + (("log",) if with_log else ()):
         table.add_column(col, overflow="fold")
     for row in rows:
         style = STATUS_STYLE.get(row.status, "")
         loss, lddt = row.loss, row.last_metrics.get(names.VAL_LDDT)
         job = row.job
-        table.add_row(
+        cells = [
             row.spec.label, f"[{style}]{row.status}[/{style}]" if style else row.status,
             f"{row.step}/{row.spec.config.train.max_steps}",
             "-" if loss is None else f"{loss:.4g}", "-" if lddt is None else f"{lddt:.3f}",
             f"{job.executor}:{job.job_id}" if job else "-", str(job.attempts) if job else "-",
-            job.log if job else "-",
-        )
+        ]
+        table.add_row(*cells, *((job.log if job else "-",) if with_log else ()))
     counts = {s: sum(r.status == s for r in rows) for s in STATUS_STYLE}
     table.caption = "  ".join(f"{s}: {n}" for s, n in counts.items() if n)
     return table
