@@ -17,7 +17,9 @@ def command(
     runs_dir: Annotated[Path, typer.Option(help="runs folder holding mlflow.db")] = Path("runs"),
     experiment: Annotated[str, typer.Option(help="experiment whose runs page to print")] = "seedfold-scaling",
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0 = any free port)")] = 5000,
-    backend_uri: Annotated[str | None, typer.Option(help="tracking store; default sqlite:///<runs-dir>/mlflow.db")] = None,
+    backend_uri: Annotated[
+        str | None, typer.Option(help="tracking store; default sqlite:///<runs-dir>/mlflow.db")
+    ] = None,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 for the runs folder's store and print the URL of the runs page."""
     from harness.tracking.server import free_port, start_server
