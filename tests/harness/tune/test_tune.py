@@ -48,6 +48,7 @@ def _check_study(path, tmp_path, n_trials):
     return study
 
 
+@pytest.mark.slow
 def test_local_study_two_workers(tmp_path):
     path = write_tune(tmp_path)
     result = run_tune(path, executor="local", entrypoint=toy_trainer.toy_train, log=lambda _: None)
@@ -58,6 +59,7 @@ def test_local_study_two_workers(tmp_path):
     assert best_lr == max(t.params["train.lr"] for t in study.get_trials())
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_slurm_study_two_concurrent_workers(tmp_path):
