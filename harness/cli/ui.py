@@ -15,7 +15,9 @@ from harness.cli._common import console
 
 def command(
     runs_dir: Annotated[Path, typer.Option(help="runs folder holding mlflow.db")] = Path("runs"),
-    experiment: Annotated[str, typer.Option(help="experiment whose runs page to print")] = "seedfold-scaling",
+    experiment: Annotated[
+        str | None, typer.Option(help="experiment whose runs page to print; default: the latest with runs")
+    ] = None,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0 = any free port)")] = 5000,
     backend_uri: Annotated[
         str | None, typer.Option(help="tracking store; default sqlite:///<runs-dir>/mlflow.db")
@@ -23,10 +25,10 @@ def command(
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 for the runs folder's store and print the URL of the runs page."""
     from harness.tracking.server import free_port, start_server
-    from harness.tracking.store import default_uri, get_or_create_experiment, runs_page_url
+    from harness.tracking.store import default_uri, get_or_create_experiment, latest_experiment, runs_page_url
 
     uri = backend_uri or default_uri(runs_dir)
-    experiment_id = get_or_create_experiment(uri, experiment)
+    experiment_id = get_or_create_experiment(uri, experiment) if experiment else latest_experiment(uri)
     server = start_server(Path(runs_dir) / "ui", port=port or free_port(), backend_uri=uri)
     console.print(f"MLflow UI for {uri}")
     # Plain print so scripts can read the URL from stdout.

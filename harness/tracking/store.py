@@ -41,6 +41,18 @@ def get_or_create_experiment(uri: str, name: str, *, artifact_root: str | None =
         return found.experiment_id
 
 
+def latest_experiment(uri: str, fallback: str = "seedfold-scaling") -> str:
+    """The id of the experiment holding the most recently started run (a sweep's, usually), else ``fallback``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    latest = []
+    if experiments:
+        latest = client.search_runs(experiments, max_results=1, order_by=["attributes.start_time DESC"])
+    return latest[0].info.experiment_id if latest else get_or_create_experiment(uri, fallback)
+
+
 def runs_page_url(base_url: str, experiment_id: str) -> str:
     """The UI page that lists an experiment's runs (the bare ``#/experiments/<id>`` opens an empty overview)."""
     return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"

@@ -33,6 +33,12 @@ def test_run_logged_through_server_reads_back(mlflow_server):
 
 
 def test_harness_ui_prints_runs_page_and_serves(tmp_path):
+    from harness.tracking.store import default_uri
+
+    uri = default_uri(tmp_path)
+    get_or_create_experiment(uri, "older")
+    sweep = get_or_create_experiment(uri, "width_vs_depth")
+    MlflowClient(tracking_uri=uri).create_run(sweep, run_name="base")
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "ui", "--runs-dir", str(tmp_path), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -46,7 +52,7 @@ def test_harness_ui_prints_runs_page_and_serves(tmp_path):
                 pytest.fail(f"harness ui exited: {proc.stderr.read()}")
             if line.startswith("http://127.0.0.1:"):
                 url = line.strip()
-        assert url and url.endswith("/runs") and "#/experiments/" in url
+        assert url and url.endswith(f"#/experiments/{sweep}/runs")  # the experiment with the latest run
         base = url.split("/#/")[0]
         with urllib.request.urlopen(f"{base}/health", timeout=10) as resp:
             assert resp.status == 200
