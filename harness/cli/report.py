@@ -18,7 +18,8 @@ class ReportError(HarnessError):
 
 
 def command(
-    sweep: str | None = typer.Argument(None, help="sweep name (runs tagged sweep=SWEEP); all runs when omitted"),
+    sweep: str | None = typer.Argument(
+        None, help="sweep YAML or sweep name (runs tagged sweep=SWEEP); all runs when omitted"),
     plot: list[str] = typer.Option(["scaling"], "--plot", "-p",
                                    help="scaling | attention | stability | kernels (repeatable)"),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri",
@@ -37,6 +38,10 @@ def command(
     from analysis.collect import ReportInputError, collect, tidy
     from analysis.report import build_report, log_report
 
+    if sweep and sweep.endswith((".yaml", ".yml")):
+        from harness.sweep.expand import load_sweep
+
+        sweep = load_sweep(sweep).name  # validates the file and names the sweep its runs are tagged with
     name = sweep or "all"
     out_dir = out or Path("reports") / name
     needs_runs = any(p != "kernels" for p in plot)

@@ -16,7 +16,7 @@ from harness.tracking import names
 from harness.tracking.run_folder import RunFolder
 
 SHORT = {"train.max_steps": 4, "train.val_every": 2, "train.checkpoint_every": 2, "train.log_every": 1,
-         "train.val_sampling_steps": 2}
+         "train.val_sampling_steps": 10}
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
