@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from analysis.collect import ReportInputError, final_values
 from analysis.fits import PowerLawFit, ScalingFits, scaling_fits, to_error
@@ -70,9 +71,11 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
         ax_params.set_xlabel(axis_label("params"))
         for ax in (ax_flops, ax_params):
             ax.set_xscale("log")
+            _thin_log_labels(ax.xaxis)
         if "loss" in metric:
             for ax in axes[row]:
                 ax.set_yscale("log")
+                _thin_log_labels(ax.yaxis)
         for ax in axes[row]:
             ax.set_ylabel(axis_label(metric))
         ax_step.set_title(f"{axis_label(metric)} vs step")
@@ -97,3 +100,10 @@ def _draw_fit(ax: Axes, fit: PowerLawFit | None, metric: str, xs: pd.Series, lab
     (line,) = ax.plot(grid, centre, color="black", ls="--", lw=1.2, label=text)
     ax.fill_between(grid, low, high, color="black", alpha=0.12, lw=0)
     return line
+
+
+def _thin_log_labels(axis) -> None:
+    """Over more than a decade, label decades only: matplotlib's minor labels (2x10^11, 3x10^11, ...) collide."""
+    low, high = axis.get_view_interval()
+    if low > 0 and high / low > 10:
+        axis.set_minor_formatter(NullFormatter())
