@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite against real services: installs the project, Chromium (headless UI checks) and a real
 # one-node SLURM with accounting, runs pytest, and stops every service on exit.
-# Usage: bash scripts/test.sh [extra pytest args]   (SEEDFOLD_TEST_SLOW=1 also runs tests marked slow)
+# Usage: bash scripts/test.sh [extra pytest args]   (SEEDFOLD_TEST_FAST=1 skips the tests marked slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,6 +14,6 @@ trap 'bash slurm/testing/down.sh' EXIT
 export SEEDFOLD_REQUIRE_SLURM=1 SEEDFOLD_REQUIRE_BROWSER=1 MLFLOW_DISABLE_TELEMETRY=true
 # Page faults are expensive on these VMs (SPEC.md §5).
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
-marker="not gpu and not slow"
-[ "${SEEDFOLD_TEST_SLOW:-0}" = 1 ] && marker="not gpu"
-"$PY" -m pytest -m "$marker" --timeout=900 "$@"
+marker="not gpu"
+[ "${SEEDFOLD_TEST_FAST:-0}" = 1 ] && marker="not gpu and not slow"
+"$PY" -m pytest -m "$marker" --timeout=900 --durations=25 "$@"
