@@ -4,24 +4,10 @@ runs and skipping finished ones; `--dry-run` prints the plan, `--cancel` cancels
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 
-from harness.cli._common import console, err_console
-from harness.errors import ConfigError
-
-
-def parse_sets(values: list[str] | None) -> dict[str, Any]:
-    """``["train.max_steps=20"]`` → ``{"train.max_steps": 20}`` (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError("--set", [f"{item!r}: expected KEY=VALUE, e.g. train.max_steps=20"])
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from harness.cli._common import console, err_console, parse_sets
 
 
 def command(

@@ -6,22 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
-from harness.cli._common import console
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """``["train.lr=1e-3", "model.preset=base"]`` -> ``{"train.lr": 0.001, ...}`` (values parsed as YAML)."""
-    from harness.errors import ConfigError
-
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError("--set", [f"{pair!r}: expected KEY=VALUE, e.g. train.lr=1e-3"])
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from harness.cli._common import console, parse_sets
 
 
 def command(
@@ -33,7 +19,7 @@ def command(
     from harness.config import load_run_config
     from harness.train.run import train_run
 
-    cfg = load_run_config(config, parse_overrides(set_ or []))
+    cfg = load_run_config(config, parse_sets(set_))
     console.print(f"training {cfg.name} (config {cfg.config_hash()}), tracking {cfg.tracking_uri()}")
     state = train_run(cfg, run_dir)
     console.print(f"run folder: {run_dir or cfg.runs_dir / f'{cfg.name}-{cfg.config_hash()}'}; "
