@@ -64,13 +64,9 @@ class EMA(L.Callback):
         self.swap_out(pl_module)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        # Checkpoints are written outside validation, but be safe: never save EMA weights as the live ones.
+        # A checkpoint written while the EMA weights are swapped in must still hold the live weights.
         if self._backup is not None:
-            checkpoint["state_dict"] = {
-                k: (self._backup[k[len("model."):]] if k.startswith("model.") and k[len("model."):] in self._backup
-                    else v)
-                for k, v in checkpoint["state_dict"].items()
-            }
+            checkpoint["state_dict"].update({name: t.detach().clone() for name, t in self._backup.items()})
 
     def state_dict(self) -> dict:
         return {"decay": self.decay, "updates": self.updates,

@@ -45,6 +45,7 @@ class SeedFoldModule(L.LightningModule):
         self.rollback_checkpoint = None  # set by train_run: Path of the last good checkpoint
         self._t_last = None
         self._flops_cache: dict[tuple, float] = {}
+        self.events: list[dict] = []  # stability-guard decisions of this session, for state.json
 
     # ---- optimisation -------------------------------------------------------------------------------------
 
@@ -111,13 +112,7 @@ class SeedFoldModule(L.LightningModule):
             self.guard.rolled_back()
             self.print(f"stability guard: rolled back at step {step}, lr scale now {self.lr_scale:g}")
         self._log_now({names.SKIPPED_STEPS: float(self.guard.skipped), names.ROLLBACKS: float(self.guard.rollbacks)})
-        self._events.append({"step": step, "event": action.value, "lr_scale": self.lr_scale})
-
-    @property
-    def _events(self) -> list:
-        if not hasattr(self, "_event_log"):
-            self._event_log = []
-        return self._event_log
+        self.events.append({"step": step, "event": action.value, "lr_scale": self.lr_scale})
 
     def _roll_back(self, opt) -> None:
         """Restore model, optimizer and EMA from the last good checkpoint; lower the learning rate."""

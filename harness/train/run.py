@@ -238,7 +238,7 @@ def train_run(
     t0 = time.perf_counter()
     ckpt = folder.last_checkpoint
     fresh = not ckpt.exists()
-    module = None
+    events: list[dict] = []
     try:
         for stage in plan_stages(config):
             resume_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
@@ -259,6 +259,7 @@ def train_run(
                 fresh = False
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
                         weights_only=True)
+            events += module.events
             if trainer.global_step < stage.end:
                 raise RuntimeError(f"training stopped at step {trainer.global_step} before {stage.end}")
             # Validate the final weights (unless the loop just did).
@@ -276,7 +277,6 @@ def train_run(
     final_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
     state = folder.read_state()
     if rank == 0:
-        events = module._events if module is not None else []
         state = folder.update_state(status="finished", step=final_step, wall_s_last_session=wall,
                                     guard_events=state.get("guard_events", []) + events)
         if run_id:
