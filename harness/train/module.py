@@ -214,7 +214,10 @@ class SeedFoldModule(L.LightningModule):
         # the same scale as the training metrics (0 = the validation at initialisation).
         sums = self.trainer.strategy.reduce(self._val_sums.to(self.device), reduce_op="sum").cpu()
         n = max(float(sums[2]), 1.0)
-        metrics = {names.VAL_LDDT: float(sums[0]) / n, names.VAL_LOSS: float(sums[1]) / n}
+        metrics = {names.VAL_LDDT: float(sums[0]) / n, names.VAL_LOSS: float(sums[1]) / n,
+                   # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
+                   names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
+                   names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
         self.log("val_lddt", metrics[names.VAL_LDDT], prog_bar=True, logger=False, rank_zero_only=True)
         self._log_now(metrics)
 
