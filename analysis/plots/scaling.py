@@ -56,7 +56,8 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
                 continue
             style = dict(color=colours[run], label=labels[run], lw=1.8)
             ax_step.plot(curve["step"], curve[metric], **style)
-            ax_flops.plot(curve["flops"], curve[metric], **style)
+            spent = curve[curve["flops"] > 0]  # the validation at initialisation has no place on a log axis
+            ax_flops.plot(spent["flops"], spent[metric], **style)
         finals = final_values(frame, metric)
         for axis, group in finals.groupby("axis"):
             ax_params.scatter(group["params"], group[metric], c=[colours[r] for r in group["run"]],

@@ -8,9 +8,10 @@ teacher. Losses, gradient norms, lDDT of the predicted points, FLOPs (counted by
 parameter counts, throughput and peak RSS are all measured; only the model is a stand-in.
 
 Sweeps written (one folder per run: ``<out>/<sweep>/<run_key>/{config.yaml,state.json,metrics.csv}``):
-``width_vs_depth`` (base/medium/large widths, deeper trunk, deeper structure head), ``attention_ablation``
-(vanilla/additive/gated), ``lr_stability`` (high lr without warmup vs the lower-lr, longer-warmup fix), and
-``benchmarks/triangle_attention.csv`` (fwd+bwd time of the three attention forms versus n_tokens on CPU).
+``attention_ablation`` (vanilla/additive/gated), ``lr_stability`` (high lr without warmup vs the lower-lr,
+longer-warmup fix), and ``benchmarks/triangle_attention.csv`` (fwd+bwd time of the three attention forms versus
+n_tokens on CPU). ``width_vs_depth`` is NOT generated here any more: it holds real SeedFold runs recorded by
+``bash scripts/quickstart.sh`` (see README.md beside this file); ``--with-width-vs-depth`` writes the stand-in.
 
     python tests/analysis/data/runs/make_fixture.py tests/analysis/data/runs [--steps 300]
 """
@@ -307,9 +308,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--steps", type=int, default=None, help="override max_steps of every run")
+    parser.add_argument("--with-width-vs-depth", action="store_true",
+                        help="also write the stand-in width_vs_depth (replacing the real recorded runs)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for sweep in SWEEPS:
+        if sweep == "width_vs_depth" and not args.with_width_vs_depth:
+            continue
         run_sweep(sweep, out=args.out, max_steps=args.steps)
     benchmark_attention(args.out)
 
