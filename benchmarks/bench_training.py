@@ -2,7 +2,8 @@
 
 Each configuration trains for ``--steps`` optimizer steps on the bundled starter set through the real
 ``train_run`` (Lightning loop, EMA, checkpoints, guard), one thread, validation off. Reported per preset:
-median step time (from the logged iter/s), peak resident memory, and the wall time of the whole run. Logging
+median step time (from the logged iter/s), peak resident memory of the run's own process (each run is a fresh
+process), and the wall time of the whole run including the validation at initialisation. Logging
 overhead: the same base run with MLflow tracking on (a sqlite store, every step logged) versus off.
 
     python benchmarks/bench_training.py --steps 60 --crop 64 --out bench_training.json
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -52,6 +54,13 @@ def run_once(preset: str, root: Path, *, steps: int, crop: int, tracking: bool, 
     }
 
 
+def isolated(preset: str, root: Path, **kw) -> dict:
+    """One run in a fresh process, so peak RSS belongs to that configuration alone."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(run_once, (preset, root), kw)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
@@ -62,9 +71,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
-            rows.append(run_once(preset, Path(tmp), steps=args.steps, crop=args.crop, tracking=True, log_every=10))
+            rows.append(isolated(preset, Path(tmp), steps=args.steps, crop=args.crop, tracking=True, log_every=10))
         for tracking, log_every in ((False, 1), (True, 1)):
-            rows.append(run_once("base", Path(tmp), steps=args.steps, crop=args.crop, tracking=tracking,
+            rows.append(isolated("base", Path(tmp), steps=args.steps, crop=args.crop, tracking=tracking,
                                  log_every=log_every))
     table = Table(title=f"miniature training on CPU, crop {args.crop} tokens, {args.steps} steps, 1 thread")
     for col in ("preset", "params", "tracking", "log every", "step ms", "peak MB", "run wall s"):
