@@ -17,6 +17,7 @@ import yaml
 
 from harness.config import RunConfig
 from harness.tracking import names
+from harness.train.ema import EMA
 from harness.train.guard import Action, StabilityGuard
 from harness.train.schedule import lr_multiplier
 from models.model import SeedFold
@@ -124,12 +125,11 @@ class SeedFoldModule(L.LightningModule):
         self.load_state_dict(ckpt["state_dict"])
         # Into the wrapped optimizer: LightningOptimizer keeps its own copy of the attribute dict.
         getattr(opt, "optimizer", opt).load_state_dict(ckpt["optimizer_states"][0])
+        saved = ckpt.get("callbacks", {})
         for cb in self.trainer.callbacks:
-            key = type(cb).__qualname__
-            for saved_key, state in ckpt.get("callbacks", {}).items():
-                if saved_key == key and hasattr(cb, "load_state_dict") and "shadow" in state:
-                    cb.load_state_dict(state)
-                    cb.on_fit_start(self.trainer, self)
+            if isinstance(cb, EMA) and cb.state_key in saved:
+                cb.load_state_dict(saved[cb.state_key])
+                cb.on_fit_start(self.trainer, self)
 
     def _record_step(self, batch, losses, grad_norm, n_cycles, lr: float) -> None:
         now = time.perf_counter()
