@@ -76,26 +76,15 @@ def featurise_input(path: Path, config: RunConfig, msa_dir: Path | None = None):
     MSAs: per entity from ``msa_dir`` (as in ``harness data prepare``), else query-only.
     Raises a ``RecordError`` (a HarnessError naming the file) when the structure cannot be used.
     """
+    from harness.data.cache import build_example
     from harness.data.collate import collate
-    from harness.data.constants import LIGAND
     from harness.data.featurize import featurize
-    from harness.data.msa import chain_msa, example_msa, msa_files_for
-    from harness.data.parse import read_structure
-    from harness.data.tokenize import tokenize
 
     if not path.is_file():
         raise PredictInputError(f"{path}: no such structure file")
-    structure = read_structure(path, drop_crystallization_aids=config.data.drop_crystallization_aids)
-    tokens = tokenize(structure)
+    structure, tokens, _ = build_example(path, msa_dir, max_msa_rows=config.data.max_msa_rows_cached,
+                                         drop_crystallization_aids=config.data.drop_crystallization_aids)
     arrays = tokens.arrays
-    per_entity = {}
-    for chain in tokens.chains if msa_dir is not None else []:
-        files = msa_files_for(Path(msa_dir), structure.entry_id, chain["auth_id"])
-        if chain["mol_type"] != LIGAND and files and chain["entity_id"] not in per_entity:
-            query = arrays["restype"][chain["token_start"] : chain["token_end"]]
-            per_entity[chain["entity_id"]] = chain_msa(files, query, chain["mol_type"], config.data.max_msa_rows)
-    arrays.update(example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity,
-                              config.data.max_msa_rows))
     example = featurize(arrays, np.arange(tokens.n_tokens), config.data.max_msa_rows, np.random.default_rng(0))
     return collate([example]), arrays, structure.entry_id, tokens.chains
 

@@ -56,46 +56,56 @@ def _cluster_key(chains: list[dict]) -> str:
     return hashlib.sha256("|".join(seqs).encode()).hexdigest()[:16]
 
 
-def _prepare_one(args: tuple) -> tuple[dict | None, list[dict], dict[str, np.ndarray] | None]:
-    path, msa_dir, opts = args
-    rejects: list[dict] = []
-    try:
-        structure = read_structure(
-            path,
-            predicted=opts["predicted"],
-            plddt_min=opts["plddt_min"],
-            drop_crystallization_aids=opts["drop_crystallization_aids"],
-        )
-        tokens = tokenize(structure)
-    except RecordError as exc:
-        return None, [{"path": exc.path, "kind": exc.kind, "reason": exc.reason}], None
+def build_example(
+    path: str | Path,
+    msa_dir: str | Path | None,
+    *,
+    predicted: bool = False,
+    plddt_min: float | None = None,
+    max_msa_rows: int = 1024,
+    drop_crystallization_aids: bool = True,
+):
+    """Parse, tokenise and attach MSAs: ``(structure, tokens, msa_rejects)``; ``tokens.arrays`` gains the MSA
+    arrays. An MSA whose query disagrees with its chain is skipped (the entity stays query-only) and reported in
+    ``msa_rejects``; a structure that cannot be used raises a ``RecordError`` naming the file."""
+    structure = read_structure(
+        path, predicted=predicted, plddt_min=plddt_min, drop_crystallization_aids=drop_crystallization_aids
+    )
+    tokens = tokenize(structure)
     arrays = tokens.arrays
-    entry_id = structure.entry_id
+    rejects: list[dict] = []
     per_entity: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if msa_dir is not None:
         for chain in tokens.chains:
             if chain["mol_type"] == LIGAND or chain["entity_id"] in per_entity:
                 continue
-            files = msa_files_for(Path(msa_dir), entry_id, chain["auth_id"])
+            files = msa_files_for(Path(msa_dir), structure.entry_id, chain["auth_id"])
             if not files:
                 continue
             query = arrays["restype"][chain["token_start"] : chain["token_end"]]
             try:
-                per_entity[chain["entity_id"]] = chain_msa(
-                    files, query, chain["mol_type"], opts["max_msa_rows"]
-                )
+                per_entity[chain["entity_id"]] = chain_msa(files, query, chain["mol_type"], max_msa_rows)
             except RecordError as exc:
                 rejects.append(
                     {
                         "path": exc.path,
                         "kind": exc.kind,
-                        "reason": f"{exc.reason}; entry {entry_id} chain {chain['auth_id']} "
+                        "reason": f"{exc.reason}; entry {structure.entry_id} chain {chain['auth_id']} "
                         "kept with a query-only MSA",
                     }
                 )
-    arrays.update(
-        example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity, opts["max_msa_rows"])
-    )
+    arrays.update(example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity, max_msa_rows))
+    return structure, tokens, rejects
+
+
+def _prepare_one(args: tuple) -> tuple[dict | None, list[dict], dict[str, np.ndarray] | None]:
+    path, msa_dir, opts = args
+    try:
+        structure, tokens, rejects = build_example(path, msa_dir, **opts)
+    except RecordError as exc:
+        return None, [{"path": exc.path, "kind": exc.kind, "reason": exc.reason}], None
+    arrays = tokens.arrays
+    entry_id = structure.entry_id
     mol_types = sorted({MOL_TYPE_NAMES[c["mol_type"]] for c in tokens.chains})
     record = {
         "entry_id": entry_id,
