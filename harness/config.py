@@ -152,9 +152,9 @@ class RunConfig(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def tracking_uri(self) -> str:
-        if self.tracking.uri:
-            return self.tracking.uri
-        return f"sqlite:///{(self.runs_dir / 'mlflow.db').resolve()}"
+        from harness.tracking.store import default_uri
+
+        return self.tracking.uri or default_uri(self.runs_dir)
 
 
 def format_validation_error(err: ValidationError) -> list[str]:

@@ -24,12 +24,12 @@ def command(
     ] = None,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 for the runs folder's store and print the URL of the runs page."""
-    from harness.tracking.server import free_port, start_server
+    from harness.tracking.server import start_server
     from harness.tracking.store import default_uri, get_or_create_experiment, latest_experiment, runs_page_url
 
     uri = backend_uri or default_uri(runs_dir)
     experiment_id = get_or_create_experiment(uri, experiment) if experiment else latest_experiment(uri)
-    server = start_server(Path(runs_dir) / "ui", port=port or free_port(), backend_uri=uri)
+    server = start_server(Path(runs_dir) / "ui", port=port or None, backend_uri=uri)
     console.print(f"MLflow UI for {uri}")
     # Plain print so scripts can read the URL from stdout.
     typer.echo(runs_page_url(server.url, experiment_id))
