@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from analysis.metrics.correspondence import ligand_mask
 from analysis.metrics.dockq import dockq, dockq_formula
@@ -14,22 +15,14 @@ from analysis.metrics.superpose import apply
 from analysis.structure_io import read_structure, write_mmcif
 
 
+def random_rotation(rng) -> np.ndarray:
+    return Rotation.random(random_state=rng).as_matrix()
+
+
 def _polymer(atoms):
     # DockQ's parser drops HETATM records (including modified residues such as 2Q2K's 5IU): compare like
     # with like by giving both tools the standard polymer residues only.
     return atoms[~ligand_mask(atoms) & ~atoms.hetero]
-
-
-def _rotation(rng) -> np.ndarray:
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def _perturb(ref, rng, chain_shift=2.0, noise=0.6, rotate_chain=None):
@@ -40,7 +33,7 @@ def _perturb(ref, rng, chain_shift=2.0, noise=0.6, rotate_chain=None):
     if rotate_chain is not None:
         sel = model.chain_id == rotate_chain
         center = model.coord[sel].mean(0)
-        small = _rotation(np.random.default_rng(5)) * 0.15 + np.eye(3) * 0.85
+        small = random_rotation(np.random.default_rng(5)) * 0.15 + np.eye(3) * 0.85
         u, _, vt = np.linalg.svd(small)
         model.coord[sel] = (model.coord[sel] - center) @ (u @ vt).T + center
     model.coord += rng.normal(0.0, noise, model.coord.shape).astype(np.float32)
@@ -78,7 +71,7 @@ def test_rigid_shift_of_ligand_chain_gives_lrmsd_3(load):
 def test_global_rigid_motion_changes_nothing(load, rng):
     ref = _polymer(load("2q2k"))
     model = ref.copy()
-    model.coord = apply(ref.coord, _rotation(rng), np.array([10.0, -4.0, 2.5])).astype(np.float32)
+    model.coord = apply(ref.coord, random_rotation(rng), np.array([10.0, -4.0, 2.5])).astype(np.float32)
     result = dockq(ref, model)
     assert len(result.interfaces) == 3
     for score in result.interfaces.values():

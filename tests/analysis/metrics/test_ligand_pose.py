@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 from spyrmsd import rmsd as spy
 
 from analysis.metrics.correspondence import CorrespondenceError
@@ -14,20 +15,12 @@ LIGANDS = [("1pzp", "A:FTA:300"), ("7l39", "MBN")]
 ATOMIC_NUMBER = {"C": 6, "N": 7, "O": 8, "F": 9, "P": 15, "S": 16, "CL": 17, "BR": 35, "I": 53}
 
 
+def random_rotation(rng) -> np.ndarray:
+    return Rotation.random(random_state=rng).as_matrix()
+
+
 def _ligand_index(atoms, spec):
     return LigandSelector.parse(spec).residues(atoms)[0]
-
-
-def _random_rotation(rng):
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 @pytest.mark.parametrize(("entry", "spec"), LIGANDS)
@@ -36,7 +29,7 @@ def test_identity_and_rigid_motion(load, rng, entry, spec):
     assert ligand_pose(ref, ref, spec).rmsd == pytest.approx(0.0, abs=1e-6)
     assert ligand_pose(ref, ref, spec).lddt_pli == 1.0
     moved = ref.copy()
-    moved.coord = apply(ref.coord, _random_rotation(rng), np.array([30.0, -5.0, 12.0])).astype(np.float32)
+    moved.coord = apply(ref.coord, random_rotation(rng), np.array([30.0, -5.0, 12.0])).astype(np.float32)
     score = ligand_pose(ref, moved, spec)
     assert score.rmsd == pytest.approx(0.0, abs=1e-3)
     assert score.lddt_pli == 1.0 and score.success
