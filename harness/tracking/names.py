@@ -17,8 +17,17 @@ FLOPS_PER_STEP = "flops/per_step"  # analytic, from the real cropped sizes seen 
 FLOPS_CUMULATIVE = "flops/cumulative"
 EXAMPLES_SEEN = "data/examples_seen"
 TOKEN_PAIRS_SEEN = "data/token_pairs_seen"  # sum of n_tokens^2
-VAL_LDDT = "val/lddt"  # mean all-atom lDDT of sampled structures on the validation split
-VAL_LOSS = "val/loss"
+VAL_LDDT = "val/lddt"  # mean all-atom lDDT of sampled structures (fixed seeds) on the fixed validation set
+VAL_LOSS = "val/loss"  # deterministic estimator: training-loss weighting, diffusion terms by quadrature over sigma
+VAL_LOSS_DIFFUSION = "val/loss_diffusion"  # quadrature-weighted diffusion loss (mse + smooth lDDT [+ bond])
+VAL_LOSS_DIFFUSION_AT_SIGMA = "val/loss_diffusion_sigma_{i:02d}"  # per node i of the sigma grid (format string)
+VAL_DISTOGRAM_CE = "val/distogram_ce"
+VAL_SMOOTH_LDDT = "val/smooth_lddt"  # smooth lDDT (a score in [0, 1]), quadrature-weighted over the sigma grid
+# The estimator's own noise: std of the metric at one checkpoint over independent noise draws (absolute units).
+VAL_LOSS_NOISE = "val/loss_noise"
+VAL_LDDT_NOISE = "val/lddt_noise"
+# What a trivial prediction scores on the same validation set (logged once, at step 0).
+BASELINE_LDDT_GEOMETRIC = "baseline/lddt_geometric"
 
 # Tags (strings) on every training run.
 TAG_SWEEP = "sweep"  # sweep name, when the run belongs to one
@@ -29,12 +38,19 @@ TAG_ATTENTION = "attention"
 TAG_GIT_COMMIT = "git_commit"
 TAG_STATUS = "harness_status"  # running | finished | failed
 TAG_KIND = "kind"  # train | tune_trial | tune_study | report
+TAG_GUARD_RESCUED = "guard_rescued"  # "true" once the stability guard skipped a step or rolled back, else "false"
 
 # Params (besides the flattened resolved config, logged as params with dotted keys like model.c_z).
 PARAM_PARAMS_TOTAL = "params_total"
 PARAM_PARAMS_NON_EMBEDDING = "params_non_embedding"
 PARAM_PARAMS_PAIR_TRACK = "params_pair_track"
 PARAM_FLOPS_PER_EXAMPLE = "flops_per_example"  # analytic forward FLOPs at the configured crop size
+# What data the run saw (the report states them).
+PARAM_TRAIN_STRUCTURES = "data_train_structures"
+PARAM_TRAIN_TOKENS = "data_train_tokens"
+PARAM_VAL_STRUCTURES = "data_val_structures"
+PARAM_VAL_TOKENS = "data_val_tokens"
+PARAM_VAL_SIGMAS = "val_sigma_grid"  # JSON list of the sigma nodes (Å) behind VAL_LOSS_DIFFUSION_AT_SIGMA
 
 # Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
