@@ -46,6 +46,16 @@ class RunLogger(Logger):
         pass  # the resolved config is logged once when the run is created
 
     @rank_zero_only
+    def log_params(self, params: dict[str, str]) -> None:
+        """Params learnt during the run (e.g. data counts): to MLflow and to the run folder's state."""
+        state = self._folder.read_state()
+        self._folder.update_state(params=state.get("params", {}) | params)
+        if self.client is not None:
+            from mlflow.entities import Param
+
+            self.client.log_batch(self._run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
+
+    @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
 

@@ -175,9 +175,7 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         strategy=strategy,
         max_steps=stage.end,
         max_epochs=-1,
-        val_check_interval=t.val_every,
-        limit_val_batches=t.val_batches,
-        check_val_every_n_epoch=None,
+        limit_val_batches=0,  # validation runs on its own schedule (SeedFoldModule.validate_now)
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every,
         logger=logger,
@@ -237,7 +235,6 @@ def train_run(
 
     t0 = time.perf_counter()
     ckpt = folder.last_checkpoint
-    fresh = not ckpt.exists()
     events: list[dict] = []
     try:
         for stage in plan_stages(config):
@@ -247,24 +244,20 @@ def train_run(
             data_cfg = config.data
             if stage.crop_size is not None:
                 data_cfg = data_cfg.model_copy(update={"crop_size": stage.crop_size})
-            datamodule = (datamodule_factory or StructureDataModule)(data_cfg, seed=config.seed)
+            if datamodule_factory is None:
+                datamodule = StructureDataModule(data_cfg, seed=config.seed, val_seed=config.train.val_seed)
+            else:
+                datamodule = datamodule_factory(data_cfg, seed=config.seed)
             module = SeedFoldModule(config, diffusion_batch=stage.diffusion_batch)
             module.rollback_checkpoint = ckpt
             ema = EMA(config.train.ema_decay)
             saver = AtomicCheckpoint(ckpt, config.train.checkpoint_every)
             trainer = _trainer(config, stage, folder, logger, [ema, saver])
-            if fresh:
-                # Validation at initialisation: the baseline that learning is measured against.
-                trainer.validate(module, datamodule=datamodule, verbose=False)
-                fresh = False
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
                         weights_only=True)
             events += module.events
             if trainer.global_step < stage.end:
                 raise RuntimeError(f"training stopped at step {trainer.global_step} before {stage.end}")
-            # Validate the final weights (unless the loop just did).
-            if trainer.global_step % config.train.val_every != 0:
-                trainer.validate(module, datamodule=datamodule, verbose=False)
     except BaseException:
         if rank == 0:
             folder.update_state(status="failed")
