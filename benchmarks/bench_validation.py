@@ -5,12 +5,14 @@
 Scores one model (the EMA weights of RUN's last checkpoint, else an untrained base miniature) on the fixed
 validation set of the mini profile, and prints: seconds per validation (cheap / with sampled lDDT), the noise
 the estimator reports (from its own draws) and the brute-force noise (std over ``--draws`` re-evaluations with
-independent seeds), relative to the val loss.
+independent seeds), relative to the val loss. With ``--compare RUN2``: the std over the same draws of the
+difference val_loss(RUN) - val_loss(RUN2), which is what separates two configurations scored on shared draws.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import resource
 import statistics
 import time
@@ -48,6 +50,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int)
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compare", type=Path, help="a second run: noise of the difference under shared draws")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.run_dir:
@@ -74,12 +77,20 @@ def main() -> None:
     m = v.estimator.metrics(sums, with_lddt=True, with_baseline=False)
     again = v.estimator.metrics(v.sums(examples, "cpu", with_lddt=True, with_baseline=False),
                                 with_lddt=True, with_baseline=False)
-    losses, lddts = [], []
+    other = None
+    if args.compare:
+        cfg2 = RunConfig.model_validate(yaml.safe_load((args.compare / "config.yaml").read_text()))
+        other = Validator(load_model(args.compare, cfg2), cfg2.train.model_copy(update=update))
+    losses, lddts, diffs = [], [], []
     for salt in range(1, args.draws + 1):
         d = v.estimator.metrics(v.sums(examples, "cpu", with_lddt=True, with_baseline=False, salt=salt),
                                 with_lddt=True, with_baseline=False)
         losses.append(d[names.VAL_LOSS])
         lddts.append(d[names.VAL_LDDT])
+        if other is not None:
+            d2 = other.estimator.metrics(other.sums(examples, "cpu", with_lddt=False, with_baseline=False,
+                                                    salt=salt), with_lddt=False, with_baseline=False)
+            diffs.append(d[names.VAL_LOSS] - d2[names.VAL_LOSS])
     print(f"model: {args.run_dir or 'untrained base miniature'}; {len(examples)} val examples, "
           f"{train.val_sigma_nodes} sigma nodes x {train.val_copies} copies, {train.val_samples} samples x "
           f"{train.val_sampling_steps} steps, {args.threads} thread(s)")
@@ -95,6 +106,11 @@ def main() -> None:
           f"{m[names.VAL_LOSS_NOISE] / loss:.2%} |")
     print(f"| val/lddt | {lddt:.4f} | {m[names.VAL_LDDT_NOISE]:.3g} | {bd:.3g} | "
           f"{m[names.VAL_LDDT_NOISE] / lddt:.2%} |")
+    print(f"val/loss_bond {m[names.VAL_LOSS_BOND]:.4g} (x {v.estimator.w_diff:g} in val/loss)")
+    if diffs:
+        print(f"difference vs {args.compare.name}: mean {statistics.fmean(diffs):.4g}, std over shared draws "
+              f"{statistics.stdev(diffs):.3g} ({statistics.stdev(diffs) / loss:.2%} of val/loss); "
+              f"independent draws would give ~{math.sqrt(2) * bl:.3g}")
     for i in range(train.val_sigma_nodes):
         key = names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=i)
         print(f"  sigma {v.estimator.quadrature.sigmas[i]:9.3f} A  w {v.estimator.quadrature.weights[i]:.4f}  "

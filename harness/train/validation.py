@@ -147,7 +147,8 @@ def all_atom_lddt(coords: Tensor, batch: dict[str, Tensor]) -> Tensor:
 
 
 # The sums one validation accumulates over examples (and all-reduces over ranks), in this order.
-SCALARS = ("n", "distogram_ce", "loss", "loss_var", "n_lddt", "lddt", "lddt_var", "baseline_lddt", "tokens")
+SCALARS = ("n", "distogram_ce", "loss", "loss_var", "bond", "n_lddt", "lddt", "lddt_var", "baseline_lddt",
+           "tokens")
 
 
 class ValidationEstimator:
@@ -209,12 +210,12 @@ class ValidationEstimator:
 
         nucleotide = atom_flags(batch, "is_dna") | atom_flags(batch, "is_rna")
         slddt_loss = smooth_lddt_loss(x_den, x_aug, mask, nucleotide)[0]  # (K·R,)
-        per_copy = torch.stack([
+        mse = torch.stack([
             mse_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], sigma[:, i : i + 1], batch, self.sigma_data)
-            + bond_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], batch)
             for i in range(k * r)
-        ]) + slddt_loss
-        per_copy = per_copy.double().reshape(k, r)
+        ])
+        bond = torch.stack([bond_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], batch) for i in range(k * r)])
+        per_copy = (mse + bond + slddt_loss).double().reshape(k, r)
         w = torch.as_tensor(self.quadrature.weights, dtype=torch.float64, device=device)
         diffusion = (w * per_copy.mean(-1)).sum()
         loss = self.w_diff * diffusion + self.w_disto * disto.double()
@@ -226,6 +227,7 @@ class ValidationEstimator:
         sums[at["distogram_ce"]] = float(disto)
         sums[at["loss"]] = loss
         sums[at["loss_var"]] = loss_var
+        sums[at["bond"]] = (w * bond.double().reshape(k, r).mean(-1)).sum()
         sums[at["tokens"]] = float(batch["token_mask"].sum())
         if with_lddt:
             # The model's own sampler, on the trunk computed above (one trunk pass per example).
@@ -256,6 +258,7 @@ class ValidationEstimator:
             names.VAL_DISTOGRAM_CE: float(sums[at["distogram_ce"]]) / n,
             names.VAL_LOSS_DIFFUSION: float((w * per_node).sum()),
             names.VAL_SMOOTH_LDDT: float((w * sums[base + k :]).sum()) / n,
+            names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,
         }
         out |= {names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=i): float(v) for i, v in enumerate(per_node)}
         if with_lddt:
