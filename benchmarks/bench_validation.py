@@ -15,6 +15,7 @@ import argparse
 import math
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def cpu_s() -> float:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in a log while it runs
     ap = argparse.ArgumentParser()
     ap.add_argument("--run-dir", type=Path)
     ap.add_argument("--draws", type=int, default=12)
@@ -75,6 +77,8 @@ def main() -> None:
         sums = v.sums(examples, "cpu", with_lddt=with_lddt, with_baseline=False)
         rows.append((with_lddt, time.perf_counter() - t, cpu_s() - c))
     m = v.estimator.metrics(sums, with_lddt=True, with_baseline=False)
+    print(f"validation costs (wall s, CPU s): {rows}; val/loss {m[names.VAL_LOSS]:.4g} "
+          f"(noise {m[names.VAL_LOSS_NOISE]:.3g}), val/lddt {m[names.VAL_LDDT]:.4f}")
     again = v.estimator.metrics(v.sums(examples, "cpu", with_lddt=True, with_baseline=False),
                                 with_lddt=True, with_baseline=False)
     other = None
@@ -87,6 +91,7 @@ def main() -> None:
                                 with_lddt=True, with_baseline=False)
         losses.append(d[names.VAL_LOSS])
         lddts.append(d[names.VAL_LDDT])
+        print(f"draw {salt}: val/loss {losses[-1]:.4g}, val/lddt {lddts[-1]:.4f}")
         if other is not None:
             d2 = other.estimator.metrics(other.sums(examples, "cpu", with_lddt=False, with_baseline=False,
                                                     salt=salt), with_lddt=False, with_baseline=False)

@@ -147,6 +147,37 @@ def test_helix_baseline_has_ideal_helix_geometry(val_examples):
     same_chain = (batch["asym_id"][0, 1:] == batch["asym_id"][0, :-1]) & (
         batch["residue_index"][0, 1:] - batch["residue_index"][0, :-1] == 1)
     step = (tok[1:] - tok[:-1]).norm(dim=-1)[same_chain]
-    # Cα–Cα of an α-helix: sqrt((2·2.3·sin 50°)² + 1.5²) = 3.80 Å.
-    assert step.numel() > 0 and torch.allclose(step, torch.full_like(step, 3.80), atol=0.01)
+    # Consecutive residues of the ideal helix: sqrt((2·2.3·sin 50°)² + 1.5²) = 3.83 Å (the Cα–Cα distance ≈ 3.8 Å).
+    expected = math.hypot(2 * 2.3 * math.sin(math.radians(50)), 1.5)
+    assert step.numel() > 0 and torch.allclose(step, torch.full_like(step, expected), atol=1e-4)
     assert centre.shape == x.shape
+
+
+def test_a_run_validates_on_its_schedule_and_records_the_estimator(make_config, tmp_path):
+    import csv
+    import json
+    from collections import defaultdict
+
+    from mlflow.tracking import MlflowClient
+
+    from harness.train.run import train_run
+
+    config = make_config(max_steps=6, val_every=None, val_log_points=3, val_lddt_every=2, val_batches=2,
+                         val_copies=2, val_sigma_nodes=3, checkpoint_every=3, log_every=3)
+    state = train_run(config, tmp_path / "run")
+    series = defaultdict(dict)
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            series[row["key"]][int(row["step"])] = float(row["value"])
+    assert sorted(series[names.VAL_LOSS]) == [0, 1, 2, 6]  # 0, log-spaced 1 / 2 / 6, the last
+    assert sorted(series[names.VAL_LDDT]) == sorted(series[names.VAL_LDDT_NOISE]) == [0, 2, 6]
+    assert sorted(series[names.BASELINE_LDDT_GEOMETRIC]) == [0]
+    for key in (names.VAL_LOSS_NOISE, names.VAL_DISTOGRAM_CE, names.VAL_SMOOTH_LDDT, names.FLOPS_CUMULATIVE,
+                names.EXAMPLES_SEEN, names.TOKEN_PAIRS_SEEN, names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=2)):
+        assert set(series[key]) >= {0, 1, 2, 6}, key
+    assert series[names.EXAMPLES_SEEN][0] == 0 and series[names.EXAMPLES_SEEN][6] == 6
+    params = MlflowClient(tracking_uri=config.tracking_uri()).get_run(state["mlflow_run_id"]).data.params
+    assert params[names.PARAM_VAL_STRUCTURES] == "2" and params[names.PARAM_TRAIN_STRUCTURES] == "50"
+    assert int(params[names.PARAM_VAL_TOKENS]) == pytest.approx(2 * 48, abs=48)
+    assert len(json.loads(params[names.PARAM_VAL_SIGMAS])) == 3
+    assert state["params"][names.PARAM_VAL_STRUCTURES] == "2"
