@@ -239,7 +239,7 @@ def format_validation_error(err: ValidationError) -> list[str]:
     lines = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"]) or "<top level>"
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; allowed keys are listed by `harness config show`)"
         elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):

@@ -57,9 +57,10 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Tags and params every run records (SPEC.md §4): the flattened resolved config, parameter counts and the
-    analytic FLOPs per example at the configured crop size."""
-    from models.accounting import count_parameters, forward_flops
+    """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
+    (``derived.*``), parameter counts and the analytic training FLOPs of a typical crop (the dry-run's)."""
+    from harness.sweep.estimate import estimate
+    from models.accounting import count_parameters
 
     arch = config.model.architecture()
     counts = count_parameters(arch)
@@ -72,10 +73,10 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         names.TAG_KIND: "train",
         "run_dir": str(folder.path.resolve()),
     } | tags
-    crop = config.data.crop_size
-    # Atoms per token: ~7.5 for proteins (heavy atoms); the real count per step is logged as FLOPs per step.
-    flops = forward_flops(arch, n_tokens=crop, n_atoms=int(crop * 7.5), n_msa=config.data.max_msa_rows)["total"]
-    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"})) | {
+    # The dry-run's number (a typical crop of the first stage); the real count per step is logged as FLOPs per step.
+    flops = estimate(config).flops_per_example
+    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
+    params |= flatten({"derived": {k: v for k, v in resolve(config).as_dict().items() if k != "stages"}}) | {
         names.PARAM_PARAMS_TOTAL: str(counts["total"]),
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
