@@ -208,7 +208,9 @@ class RunConfig(BaseModel):
             from harness.recipe import resolve
 
             now = json.loads(json.dumps(resolve(config).as_dict()))
-            if json.loads(json.dumps(derived)) != now:
+            record = json.loads(json.dumps(derived)) if isinstance(derived, dict) else {"derived": derived}
+            # Keys the recipe layer no longer (or does not yet) derive are not compared.
+            if any(record[k] != now[k] for k in record.keys() & now.keys()) or not record.keys() & now.keys():
                 raise ValueError("derived: does not match the settings this config derives (it is a record "
                                  "written by the run; delete the section or restore the config)")
         return config
