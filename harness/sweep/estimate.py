@@ -12,7 +12,9 @@ under a bf16 trunk, else 4: without checkpointing every pair block keeps ~30 pai
 for softmax triangle attention, its two H · n³ probability tensors; with per-block checkpointing every block keeps
 only its input and one block at a time holds the rest while it is recomputed. The diffusion module (fp32) keeps
 ~20 token-sized (n · c_token) values per transformer block and ~30 atom-sized (n_atoms · c_atom) values plus the
-windowed attention logits per atom block, per noised copy alive at once (``policy.diffusion_chunk_size``).
+windowed attention logits per atom block, per noised copy alive at once (``policy.diffusion_chunk_size``). The
+losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors (smooth lDDT), whatever the chunking: at the
+paper's crop (4608 atoms, diffusion batch 64) that alone is ~38 GB.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from harness.config import RunConfig
 from harness.recipe import Recipe, Stage, plan_stages, resolve
 
 BYTES_PER_PARAM_TRAINING = 20
-PAIR_INTERMEDIATES_PER_BLOCK = 30
+# Measured with benchmarks/bench_memory_policy.py (saved-for-backward bytes of one Pairformer block, torch
+# kernels, dropout on): 62 pair-sized tensors plus ~2 H·n³ attention tensors per block; the losses keep ~7
+# (copies, atoms, atoms) fp32 tensors (smooth lDDT's pair distances).
+PAIR_INTERMEDIATES_PER_BLOCK = 62
+LOSS_ATOM_PAIR_TENSORS = 7
 DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK = 20
 ATOM_INTERMEDIATES_PER_BLOCK = 30
 PROTEIN_ATOMS_PER_TOKEN = 7.8  # mean heavy atoms per token over the bundled starter set
@@ -94,8 +100,9 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
         diffusion = arch.n_diffusion_blocks * token + per_block + atom_blocks * atom
     else:
         diffusion = arch.n_diffusion_blocks * per_block + atom_blocks * atom
+    losses = LOSS_ATOM_PAIR_TENSORS * b * diffusion_batch * a * a * 4
     states = count_parameters(arch)["total"] * BYTES_PER_PARAM_TRAINING
-    return (states + trunk + diffusion) / 1e9
+    return (states + trunk + diffusion + losses) / 1e9
 
 
 def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None) -> RunSize:
