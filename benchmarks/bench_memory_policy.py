@@ -57,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(1)
     batch = collate([random_example(args.tokens, atoms_per_token=8, n_msa=16, seed=0)])
     example = ExampleSize(args.tokens, args.tokens * 8, 16)
-    print(f"| setting | saved for backward MB | estimate MB (activations) | fwd+bwd s |\n|---|---|---|---|")
+    print("| setting | saved for backward MB | estimate MB (activations) | fwd+bwd s |\n|---|---|---|---|")
     for name, policy in SETTINGS.items():
         model_raw = {"preset": "base", "miniature": True, "c_z": args.c_z, "c_m": 16, "tri_att_head_dim": 8,
                      "n_pairformer_blocks": args.blocks, "n_msa_blocks": 1, "policy": policy}

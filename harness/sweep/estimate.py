@@ -8,13 +8,13 @@ that training draws uniformly. A run logs the same formula at the sizes it actua
 
 Memory estimate (GB per GPU, one micro-batch), stated assumptions: fp32 weights + gradients + Adam moments + EMA
 copy = 20 bytes per parameter. Trunk activations (only the last recycling cycle keeps any) at 2 bytes per value
-under a bf16 trunk, else 4: without checkpointing every pair block keeps ~30 pair-sized (n² · c_z) tensors and,
-for softmax triangle attention, its two H · n³ probability tensors; with per-block checkpointing every block keeps
-only its input and one block at a time holds the rest while it is recomputed. The diffusion module (fp32) keeps
-~20 token-sized (n · c_token) values per transformer block and ~30 atom-sized (n_atoms · c_atom) values plus the
-windowed attention logits per atom block, per noised copy alive at once (``policy.diffusion_chunk_size``). The
-losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors (smooth lDDT), whatever the chunking: at the
-paper's crop (4608 atoms, diffusion batch 64) that alone is ~38 GB.
+under a bf16 trunk, else 4 (block inputs, the fp32 residual stream, at 4): without checkpointing every pair
+block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors; with
+per-block checkpointing every block keeps only its input and one block at a time holds the rest while it is
+recomputed. The diffusion module (fp32) keeps ~20 token-sized (n · c_token) values per transformer block and ~30
+atom-sized (n_atoms · c_atom) values plus the windowed attention logits per atom block, per noised copy alive at
+once (``policy.diffusion_chunk_size``). The losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors
+(smooth lDDT) whatever the chunking. Constants measured by benchmarks/bench_memory_policy.py (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
     n_pair_blocks = arch.n_pairformer_blocks + arch.n_msa_blocks
     one_block = PAIR_INTERMEDIATES_PER_BLOCK * pair + logits
     if checkpointed:
-        trunk = n_pair_blocks * pair + arch.n_msa_blocks * msa + one_block
+        # The residual stream stays fp32 under autocast: each block's saved input is 4 bytes per value.
+        trunk = n_pair_blocks * pair * 4 / trunk_bytes + arch.n_msa_blocks * msa * 4 / trunk_bytes + one_block
     else:
         trunk = n_pair_blocks * one_block + arch.n_msa_blocks * 10 * msa
     copies = min(diffusion_batch, policy.diffusion_chunk_size or diffusion_batch)
