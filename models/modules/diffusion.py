@@ -98,7 +98,7 @@ class DiffusionModule(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.sigma_data = config.sigma_data
-        self.chunk_size = config.policy.diffusion_chunk_size
+        self.copies_per_chunk = config.policy.diffusion_chunk_size
         self.conditioning = DiffusionConditioning(config)
         self.atom_encoder = AtomAttentionEncoder(config, config.c_token, with_trunk=True)
         self.norm_s = nn.LayerNorm(config.c_s)
@@ -114,7 +114,7 @@ class DiffusionModule(nn.Module):
         """``forward`` over the S copies ``policy.diffusion_chunk_size`` at a time (same values): the pair
         conditioning is computed once, and under autograd each chunk is recomputed in backward, so only one
         chunk's activations are alive at a time."""
-        n_copies, chunk = x_noisy.shape[1], self.chunk_size
+        n_copies, chunk = x_noisy.shape[1], self.copies_per_chunk
         if chunk is None or chunk >= n_copies:
             return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
         if z_cond is None:

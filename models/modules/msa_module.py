@@ -25,7 +25,7 @@ class OuterProductMean(nn.Module):
 
     def __init__(self, c_m: int, c_z: int, c_hidden: int, chunk_size: int | None = None) -> None:
         super().__init__()
-        self.chunk_size = chunk_size
+        self.rows_per_chunk = chunk_size  # not `chunk_size`: predict sets that on the triangle ops
         self.norm = nn.LayerNorm(c_m)
         self.proj_ab = linear(c_m, 2 * c_hidden)
         self.proj_out = linear(c_hidden * c_hidden, c_z, bias=True, init="zeros")
@@ -34,7 +34,7 @@ class OuterProductMean(nn.Module):
         mask = msa_mask[..., None].to(m.dtype)
         a, b = (self.proj_ab(self.norm(m)) * mask).chunk(2, dim=-1)
         count = torch.einsum("bsi,bsj->bij", mask[..., 0], mask[..., 0])[..., None]
-        n, chunk = a.shape[2], self.chunk_size
+        n, chunk = a.shape[2], self.rows_per_chunk
         if chunk is None or chunk >= n:
             return self._rows(a, b, count)
         parts = [
