@@ -25,7 +25,9 @@ def test_eval_writes_raw_and_summary(tmp_path, load, data_dir):
     args = ["eval", "--targets", str(tmp_path / "targets.csv"), "--predictions", str(tmp_path / "pred"),
             "--references", str(data_dir), "--out", str(tmp_path / "out")]  # fmt: skip
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    # A target without predictions is not scored: the tables are written and the exit status says so.
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 targets not scored (0 failed, 1 missing)" in result.output
     raw = pd.read_csv(tmp_path / "out" / "raw.csv")
     assert list(raw["status"]) == ["ok", "missing"]
     summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("task")
@@ -33,7 +35,7 @@ def test_eval_writes_raw_and_summary(tmp_path, load, data_dir):
     assert summary.loc["monomer", "n_missing"] == 1 and summary.loc["monomer", "value"] == 0.0
     assert "missing" in result.output and "1ubq" in result.output
     # The stand-alone sub-app runs the same command.
-    assert CliRunner().invoke(eval_app, args[1:]).exit_code == 0
+    assert CliRunner().invoke(eval_app, args[1:]).exit_code == 1
 
 
 def test_bad_targets_file_is_one_line_error(tmp_path):
