@@ -171,3 +171,34 @@ def test_lddt_torch_resolves_symmetry_like_lddt(load, entry):
     assert out[1].item() == pytest.approx(lddt(ref, model).score, abs=1e-6)
     with pytest.raises(ValueError, match="needs atom_to_token"):
         lddt_torch(pred, true, mask, restype=restype, atom_name_chars=chars)
+
+
+def test_validation_lddt_is_symmetry_resolved_on_pipeline_features():
+    """The training module's validation lDDT, on features built by the data pipeline from a starter entry."""
+    from harness.data.cache import build_example
+    from harness.data.featurize import featurize
+    from harness.train.module import SeedFoldModule
+
+    _, tokens, _ = build_example(STARTER / "1ubq.cif.gz", None)
+    arrays = tokens.arrays
+    batch = featurize(arrays, np.arange(len(arrays["restype"])), 4, np.random.default_rng(0))
+    batch = {k: v[None] for k, v in batch.items()}
+    names = ["".join(chr(c + 32) for c in row).strip() for row in batch["ref_atom_name_chars"][0].tolist()]
+    res = [RESTYPES[t] for t in batch["restype"][0][batch["atom_to_token"][0]].tolist()]
+    token = batch["atom_to_token"][0].numpy()
+    true = batch["gt_coords"][0]
+    noisy = true + torch.from_numpy(np.random.default_rng(2).normal(0, 0.5, tuple(true.shape))).float()
+    swapped = noisy.clone()
+    n_swapped = 0
+    for t in np.unique(token):
+        atoms = {names[i]: i for i in np.flatnonzero(token == t)}
+        for a, b in SYMMETRIC_SIDE_CHAINS.get(res[atoms[next(iter(atoms))]], ()):
+            swapped[atoms[a]], swapped[atoms[b]] = noisy[atoms[b]], noisy[atoms[a]]
+            n_swapped += 1
+    assert n_swapped > 20
+    score = SeedFoldModule._lddt
+    resolved = float(score(swapped[None, None], batch))
+    assert resolved == pytest.approx(float(score(noisy[None, None], batch)), abs=1e-6)
+    mask = batch["atom_mask"] & batch["gt_atom_mask"]
+    plain = float(lddt_torch(swapped[None], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"]))
+    assert resolved > plain + 0.02
