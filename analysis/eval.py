@@ -322,15 +322,28 @@ def _require_mapped(chain_map: dict[str, str], chains: tuple[str, ...]) -> None:
 
 
 def score_model(
-    target: Target, reference, model, *, strict: bool = False, options: EvalOptions | None = None
+    target: Target,
+    reference,
+    model,
+    *,
+    strict: bool = False,
+    options: EvalOptions | None = None,
+    cache: dict | None = None,
 ) -> dict[str, float]:
-    """Task metrics of one model; the key ``primary`` is the value oracle selection maximises."""
+    """Task metrics of one model; the key ``primary`` is the value oracle selection maximises.
+
+    ``cache``: a dict shared by the targets scored on the same (reference, model) pair, so that per-structure
+    values (the whole-complex lDDT) are computed once.
+    """
     options = options or EvalOptions(strict=strict)
     strict = strict or options.strict
+    cache = {} if cache is None else cache
     _require_chains(target, reference)
     extra: dict[str, float] = {}
     if "complex" in options.lddt_scopes:
-        extra["lddt_complex"] = lddt(reference, model, strict=strict).score
+        if "lddt_complex" not in cache:
+            cache["lddt_complex"] = lddt(reference, model, strict=strict).score
+        extra["lddt_complex"] = cache["lddt_complex"]
     if target.task in MONOMER_TASKS:
         result = lddt(reference, model, chains=list(target.chain_ids), strict=strict)
         _require_mapped(result.chain_map, target.chain_ids)
@@ -462,9 +475,10 @@ def score_samples(
                     rows.append({**_base_row(target), **info, "status": FAILED, "error": str(err)})
                 continue
             info["unmapped_interfaces"] = ";".join(missing)
+            cache: dict = {}
             for target in group.targets:
                 try:
-                    metrics = score_model(target, reference, model, options=options)
+                    metrics = score_model(target, reference, model, options=options, cache=cache)
                 except Exception as err:  # one bad prediction must not stop the evaluation
                     rows.append({**_base_row(target), **info, "status": FAILED, "error": _describe(err)})
                     continue
