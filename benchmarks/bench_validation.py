@@ -39,6 +39,13 @@ def load_model(run_dir: Path | None, config: RunConfig) -> SeedFold:
     return model.eval()
 
 
+def stage_weights(config: RunConfig) -> dict[str, float]:
+    """The loss weights of the run's first stage, as training uses them."""
+    from harness.recipe import plan_stages
+
+    return plan_stages(config)[0].loss_weights(config.train.loss_weights.model_dump())
+
+
 def cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -70,7 +77,7 @@ def main() -> None:
     dm = StructureDataModule(config.data, seed=config.seed, val_seed=train.val_seed)
     dm.setup("validate")
     examples = list(shard(dm.val_set, train.val_batches, 0, 1))
-    v = Validator(model, train)
+    v = Validator(model, train, loss_weights=stage_weights(config))
     rows = []
     for with_lddt in (False, True):
         t, c = time.perf_counter(), cpu_s()
@@ -84,7 +91,8 @@ def main() -> None:
     other = None
     if args.compare:
         cfg2 = RunConfig.model_validate(yaml.safe_load((args.compare / "config.yaml").read_text()))
-        other = Validator(load_model(args.compare, cfg2), cfg2.train.model_copy(update=update))
+        other = Validator(load_model(args.compare, cfg2), cfg2.train.model_copy(update=update),
+                          loss_weights=stage_weights(cfg2))
     losses, lddts, diffs = [], [], []
     for salt in range(1, args.draws + 1):
         d = v.estimator.metrics(v.sums(examples, "cpu", with_lddt=True, with_baseline=False, salt=salt),

@@ -13,7 +13,8 @@ a curve moves only because the weights moved.
 Metrics per validation (``harness.tracking.names``):
 
 - ``VAL_DISTOGRAM_CE``: distogram cross-entropy (deterministic given the weights).
-- ``VAL_LOSS_DIFFUSION``: the diffusion loss (aligned MSE + bond + smooth-lDDT loss, AF3's terms) as its
+- ``VAL_LOSS_DIFFUSION``: the diffusion loss (aligned MSE + α_bond·bond + smooth-lDDT loss, AF3's terms with
+  the weights of the training stage in effect; ``VAL_LOSS_BOND`` the unweighted bond term) as its
   expectation over the training noise distribution σ = σ_data·exp(−1.2 + 1.5·ξ), ξ ~ N(0, 1), computed by
   Gauss–Hermite quadrature in ξ (:func:`sigma_quadrature`) instead of a few random σ: the random-σ estimate's
   variance is dominated by the (σ²+σ_d²)/(σσ_d)² weight at small σ, which is what made the old val loss jump
@@ -142,7 +143,9 @@ def all_atom_lddt(coords: Tensor, batch: dict[str, Tensor]) -> Tensor:
     from analysis.metrics.lddt import lddt_torch
 
     mask = batch["atom_mask"] & batch["gt_atom_mask"]
-    out = lddt_torch(coords.float(), batch["gt_coords"].float(), mask, atom_to_token=batch["atom_to_token"])
+    # Symmetric side-chain atom names resolved per residue, as the structure-level lDDT does.
+    out = lddt_torch(coords.float(), batch["gt_coords"].float(), mask, atom_to_token=batch["atom_to_token"],
+                     restype=batch.get("restype"), atom_name_chars=batch.get("ref_atom_name_chars"))
     return torch.nan_to_num(torch.as_tensor(out, dtype=torch.float32), nan=0.0)
 
 
@@ -170,6 +173,7 @@ class ValidationEstimator:
         self.val_seed = val_seed
         self.w_diff = float(loss_weights["diffusion"])
         self.w_disto = float(loss_weights["distogram"])
+        self.w_bond = float(loss_weights.get("bond", 1.0))
 
     @property
     def n_nodes(self) -> int:
@@ -215,7 +219,7 @@ class ValidationEstimator:
             for i in range(k * r)
         ])
         bond = torch.stack([bond_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], batch) for i in range(k * r)])
-        per_copy = (mse + bond + slddt_loss).double().reshape(k, r)
+        per_copy = (mse + self.w_bond * bond + slddt_loss).double().reshape(k, r)
         w = torch.as_tensor(self.quadrature.weights, dtype=torch.float64, device=device)
         diffusion = (w * per_copy.mean(-1)).sum()
         loss = self.w_diff * diffusion + self.w_disto * disto.double()
@@ -258,7 +262,7 @@ class ValidationEstimator:
             names.VAL_DISTOGRAM_CE: float(sums[at["distogram_ce"]]) / n,
             names.VAL_LOSS_DIFFUSION: float((w * per_node).sum()),
             names.VAL_SMOOTH_LDDT: float((w * sums[base + k :]).sum()) / n,
-            names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,
+            names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,  # unweighted: what α_bond > 0 would add
         }
         out |= {names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=i): float(v) for i, v in enumerate(per_node)}
         if with_lddt:
@@ -295,16 +299,19 @@ def to_device(batch: dict, device) -> dict:
 
 
 class Validator:
-    """The estimator configured from a ``TrainConfig``, and the loop that sums it over examples."""
+    """The estimator configured from a ``TrainConfig``, and the loop that sums it over examples.
 
-    def __init__(self, model, train_config):
+    ``loss_weights``: the training loss's weights in effect (``SeedFoldModule.loss_weights``: diffusion,
+    distogram and the stage's α_bond); default AF3's stage-1 weights (bond off)."""
+
+    def __init__(self, model, train_config, loss_weights: dict[str, float] | None = None):
         from models.losses import AF3_WEIGHTS
 
         t = train_config
         self.estimator = ValidationEstimator(
             model, n_cycles=t.max_cycles, n_sigma_nodes=t.val_sigma_nodes, n_copies=t.val_copies,
             n_samples=t.val_samples, sampling_steps=t.val_sampling_steps, val_seed=t.val_seed,
-            loss_weights=AF3_WEIGHTS,
+            loss_weights=loss_weights or (AF3_WEIGHTS | {"bond": 0.0}),
         )
 
     def sums(self, examples, device, *, with_lddt: bool, with_baseline: bool, salt: int = 0) -> Tensor:
