@@ -29,9 +29,11 @@ Metrics per validation (``harness.tracking.names``):
 - ``BASELINE_LDDT_GEOMETRIC`` (step 0): :func:`helix_baseline_coords` scored on the same examples.
 
 Validation set size. The starter set's fixed split has 8 val structures (50 train); each is cropped once,
-spatially, to ``data.val_max_tokens`` tokens. That size is set by what validation costs on CPU: at the mini
-profile (64 tokens, 7 σ nodes × 2 copies, 2 samples × 20 sampler steps) one validation of the largest
-miniature takes ~1–2 s per example, so 8 examples allow ~10 points per curve within the quickstart's budget.
+spatially, to ``data.val_max_tokens`` tokens, and all 8 are used (``train.val_batches: null``). What it costs
+on CPU at the mini profile (64 tokens, 7 σ nodes × 4 copies, 2 samples × 20 sampler steps; base miniature,
+one thread): ~0.3 CPU s per example for the losses, ~0.2 s more with sampled lDDT, so a 12-point curve costs
+about as much as the run's 400 training steps; more examples would have to come out of the training budget
+of the 15-minute quickstart, and the starter split has no more val structures to give.
 What 8 structures cannot do is stand for the PDB: their mean is one draw of the population, shared by every
 run — it shifts all curves together and does not blur the comparison between configurations, which is what
 the study asks. The estimator's noise, in contrast, is what separates two points of one curve or two runs,
