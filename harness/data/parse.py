@@ -272,7 +272,7 @@ def read_structure(
     meta = {
         "release_date": st.info["_harness.release_date"] or None,
         "resolution": st.resolution if st.resolution > 0 else None,
-        "method": st.info["_exptl.method"] if "_exptl.method" in st.info else None,
+        "method": dict(st.info).get("_exptl.method"),  # gemmi.InfoMap has no .get
     }
     return Structure(entry_id_of(path), str(path), chains, bonds, predicted, meta)
 
