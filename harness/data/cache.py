@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.constants import LIGAND
+from harness.data.clusters import one_letter
+from harness.data.constants import LIGAND, PROTEIN
 from harness.data.errors import DataPathError, RecordError
 from harness.data.filters import FilterConfig, apply_filters
 from harness.data.index import column, read_table
@@ -92,7 +93,8 @@ def build_example(
         for chain in tokens.chains:
             if chain["mol_type"] == LIGAND or chain["entity_id"] in per_entity:
                 continue
-            files = msa_files_for(Path(msa_dir), structure.entry_id, chain["auth_id"])
+            sequence = one_letter("-".join(chain["sequence"])) if chain["mol_type"] == PROTEIN else None
+            files = msa_files_for(Path(msa_dir), structure.entry_id, chain["auth_id"], sequence)
             if not files:
                 continue
             query = arrays["restype"][chain["token_start"] : chain["token_end"]]

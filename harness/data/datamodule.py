@@ -15,7 +15,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from harness.data.cache import is_cache, prepare
+from harness.data.cache import CACHE_VERSION, is_cache, prepare
 from harness.data.collate import collate
 from harness.data.config import DataConfig, DatasetSpec
 from harness.data.dataset import CachedDataset, MixtureDataset
@@ -37,6 +37,7 @@ def cache_path_for(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> P
         fingerprint = str(src).encode()
     settings = json.dumps(
         [
+            CACHE_VERSION,
             spec.predicted,
             spec.plddt_min,
             str(spec.msa_dir),
