@@ -102,6 +102,25 @@ def prepare(
         console.print(f"  ... {len(report.rejects) - 20} more in {cache / 'rejects.json'}")
 
 
+@app.command("msa")
+def msa(
+    src: Path = typer.Argument(..., help="folder of structures whose protein chains need MSAs"),
+    out: Path = typer.Argument(..., help="alignment store to write ({sequence_key}.a3m); use as --msa-dir"),
+    db: Path = typer.Option(..., help="FASTA sequence database to search (UniProt-style headers keep OX=)"),
+    sensitivity: float = typer.Option(7.5, help="mmseqs search -s"),
+    max_seqs: int = typer.Option(1000, help="hits kept per query"),
+    threads: int = typer.Option(1, help="mmseqs threads"),
+) -> None:
+    """Search every unique protein chain against --db with MMseqs2; files that exist are kept."""
+    from harness.data.msa_search import protein_sequences, search_msas
+
+    sequences, rejects = protein_sequences(src)
+    files = search_msas(sequences, db, out, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
+    console.print(f"{len(files)} alignments for {len(sequences)} unique protein sequences -> {out}")
+    for r in rejects:
+        console.print(f"  [yellow]{r['kind']}[/yellow] {r['path']}: {r['reason']}", highlight=False)
+
+
 @app.command("stats")
 def stats(cache: Path = typer.Argument(..., help="a cache folder written by `harness data prepare`")) -> None:
     """Print counts and length distributions of a prepared cache."""
