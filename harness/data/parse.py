@@ -65,13 +65,15 @@ class Chain:
 @dataclass
 class Structure:
     """A parsed entry. ``bonds`` are covalent links ((chain, residue, atom), (chain, residue, atom)) from
-    ``struct_conn``/``LINK`` records, by index into ``chains`` and ``chains[c].residues``."""
+    ``struct_conn``/``LINK`` records, by index into ``chains`` and ``chains[c].residues``. ``components``: reference
+    conformers for residue names that are not CCD codes (ligands given as SMILES), by name."""
 
     entry_id: str
     path: str
     chains: list[Chain]
     bonds: list[tuple[tuple[int, int, str], tuple[int, int, str]]]
     predicted: bool = False
+    components: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)  # release_date (ISO str), resolution (Å), method; None if unknown
 
 
@@ -274,7 +276,7 @@ def read_structure(
         "resolution": st.resolution if st.resolution > 0 else None,
         "method": dict(st.info).get("_exptl.method"),  # gemmi.InfoMap has no .get
     }
-    return Structure(entry_id_of(path), str(path), chains, bonds, predicted, meta)
+    return Structure(entry_id_of(path), str(path), chains, bonds, predicted, meta=meta)
 
 
 def _apply_plddt(path: Path, chains: list[Chain], plddt_min: float | None) -> None:
