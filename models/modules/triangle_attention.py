@@ -73,7 +73,9 @@ class TriangleAttention(nn.Module):
         for start in range(0, n_i, chunk):
             rows = slice(start, start + chunk)
             qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
-            q, k, v = (t.transpose(2, 3) for t in qkv.unbind(dim=3))  # (B, I, H, J, D)
+            # One copy into (3, B, I, H, J, D) makes q, k, v contiguous per head, so the products of the
+            # attention core read them directly (three separate strided copies otherwise).
+            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).contiguous().unbind(dim=0)  # (B, I, H, J, D)
             o = core(
                 q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation
             )
