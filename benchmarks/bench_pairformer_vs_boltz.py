@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import pairformer_before  # noqa: E402
 
+from harness.allocator import tune_allocator  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 from models.modules.pairformer import PairformerBlock  # noqa: E402
 
@@ -167,16 +168,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="JSON of every row")
     args = parser.parse_args()
+    malloc = tune_allocator()  # the same allocator for all three; SEEDFOLD_MALLOC=off to compare without
     torch.set_num_threads(args.threads)
     rows = []
     for c_z in args.widths:
         for n in args.lengths:
             rows += measure(c_z, n, args.repeats)
             print(ratio_table([r for r in rows if (r["c_z"], r["n"]) == (c_z, n)]).splitlines()[-1], flush=True)
-    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}, {args.repeats} interleaved repeats\n")
+    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}, {args.repeats} interleaved repeats, "
+          f"malloc {malloc}\n")  # fmt: skip
     print(ratio_table(rows))
     if args.out:
-        args.out.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=1))
+        meta = {"threads": args.threads, "torch": torch.__version__, "malloc": malloc}
+        args.out.write_text(json.dumps(meta | {"rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ class TriangleMultiplication(nn.Module):
 
     @staticmethod
     def _gated(z_t: Tensor, proj: nn.Linear, gate: nn.Linear, mask: Tensor) -> Tensor:
-        """σ(gate z) ⊙ (proj z) ⊙ mask, channel-first: z_t (B, c, P), mask (B, 1, P) -> (B, h, P)."""
-        h = proj.out_features
-        y = torch.matmul(torch.cat([proj.weight, gate.weight]), z_t)  # one product for both: (B, 2h, P)
-        return torch.sigmoid(y[:, h:]) * y[:, :h] * mask
+        """σ(gate z) ⊙ (proj z) ⊙ mask, channel-first: z_t (B, c, P), mask (B, 1, P) -> (B, h, P).
+
+        Two products rather than one on the stacked weights: the product kept for backward is then its own
+        (B, h, P) tensor, not a view that would keep the whole (B, 2h, P) output alive."""
+        return torch.sigmoid(torch.matmul(gate.weight, z_t)) * torch.matmul(proj.weight, z_t) * mask
