@@ -91,11 +91,11 @@ def _measure(call, tensors, repeats: int, device: str) -> dict:
     return row
 
 
-def section_kernels(p: dict, device: str) -> list[dict]:
+def section_kernels(p: dict, device: str):
+    """Yields one row per (n, H, variant, impl)."""
     from models.kernels import triangle_attention
 
     dtype = getattr(torch, p["dtype"])
-    rows = []
     for n in p["lengths"]:
         for h in p["heads"]:
             q, k, v, bias, mask = _inputs(n, h, p["head_dim"], dtype, device)
@@ -105,30 +105,28 @@ def section_kernels(p: dict, device: str) -> list[dict]:
                         return triangle_attention(q, k, v, bias, mask, variant=variant, impl=impl)
 
                     row = dict(variant=variant, impl=impl, n=n, heads=h, head_dim=p["head_dim"], dtype=p["dtype"])
-                    rows.append(row | _measure(call, (q, k, v, bias), p["repeats"], device))
-                    print(json.dumps(rows[-1]), flush=True)
-    return rows
+                    yield row | _measure(call, (q, k, v, bias), p["repeats"], device)
 
 
-def section_trifast(p: dict, device: str) -> list[dict]:
+def section_trifast(p: dict, device: str):
+    """Yields one row per (n, H), or one row saying why trifast was skipped."""
     try:
         from trifast import triangle_attention as trifast_attention
     except Exception as exc:  # not installed, or no CUDA Triton backend
-        return [{"impl": "trifast", "skipped": f"not importable: {type(exc).__name__}: {exc}"}]
+        yield {"impl": "trifast", "skipped": f"not importable: {type(exc).__name__}: {exc}"}
+        return
     if device != "cuda":
-        return [{"impl": "trifast", "skipped": "needs CUDA"}]
+        yield {"impl": "trifast", "skipped": "needs CUDA"}
+        return
     dtype = getattr(torch, p["dtype"])
-    rows = []
     for n in p["lengths"]:
         for h in p["heads"]:
             q, k, v, bias, mask = _inputs(n, h, p["head_dim"], dtype, device)
             # trifast's layout: q, k, v (B, H, I, J, D), bias (B, H, J, J), mask (B, I, J) with True = masked.
             tensors = [t.transpose(1, 2).contiguous() for t in (q, k, v)] + [bias]
             row = dict(variant="vanilla", impl="trifast", n=n, heads=h, head_dim=p["head_dim"], dtype=p["dtype"])
-            rows.append(row | _measure(lambda q, k, v, b, pad=~mask: trifast_attention(q, k, v, b, pad), tensors,
-                                       p["repeats"], device))  # fmt: skip
-            print(json.dumps(rows[-1]), flush=True)
-    return rows
+            yield row | _measure(lambda q, k, v, b, pad=~mask: trifast_attention(q, k, v, b, pad), tensors,
+                                 p["repeats"], device)  # fmt: skip
 
 
 def _train(kernel_impl: str, steps: int, device: str, root: Path) -> list[float]:
@@ -153,16 +151,16 @@ def _train(kernel_impl: str, steps: int, device: str, root: Path) -> list[float]
     return {"losses": losses, "params": {k: v for k, v in state.get("params", {}).items() if "kernel" in k}}
 
 
-def section_train(p: dict, device: str) -> list[dict]:
+def section_train(p: dict, device: str):
     with tempfile.TemporaryDirectory() as tmp:
         triton_run = _train("triton", p["steps"], device, Path(tmp))
         torch_run = _train("torch", p["steps"], device, Path(tmp))
     a, b = triton_run["losses"], torch_run["losses"]
     diffs = [abs(x - y) / max(abs(y), 1e-8) for x, y in zip(a, b, strict=False)]
-    return [{
+    yield {
         "steps": p["steps"], "loss_triton": a, "loss_torch": b, "params_triton": triton_run["params"],
         "max_rel_diff": max(diffs) if diffs else math.nan, "final_rel_diff": diffs[-1] if diffs else math.nan,
-    }]  # fmt: skip
+    }  # fmt: skip
 
 
 def _tests_summary(xml: Path) -> dict:
@@ -183,7 +181,6 @@ def report(out: Path, dry: bool) -> dict:
                 else {"missing": "section did not finish (time limit or error; see its log)"}
                 for name in ("kernels", "trifast", "train")}  # fmt: skip
     result = {"dry": dry, "tests": _tests_summary(out / "gpu_tests.xml")} | sections
-    (out / "gpu_check.json").write_text(json.dumps(result, indent=1))
     lines = [f"# GPU check{' — DRY RUN on CPU (tiny sizes, interpreter): not a measurement' if dry else ''}", ""]
     env = sections["kernels"].get("env", {})
     lines += [f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}; triton {env.get('triton', '?')}", ""]
@@ -203,9 +200,15 @@ def report(out: Path, dry: bool) -> dict:
                   f"{r['max_rel_diff']:.3g}, at the last step {r['final_rel_diff']:.3g}; triton run params "
                   f"{r['params_triton']}"]  # fmt: skip
     for name, sec in sections.items():
+        exit_file = out / f"{name}.exit"
+        code = int(exit_file.read_text()) if exit_file.exists() else 0
         if "missing" in sec:
             lines += ["", f"{name}: {sec['missing']}"]
+        elif code != 0:
+            sec["incomplete"] = f"exit {code}{' (time limit)' if code == 124 else ''}; rows up to then are shown"
+            lines += ["", f"{name}: INCOMPLETE, {sec['incomplete']}"]
     (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+    (out / "gpu_check.json").write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -225,12 +228,16 @@ def main() -> None:
         sys.exit("gpu_check: no CUDA device; use --dry to exercise the script on CPU")
     p = DRY if args.dry else FULL
     torch.manual_seed(0)
-    rows = {"kernels": section_kernels, "trifast": section_trifast, "train": section_train}[args.section](p, device)
     import triton
 
     env = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (dry)", "torch": torch.__version__,
            "triton": triton.__version__}  # fmt: skip
-    (args.out / f"{args.section}.json").write_text(json.dumps({"env": env, "params": p, "rows": rows}, indent=1))
+    section = {"kernels": section_kernels, "trifast": section_trifast, "train": section_train}[args.section]
+    rows = []
+    for row in section(p, device):  # rewritten after every row: a section cut by its time limit keeps its rows
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        (args.out / f"{args.section}.json").write_text(json.dumps({"env": env, "params": p, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

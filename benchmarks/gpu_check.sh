@@ -21,16 +21,18 @@ if [ "$DRY" = 1 ]; then
 else
     bash scripts/install.sh || exit 1
     "$PY" -m pip install --quiet trifast || echo "trifast could not be installed; its section will say so"
-    timeout 150 "$PY" -m pytest -m gpu tests/models/kernels -q -p no:cacheprovider \
+    timeout 120 "$PY" -m pytest -m gpu tests/models/kernels -q -p no:cacheprovider \
         --junitxml="$OUT/gpu_tests.xml" >"$OUT/gpu_tests.log" 2>&1
     echo "GPU tests: exit $? (log: $OUT/gpu_tests.log)"
 fi
-limits="kernels:120 trifast:60 train:120"
+limits="kernels:120 trifast:60 train:90"
 [ "$DRY" = 1 ] && limits="kernels:900 trifast:900 train:900"  # the interpreter on a busy CPU: no GPU budget
 for section in $limits; do
     name=${section%%:*}
     timeout "${section##*:}" "$PY" benchmarks/gpu_check.py "$name" --out "$OUT" "${flag[@]}" \
         >"$OUT/$name.log" 2>&1
-    echo "$name: exit $? (log: $OUT/$name.log)"
+    code=$?
+    echo "$code" >"$OUT/$name.exit"
+    echo "$name: exit $code (log: $OUT/$name.log)"
 done
 "$PY" benchmarks/gpu_check.py report --out "$OUT" "${flag[@]}"

@@ -39,7 +39,14 @@ def test_dry_run_writes_measured_json_and_markdown(tmp_path):
 
 def test_report_names_sections_that_did_not_finish(tmp_path):
     (tmp_path / "trifast.json").write_text(json.dumps({"rows": [{"impl": "trifast", "skipped": "needs CUDA"}]}))
-    result = gpu_check.report(tmp_path, dry=True)
-    assert "missing" in result["kernels"] and "missing" in result["train"]
+    row = {"variant": "vanilla", "impl": "triton", "n": 256, "heads": 4, "fwd_ms": 1.5, "fwd_bwd_ms": 4.25,
+           "fwd_peak_mib": 10.0, "fwd_bwd_peak_mib": "OOM"}  # fmt: skip
+    (tmp_path / "kernels.json").write_text(json.dumps({"env": {"device": "X"}, "rows": [row]}))
+    (tmp_path / "kernels.exit").write_text("124\n")
+    result = gpu_check.report(tmp_path, dry=False)
+    assert "missing" in result["train"] and "time limit" in result["kernels"]["incomplete"]
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["kernels"]["incomplete"]
     md = (tmp_path / "gpu_check.md").read_text()
-    assert "kernels: section did not finish" in md and "trifast: skipped (needs CUDA)" in md
+    assert "| vanilla | triton | 256 | 4 | 1.50 | 4.25 | 10.00 | OOM |" in md
+    assert "kernels: INCOMPLETE, exit 124 (time limit)" in md and "trifast: skipped (needs CUDA)" in md
+    assert "train: section did not finish" in md
