@@ -5,7 +5,8 @@ Same dims for all three: c_s, c_z, triangle-attention heads c_z/32 of width 32, 
 transition ×4, vanilla softmax triangle attention, no dropout, PyTorch paths only (no kernels), fp32, B = 1,
 no padding. Repetitions are interleaved (old, new, Boltz in a shuffled order each round) in one process, so
 load from other jobs on a shared machine falls on all three alike; the table gives medians with the
-interquartile range and the ratios new/Boltz and new/old of the medians.
+interquartile range and the ratios new/Boltz (wall and CPU time, user+sys of the process) and new/old of the
+medians. ``--table JSON`` reprints the table of an earlier ``--out``.
 
 Saved bytes: the distinct storages autograd saves during the forward (``saved_tensors_hooks``), parameters
 excluded, i.e. the activation memory a training step holds between forward and backward.
@@ -139,7 +140,7 @@ def ratio_table(rows: list[dict]) -> str:
     sizes = sorted({(r["c_z"], r["n"]) for r in rows})
     has_boltz = any(r["impl"] == "boltz" for r in rows)
     head = "| c_z | n | old ms [IQR] | new ms [IQR] |"
-    head += " Boltz ms [IQR] | new/Boltz time | new/Boltz saved |" if has_boltz else ""
+    head += " Boltz ms [IQR] | new/Boltz time | new/Boltz CPU time | new/Boltz saved |" if has_boltz else ""
     head += " new/old time | saved MiB old / new" + (" / Boltz |" if has_boltz else " |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
@@ -153,6 +154,7 @@ def ratio_table(rows: list[dict]) -> str:
         if has_boltz:
             bz = by[(c_z, n, "boltz")]
             line += f" {cell(bz)} | {new['median_ms'] / bz['median_ms']:.2f} |"
+            line += f" {new['cpu_median_ms'] / bz['cpu_median_ms']:.2f} |"
             line += f" {new['saved_bytes'] / bz['saved_bytes']:.2f} |"
             mib.append(bz["saved_bytes"] / 2**20)
         line += f" {new['median_ms'] / old['median_ms']:.2f} | " + " / ".join(f"{m:.1f}" for m in mib) + " |"
@@ -167,7 +169,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="JSON of every row")
+    parser.add_argument("--table", type=Path, default=None, help="print the table of an earlier --out JSON")
     args = parser.parse_args()
+    if args.table:
+        print(ratio_table(json.loads(args.table.read_text())["rows"]))
+        return
     malloc = tune_allocator()  # the same allocator for all three; SEEDFOLD_MALLOC=off to compare without
     torch.set_num_threads(args.threads)
     rows = []
