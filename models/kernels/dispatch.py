@@ -95,7 +95,7 @@ def _auto_uses_triton(q: Tensor, variant: str) -> bool:
     return self_check.self_check(variant, q.device, q.dtype, q.shape[-1]).passed
 
 
-def _resolve(impl: Impl, q: Tensor, variant: str = "vanilla") -> str:
+def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
     """The implementation that runs: "torch" or "triton"."""
     if impl == "torch":
         return "torch"

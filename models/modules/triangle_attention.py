@@ -73,10 +73,12 @@ class TriangleAttention(nn.Module):
         for start in range(0, n_i, chunk):
             rows = slice(start, start + chunk)
             qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
-            # k and v are copied into contiguous (B, I, H, J, D) once here, so the products of the attention
-            # core read them in place; q stays a view, since the core's scaling of q makes its own copy.
-            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D)
-            k, v = k.contiguous(), v.contiguous()
+            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
+            if not z.is_cuda or self.kernel_impl == "torch":
+                # The PyTorch core's products read contiguous k and v in place (one copy each, here); q stays a
+                # view since its scaling makes a copy anyway. The CUDA kernels read the views through their
+                # strides, and copies there would only add memory kept for backward.
+                k, v = k.contiguous(), v.contiguous()
             o = core(
                 q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation
             )
