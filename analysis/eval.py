@@ -115,12 +115,13 @@ class Target:
 class EvalOptions:
     """How to score. ``lddt_scopes``: extra lDDT columns, "complex" (all polymer chains) and/or "interface"
     (inter-chain pairs of an interface target's two chains). ``add_mdl_contacts``: lDDT-PLI also counts
-    model-only contacts (OpenStructure's option of that name)."""
+    model-only contacts (OpenStructure's option of that name). On by default: it is OpenStructure 2.8's default
+    (``LDDTPLIScorer(add_mdl_contacts=True)``), so FoldBench's published lDDT-PLI carries it."""
 
     strict: bool = False
     nonstandard: str = PARENT
     lddt_scopes: tuple[str, ...] = ()
-    add_mdl_contacts: bool = False
+    add_mdl_contacts: bool = True
     layout: str = AUTO
 
     def __post_init__(self) -> None:

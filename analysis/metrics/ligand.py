@@ -257,8 +257,9 @@ def ligand_pose(
 ) -> LigandScore:
     """Score the model's pose of one reference ligand (the best-scoring model copy if it has several).
 
-    ``add_mdl_contacts``: also count model-only contacts in lDDT-PLI (OpenStructure's default; off by default
-    here because FoldBench's published numbers were checked against the reference-contact form).
+    ``add_mdl_contacts``: also count model-only contacts in lDDT-PLI. Off in this function (the plain
+    reference-contact metric); FoldBench-style evaluation (``analysis.eval.EvalOptions``, ``harness eval``) turns
+    it on, as OpenStructure 2.8's ``LDDTPLIScorer`` does by default.
     ``resolve_symmetry``: resolve symmetric binding-site side-chain names (OpenStructure does).
     Raises :class:`CorrespondenceError` when the ligand is absent from either structure, a model copy lacks
     ligand atoms, or fewer than 3 binding-site anchors can be paired.

@@ -51,7 +51,8 @@ def command(
         "parent", "--nonstandard", help="parent (map modified residues to their parent, as OpenStructure) or keep."
     ),
     pli_model_contacts: bool = typer.Option(
-        False, "--pli-model-contacts", help="lDDT-PLI also penalises model-only contacts (OST add_mdl_contacts)."
+        True, "--pli-model-contacts/--no-pli-model-contacts",
+        help="lDDT-PLI also penalises model-only contacts (OpenStructure's add_mdl_contacts, its default).",
     ),
     strict_chains: bool = typer.Option(
         False, "--strict-chains", help="Map chains by id only (renamed chains fail) instead of by sequence."
