@@ -94,8 +94,10 @@ def runtime_params(config: RunConfig) -> dict[str, str]:
 
     arch = config.model.architecture()
     cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
+    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
+    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
     choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
-                           torch.float32, arch.tri_att_head_dim)  # fmt: skip
+                           dtype, arch.tri_att_head_dim)  # fmt: skip
     return {
         names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
         names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
