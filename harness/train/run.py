@@ -81,8 +81,28 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
         names.PARAM_FLOPS_PER_EXAMPLE: str(flops),
-    }
+    } | runtime_params(config)
     return all_tags, params
+
+
+def runtime_params(config: RunConfig) -> dict[str, str]:
+    """The triangle-attention kernel that runs (and its parity self-check on CUDA) and the CPU allocator mode."""
+    import torch
+
+    from harness.allocator import tune_allocator
+    from models.kernels.self_check import kernel_choice
+
+    arch = config.model.architecture()
+    cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
+    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
+    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
+                           dtype, arch.tri_att_head_dim)  # fmt: skip
+    return {
+        names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
+        names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
+        names.PARAM_CPU_MALLOC: tune_allocator(),
+    }
 
 
 def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | None,
@@ -191,6 +211,7 @@ def train_run(
     """
     import torch
 
+    from harness.allocator import tune_allocator
     from harness.data.datamodule import StructureDataModule
     from harness.tracking.logger import RunLogger
     from harness.train.checkpointing import AtomicCheckpoint
@@ -206,6 +227,7 @@ def train_run(
     state = folder.read_state()
     if state.get("status") == "finished" and state.get("step", -1) >= config.train.max_steps:
         return state
+    tune_allocator()  # SLURM/submitit jobs do not pass through the CLI's start-up
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     # Denormal floats appear as weights settle and make CPU kernels 10-50x slower; flush them to zero.
