@@ -140,7 +140,7 @@ class SeedFold(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
         """Inference: coords (B, n_samples, A, 3) Å and, with the confidence head, plddt (B, n_samples, A)
-        in [0, 100], pae / pde (B, n_samples, N, N) Å, ptm, iptm and ranking_score (B, n_samples)."""
+        in [0, 100], pae / pde (B, n_samples, N, N) Å, ptm, iptm and has_clash (B, n_samples)."""
         trunk = self.trunk(batch, n_cycles=n_cycles)
         s_inputs, s, z = trunk["s_inputs"], trunk["s"], trunk["z"]
         coords = self._sample_coords(
@@ -149,5 +149,5 @@ class SeedFold(nn.Module):
         out = {"coords": coords, "distogram_logits": self.distogram_head(z)}
         if self.confidence_head is not None:
             logits = self.confidence_head(batch, s_inputs, s, z, coords)
-            out.update(summarize_confidence(logits, batch, self.config))
+            out.update(summarize_confidence(logits, batch, self.config, coords))
         return out
