@@ -71,7 +71,8 @@ def frame_atoms(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     near_d, near = d.topk(k, dim=-1, largest=False)
     if k == 2:
         has_two = torch.isfinite(near_d).all(-1)
-        ligand_idx = torch.stack([torch.gather(centre, 1, near[..., 0]), centre, torch.gather(centre, 1, near[..., 1])], -1)
+        first, second = (torch.gather(centre, 1, near[..., k]) for k in range(2))
+        ligand_idx = torch.stack([first, centre, second], -1)
         use = single & has_two
         idx = torch.where(use[..., None], ligand_idx, idx)
         found = found | use
