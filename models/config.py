@@ -69,6 +69,9 @@ class ModelConfig(BaseModel):
     )
     kernel_impl: KernelImpl = "auto"
     use_templates: bool = False
+    init: Literal["af3", "torch_default"] = Field(
+        "af3", description="parameter init: AF3's (LeCun normal, zero gates and final projections) or PyTorch's"
+    )
     use_confidence_head: bool = True
     trunk_bf16: bool = Field(False, description="bf16 autocast for MSA module and Pairformer (SPEC.md §2.8)")
     gradient_checkpointing: bool = Field(False, description="recompute pair-stack blocks in backward")

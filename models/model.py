@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from models.confidence_metrics import summarize_confidence
 from models.config import ModelConfig
+from models.init import apply_init
 from models.modules.confidence import ConfidenceHead
 from models.modules.diffusion import DiffusionModule
 from models.modules.heads import DistogramHead
@@ -37,6 +38,7 @@ class SeedFold(nn.Module):
         self.distogram_head = DistogramHead(c_z, config.n_distogram_bins)
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
+        apply_init(self, config.init)
 
     def _trunk_autocast(self, device: torch.device):
         if self.config.trunk_bf16:
