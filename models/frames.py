@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from models.lddt import EXACT
+
 PROTEIN_FRAME_ATOMS = ("N", "CA", "C")
 NUCLEOTIDE_FRAME_ATOMS = ("C1'", "C3'", "C4'")
 MIN_FRAME_ANGLE_DEG = 25.0  # AF3: frames whose angle a-b-c lies within 25° of 0° or 180° are masked
@@ -66,7 +68,7 @@ def frame_atoms(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     same_chain = batch["asym_id"][:, :, None] == batch["asym_id"][:, None, :]
     candidate = ok[:, :, None] & ok[:, None, :] & same_chain
     candidate = candidate & ~torch.eye(candidate.shape[-1], dtype=torch.bool, device=candidate.device)
-    d = torch.cdist(x, x).masked_fill(~candidate, float("inf"))
+    d = torch.cdist(x, x, compute_mode=EXACT).masked_fill(~candidate, float("inf"))
     k = min(2, d.shape[-1])
     near_d, near = d.topk(k, dim=-1, largest=False)
     if k == 2:

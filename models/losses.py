@@ -12,7 +12,7 @@ from torch import Tensor
 from models.alignment import weighted_rigid_align
 from models.confidence_metrics import PAE_MAX
 from models.frames import aligned_errors, frame_atoms
-from models.lddt import THRESHOLDS, lddt, pair_distances, smooth_lddt_loss
+from models.lddt import EXACT, THRESHOLDS, lddt, pair_distances, smooth_lddt_loss
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import distogram_edges
 
@@ -122,7 +122,7 @@ def distogram_loss(logits: Tensor, batch: dict) -> Tensor:
     atom = batch["token_disto_atom"]
     x = torch.gather(batch["gt_coords"].float(), 1, atom[..., None].expand(-1, -1, 3))
     ok = torch.gather(batch["gt_atom_mask"], 1, atom) & batch["token_mask"]
-    target = torch.bucketize(torch.cdist(x, x), distogram_edges(logits.shape[-1], device=x.device))
+    target = torch.bucketize(torch.cdist(x, x, compute_mode=EXACT), distogram_edges(logits.shape[-1], device=x.device))
     ce = F.cross_entropy(logits.float().permute(0, 3, 1, 2), target, reduction="none")
     return _masked_mean(ce, ok[:, :, None] & ok[:, None, :])
 
@@ -141,10 +141,10 @@ def plddt_target(x_pred: Tensor, batch: dict) -> tuple[Tensor, Tensor]:
     rep_pred = torch.gather(x_pred.float(), 2, centre[:, None, :, None].expand(-1, n_samples, -1, 3))
     nucleotide = batch["is_dna"] | batch["is_rna"]
     cutoff = torch.where(nucleotide, 30.0, 15.0)[:, None, :]  # radius of the partner m
-    d_true = torch.cdist(x_true, rep_true)  # (B, A, N)
+    d_true = torch.cdist(x_true, rep_true, compute_mode=EXACT)  # (B, A, N)
     other = batch["atom_to_token"][:, :, None] != torch.arange(centre.shape[1], device=centre.device)
     pair = resolved[:, :, None] & rep_ok[:, None, :] & (d_true < cutoff) & other
-    delta = (torch.cdist(x_pred.float(), rep_pred) - d_true[:, None]).abs()  # (B, S, A, N)
+    delta = (torch.cdist(x_pred.float(), rep_pred, compute_mode=EXACT) - d_true[:, None]).abs()  # (B, S, A, N)
     score = sum((delta < t).float() for t in THRESHOLDS) / len(THRESHOLDS)
     w = pair[:, None].float()
     n = w.sum(-1)
@@ -165,7 +165,7 @@ def confidence_targets(x_pred: Tensor, batch: dict) -> dict[str, Tensor]:
     cp, ct = torch.gather(x_pred.float(), 2, idx), torch.gather(x_true, 2, idx)
     token_ok = batch["token_mask"] & torch.gather(resolved, 1, centre)
     pair_ok = token_ok[:, :, None] & token_ok[:, None, :]
-    pde = (torch.cdist(cp, cp) - torch.cdist(ct, ct)).abs()
+    pde = (torch.cdist(cp, cp, compute_mode=EXACT) - torch.cdist(ct, ct, compute_mode=EXACT)).abs()
 
     frames, frame_ok = frame_atoms(batch)
     pae = aligned_errors(x_pred.float(), x_true, frames, centre)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
+from models.lddt import EXACT
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import N_CONFIDENCE_DISTANCE_BINS, atom_slot, confidence_distance_edges
 from models.modules.pairformer import Pairformer
@@ -44,7 +45,7 @@ class ConfidenceHead(nn.Module):
         # AF3 Algorithm 31 embeds distances between representative atoms (CB, CA for GLY, C4 / C2 for
         # purines / pyrimidines, the ligand atom): the distogram's atoms, not the token centres.
         rep = torch.gather(x, 2, batch["token_disto_atom"][:, None, :, None].expand(-1, n_samples, -1, 3))
-        dist = torch.cdist(rep, rep)  # (B, S, N, N)
+        dist = torch.cdist(rep, rep, compute_mode=EXACT)  # (B, S, N, N)
         edges = confidence_distance_edges(device=x.device)
         dist_bins = F.one_hot(torch.bucketize(dist, edges), N_CONFIDENCE_DISTANCE_BINS).to(z.dtype)
         z = z[:, None] + self.proj_dist(dist_bins)  # (B, S, N, N, c_z)
