@@ -71,18 +71,20 @@ def collect(model, loader, n_cycles: int, n_samples: int, seed: int) -> list[tup
 
 
 def correlations(groups, n_boot: int = 2000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
-    """Pearson and Spearman r over all tokens with a 95% bootstrap interval resampling structures."""
+    """Pooled Pearson and Spearman r over all tokens, and the mean within-structure Pearson r (which ignores
+    differences between structures), each with a 95% bootstrap interval resampling structures."""
     rng = np.random.default_rng(seed)
+    within = np.array([stats.pearsonr(p, t)[0] if len(p) > 2 and p.std() > 0 else np.nan for p, t in groups])
 
-    def both(sel):
+    def all_three(sel):
         p = np.concatenate([groups[i][0] for i in sel])
         t = np.concatenate([groups[i][1] for i in sel])
-        return stats.pearsonr(p, t)[0], stats.spearmanr(p, t)[0]
+        return stats.pearsonr(p, t)[0], stats.spearmanr(p, t)[0], np.nanmean(within[sel])
 
-    point = both(range(len(groups)))
-    boot = np.array([both(rng.integers(0, len(groups), len(groups))) for _ in range(n_boot)])
+    point = all_three(np.arange(len(groups)))
+    boot = np.array([all_three(rng.integers(0, len(groups), len(groups))) for _ in range(n_boot)])
     lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
-    return {name: (point[j], lo[j], hi[j]) for j, name in enumerate(("pearson", "spearman"))}
+    return {name: (point[j], lo[j], hi[j]) for j, name in enumerate(("pearson", "spearman", "within"))}
 
 
 def main() -> None:
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--samples", type=int, default=2, help="samples per validation structure")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh-heads", type=int, default=4, help="re-initialised heads as the chance baseline")
     parser.add_argument("--out", type=Path, default=Path("/tmp/confidence_calibration"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -103,21 +106,27 @@ def main() -> None:
     dm.setup("validate")
     loader = dm.val_dataloader()
     loaded = load_model(args.out / "run", use_ema=False)  # EMA (0.999) over a few hundred steps is ~the init
-    trained = collect(loaded.model, loader, 1, args.samples, args.seed)
-    fresh = load_model(args.out / "run", use_ema=False).model
-    torch.manual_seed(args.seed + 1)
-    apply_init(fresh.confidence_head, fresh.config.init)
-    baseline = collect(fresh, loader, 1, args.samples, args.seed)
+    rows = [("trained", collect(loaded.model, loader, 1, args.samples, args.seed))]
+    # Baselines: the same trunk and samples, the head re-initialised with different seeds. A single random head
+    # correlates by chance (its random projection of trunk features may track lDDT either way); the spread
+    # over seeds is that chance level.
+    for k in range(args.fresh_heads):
+        fresh = load_model(args.out / "run", use_ema=False).model
+        torch.manual_seed(1000 + k)
+        apply_init(fresh.confidence_head, fresh.config.init)
+        rows.append((f"fresh head {k}", collect(fresh, loader, 1, args.samples, args.seed)))
 
+    trained = rows[0][1]
     table = Table(title=f"pLDDT vs true lDDT per token, {len(trained)} validation structures, "
-                  f"{sum(len(g[0]) for g in trained)} token-samples")
-    for col in ("head", "Pearson r [95% CI]", "Spearman ρ [95% CI]", "mean pLDDT", "mean lDDT"):
+                  f"{sum(len(g[0]) for g in trained)} token-samples ({args.samples} samples each)")
+    for col in ("head", "pooled Pearson r [95% CI]", "pooled Spearman ρ [95% CI]", "within-structure r [95% CI]",
+                "mean pLDDT", "mean lDDT"):
         table.add_column(col)
-    for name, groups in (("trained", trained), ("fresh init", baseline)):
+    for name, groups in rows:
         c = correlations(groups, seed=args.seed)
         p = np.concatenate([g[0] for g in groups])
         t = np.concatenate([g[1] for g in groups])
-        table.add_row(name, *(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in (c["pearson"], c["spearman"])),
+        table.add_row(name, *(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in c.values()),
                       f"{p.mean():.3f}", f"{t.mean():.3f}")
     console = Console(width=140)
     console.print(table)

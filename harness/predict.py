@@ -129,11 +129,18 @@ def predict(
     msa_dir: Path | None = None,
     use_ema: bool = True,
 ) -> list[Path]:
-    """Write ``n_samples`` predictions per seed for every input; returns the written structure paths."""
-    from analysis.structure_io import ranking_score, write_prediction
+    """Write ``n_samples`` predictions per seed for every input; returns the written structure paths.
+
+    With a trained confidence head (the run's ``train.confidence_loss``) every sample carries AF3's ranking
+    score; otherwise the samples keep their order (``ranking_score`` = -sample index, so top-1 is the first)
+    and the confidences JSON says that ranking is unavailable."""
+    from analysis.structure_io import write_prediction
+    from harness.ranking import UNAVAILABLE_NOTE, fraction_disordered, ranking_available
+    from models.confidence_metrics import ranking_score
 
     loaded = load_model(checkpoint, use_ema=use_ema)
     cycles = n_cycles or loaded.config.train.max_cycles
+    rank = ranking_available(loaded.config)
     written: list[Path] = []
     for path in inputs:
         batch, arrays, target_id, chains = featurise_input(Path(path), loaded.config, msa_dir)
@@ -144,13 +151,24 @@ def predict(
                 out = loaded.model.sample(batch, n_cycles=cycles, n_samples=n_samples, n_steps=n_steps, generator=g)
             for k in range(n_samples):
                 coords = out["coords"][0, k].numpy()
+                atoms = atom_array(arrays, chains, coords)
                 plddt = out["plddt"][0, k].numpy() if "plddt" in out else np.full(len(coords), 50.0)
                 ptm = float(out["ptm"][0, k]) if "ptm" in out else 0.0
                 iptm = float(out["iptm"][0, k]) if "iptm" in out else 0.0
-                score = float(out["ranking_score"][0, k]) if "ranking_score" in out else ranking_score(ptm, iptm)
+                confidences = {"ptm": ptm, "iptm": iptm, "checkpoint_step": loaded.step, "ema": loaded.ema,
+                               "ranking_available": rank}
+                if rank:
+                    disorder = fraction_disordered(atoms)
+                    clash = bool(out["has_clash"][0, k])
+                    score = float(ranking_score(out["ptm"][:, k : k + 1], out["iptm"][:, k : k + 1],
+                                                out["multichain"], torch.tensor([[disorder]]),
+                                                out["has_clash"][:, k : k + 1])[0, 0])
+                    confidences |= {"fraction_disordered": disorder, "has_clash": clash}
+                else:
+                    score = -float(sample)
+                    confidences["ranking_note"] = UNAVAILABLE_NOTE
                 paths = write_prediction(
-                    out_dir, target_id, sample, atom_array(arrays, chains, coords), plddt, ranking=score, seed=seed,
-                    confidences={"ptm": ptm, "iptm": iptm, "checkpoint_step": loaded.step, "ema": loaded.ema},
+                    out_dir, target_id, sample, atoms, plddt, ranking=score, seed=seed, confidences=confidences,
                 )
                 written.append(paths.structure)
                 sample += 1
