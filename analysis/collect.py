@@ -5,12 +5,12 @@ Two tables come out of a list of :class:`RunRecord`:
 - :func:`tidy` — one row per (run, step): identity columns (``run`` = run key, ``name``, ``config`` = the
   name without its seed suffix, ``seed``, ``run_id``, ``sweep``, ``preset``, ``attention``, ``width``,
   ``depth_pairformer``, ``depth_structure``, ``lr``, ``warmup``, ``params``, ``params_non_embedding``,
-  ``flops_per_example``, ``guard_rescued`` (True / False / NA), the data counts ``train_structures``,
-  ``train_tokens``, ``val_structures``, ``val_tokens``, ``val_sigmas`` (JSON list of σ nodes, Å), ``axis``),
-  then ``step``,
-  ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, forward-filled so validation
-  rows carry them), then one column per logged metric under its own key (``train/loss``, ``val/lddt``,
-  ...; NaN where not logged).
+  ``flops_per_example``, ``guard_rescued`` (True / False / NA) and ``guard_source`` (``tag``, ``counters``
+  for runs that predate the tag, or empty), the data counts ``train_structures``, ``train_tokens``,
+  ``val_structures``, ``val_tokens``, ``val_sigmas`` (JSON list of σ nodes, Å), ``axis``), then ``step``,
+  ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, interpolated in step between the
+  steps that logged them, so validation rows carry them), then one column per logged metric under its own key
+  (``train/loss``, ``val/lddt``, ...; NaN where not logged).
 - :func:`run_table` — one row per run with the identity columns and every param and tag.
 
 ``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults
@@ -91,7 +91,7 @@ NAMES = RecordNames()
 IDENTITY_COLUMNS = (
     "run", "name", "config", "seed", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer",
     "depth_structure", "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "guard_rescued",
-    "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
+    "guard_source", "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
 )
 STEP_COLUMNS = ("step", "examples", "flops")
 AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
@@ -374,7 +374,7 @@ def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFra
         wide = wide.sort_index().reset_index()
         wide.columns.name = None
         for column, key in (("examples", names.examples_seen), ("flops", names.flops_cumulative)):
-            wide[column] = wide[key].ffill() if key in wide else np.nan
+            wide[column] = _fill_cumulative(wide["step"], wide[key]) if key in wide else np.nan
         for column, value in _identity(r, names).items():
             wide[column] = value
         frames.append(wide)
@@ -386,6 +386,16 @@ def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFra
     metric_columns = sorted(c for c in frame.columns if c not in IDENTITY_COLUMNS + STEP_COLUMNS)
     frame = frame[list(IDENTITY_COLUMNS + STEP_COLUMNS) + metric_columns]
     return frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+
+
+def _fill_cumulative(steps: pd.Series, values: pd.Series) -> pd.Series:
+    """A cumulative counter (FLOPs, examples) at every step: linear in step between the steps that logged it
+    (a validation step between two train logs gets its share), carried forward after the last."""
+    known = values.notna()
+    if not known.any():
+        return values
+    filled = np.interp(steps.to_numpy(float), steps[known].to_numpy(float), values[known].to_numpy(float))
+    return pd.Series(np.where(steps < steps[known].iloc[0], np.nan, filled), index=values.index)
 
 
 def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
@@ -410,6 +420,8 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
         "params_non_embedding": _number(p.get(names.params_non_embedding), r, names.params_non_embedding),
         "flops_per_example": _number(p.get(names.flops_per_example), r, names.flops_per_example),
         "guard_rescued": guard_rescued(r, names),
+        "guard_source": ("tag" if names.tag_guard_rescued in r.tags else
+                         "counters" if r.metrics["key"].isin([names.skipped_steps, names.rollbacks]).any() else ""),
         "train_structures": _number(p.get(names.train_structures), r, names.train_structures),
         "train_tokens": _number(p.get(names.train_tokens), r, names.train_tokens),
         "val_structures": _number(p.get(names.val_structures), r, names.val_structures),
@@ -468,6 +480,14 @@ def scaling_axis(runs: pd.DataFrame) -> pd.Series:
     axis[structure > structure.min()] = AXIS_STRUCTURE
     axis[pairformer > pairformer.min()] = AXIS_PAIRFORMER
     return axis
+
+
+def rescued(frame: pd.DataFrame) -> pd.Series:
+    """Per row of a tidy or per-run frame: True where the stability guard rescued the run (False where it
+    did not or it is unknown; ``guard_source`` says which)."""
+    if "guard_rescued" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["guard_rescued"].map(lambda v: bool(v) if isinstance(v, bool | np.bool_) else False)
 
 
 def final_values(frame: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -144,8 +144,10 @@ def matched_budget(frame: pd.DataFrame, metric: str) -> float:
     per_run = points.groupby("run")["flops"]
     high, low = float(per_run.max().min()), float(per_run.min().max())
     if high < low:
-        raise ReportInputError(f"{metric}: the runs' compute ranges do not overlap (a run first validated at "
-                               f"{low:.3g} FLOPs, another last at {high:.3g})")
+        first, last = per_run.min().idxmax(), per_run.max().idxmin()
+        raise ReportInputError(f"the runs' compute ranges do not overlap: {first} first validated at {low:.3g} "
+                               f"FLOPs, after {last} had stopped at {high:.3g}; validate earlier (a log-spaced "
+                               "schedule) so that every run has points below the smallest run's budget")
     return high
 
 
@@ -180,3 +182,55 @@ def compare_at_compute(frame: pd.DataFrame, metric: str, study: Study, budget: f
         raise ReportInputError(f"{metric}: no run of {missing} logged it")
     return [Comparison(metric, a, b, budget, estimates[a], estimates[b],
                        difference(estimates[a], estimates[b], confidence)) for a, b in study.pairs]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One study's answer on one metric: its comparisons at the matched budget, or why there are none."""
+
+    study: Study
+    metric: str
+    comparisons: tuple[Comparison, ...]
+    problem: str = ""
+
+    def lines(self) -> list[str]:
+        if self.problem:
+            return [f"{self.metric}: not comparable at matched compute: {self.problem}"]
+        return [c.statement() for c in self.comparisons]
+
+
+def answer(frame: pd.DataFrame, sweep: str, metrics: tuple[str, ...], confidence: float = 0.95) -> list[Answer]:
+    """Every applicable study (:func:`studies_for`) compared on every logged metric of ``metrics``.
+
+    frame: tidy (run, step) table; a ``group`` column is added to a copy when absent."""
+    if "group" not in frame:
+        frame = frame.assign(group=group_column(frame))
+    out = []
+    for study in studies_for(frame, sweep):
+        for metric in metrics:
+            if metric not in frame or frame[metric].isna().all():
+                continue
+            try:
+                comparisons = tuple(compare_at_compute(frame, metric, study, confidence=confidence))
+            except ReportInputError as exc:
+                out.append(Answer(study, metric, (), str(exc)))
+                continue
+            out.append(Answer(study, metric, comparisons))
+    return out
+
+
+def answer_table(answers: list[Answer]) -> pd.DataFrame:
+    """The comparisons as a table: study, metric, pair, budget, both estimates, the difference and verdict."""
+    rows = []
+    for a in answers:
+        if a.problem:
+            rows.append({"study": a.study.name, "metric": a.metric, "verdict": f"not comparable: {a.problem}"})
+        for c in a.comparisons:
+            d = c.diff
+            rows.append({
+                "study": a.study.name, "metric": c.metric, "a − b": f"{c.a} − {c.b}",
+                "budget (FLOPs)": f"{c.budget:.3g}", "a": c.a_est.text(4), "b": c.b_est.text(4),
+                "difference": f"{d.value:+.3g}",
+                "95% interval": "n/a" if math.isnan(d.low) else f"[{d.low:+.3g}, {d.high:+.3g}]",
+                "verdict": c.verdict()})
+    return pd.DataFrame(rows).fillna("")

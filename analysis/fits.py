@@ -455,15 +455,22 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
     refused: dict[str, str] = {}
     _, target = to_error(metric, np.zeros(1))
 
-    def attempt(law: str, fit: Callable[[], object], n_coefficients: int) -> object | None:
+    def refuse(law: str, problem: str) -> None:
+        refused[law] = problem if law != LAW_BACKTEST else f"the fit without the largest N: {problem}"
+
+    def attempt(law: str, fit: Callable[[], object], n_coefficients: int, n_points: int) -> object | None:
+        if n_points < n_coefficients + SPARE_POINTS:  # known before fitting; the bootstrap is the slow part
+            refuse(law, f"too few points ({n_points} for {n_coefficients} coefficients; needs at least "
+                        f"{n_coefficients + SPARE_POINTS})")
+            return None
         try:
             result = fit()
         except ReportInputError as exc:
-            refused[law] = str(exc)
+            refuse(law, str(exc))
             return None
         problem = fit_problem(getattr(result, "fit", result), n_coefficients)  # type: ignore[arg-type]
         if problem is not None:
-            refused[law] = problem if law != LAW_BACKTEST else f"the fit without the largest N: {problem}"
+            refuse(law, problem)
             return None
         return result
 
@@ -478,15 +485,16 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
     else:
         error = to_error(metric, finals[metric].to_numpy())[0]
         n = finals["params"].to_numpy()
-        params_fit = attempt(LAW_N, lambda: fit_power_law(n, error, n_bootstrap=n_bootstrap, seed=seed), 3)
+        params_fit = attempt(LAW_N, lambda: fit_power_law(n, error, n_bootstrap=n_bootstrap, seed=seed), 3,
+                             len(n))
         extrapolation = attempt(LAW_BACKTEST, lambda: extrapolation_check(
-            n, error, n_bootstrap=n_bootstrap, seed=seed), 3)
+            n, error, n_bootstrap=n_bootstrap, seed=seed), 3, int((n < n.max()).sum()))
 
     curves = curves_by_config(frame, metric)
     curves["_target"] = to_error(metric, curves["mean"].to_numpy())[0]
     frontier = compute_frontier(curves.rename(columns={"config": "run"}), "flops", "_target")
     compute_fit = attempt(LAW_C, lambda: fit_power_law(frontier["x"].to_numpy(), frontier["y"].to_numpy(),
-                                                        n_bootstrap=n_bootstrap, seed=seed), 3)
+                                                        n_bootstrap=n_bootstrap, seed=seed), 3, len(frontier))
 
     points = frame.dropna(subset=[metric, "params", "examples"]).copy()
     points = points[points["examples"] > 0]
@@ -495,7 +503,7 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
         points = points.iloc[np.linspace(0, len(points) - 1, max_chinchilla_points).astype(int)]
     chinchilla = attempt(LAW_ND, lambda: fit_chinchilla(
         points["params"].to_numpy(), points["examples"].to_numpy(), points["_target"].to_numpy(),
-        n_bootstrap=max(20, n_bootstrap // 4), seed=seed), 5)
+        n_bootstrap=max(20, n_bootstrap // 4), seed=seed), 5, len(points))
     return ScalingFits(metric=metric, target=target, params=params_fit, compute=compute_fit,  # type: ignore[arg-type]
                        extrapolation=extrapolation, chinchilla=chinchilla, refused=refused,  # type: ignore[arg-type]
                        frontier=frontier, converged=tuple(converged))

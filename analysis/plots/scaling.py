@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
 from analysis.baselines import references
-from analysis.collect import ReportInputError
+from analysis.collect import ReportInputError, rescued
 from analysis.fits import LAW_BACKTEST, LAW_C, LAW_N, PowerLawFit, ScalingFits, scaling_fits, to_error
 from analysis.plots.style import (
     AXIS_MARKERS,
@@ -55,8 +55,7 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
     fits = dict(fits or {})
     configs = per_config(frame)
     colours, labels = config_colours(configs), config_labels(configs)
-    rescued = set(frame.loc[frame["guard_rescued"].map(lambda v: v is True), "run"]) \
-        if "guard_rescued" in frame else set()
+    rescued_runs = set(frame.loc[rescued(frame), "run"])
     order = configs.sort_values(["axis", "params", "config"], ascending=[False, True, True])["config"]
     fig, axes = new_figure(len(metrics), 3, width=5.0, height=4.0)
     for row, metric in enumerate(metrics):
@@ -68,7 +67,7 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
         for config in order:
             colour = colours[config]
             for run, seed_curve in logged[logged["config"] == config].groupby("run"):
-                dashed = "--" if run in rescued else "-"
+                dashed = "--" if run in rescued_runs else "-"
                 ax_step.plot(seed_curve["step"], seed_curve[metric], color=colour, lw=0.7, alpha=0.35, ls=dashed)
                 spent = seed_curve[seed_curve["flops"] > 0]
                 ax_flops.plot(spent["flops"], spent[metric], color=colour, lw=0.7, alpha=0.35, ls=dashed,

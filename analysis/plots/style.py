@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis.collect import AXIS_PAIRFORMER, AXIS_STRUCTURE, AXIS_WIDTH  # noqa: E402
+from analysis.collect import AXIS_PAIRFORMER, AXIS_STRUCTURE, AXIS_WIDTH, rescued  # noqa: E402
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,8 +114,7 @@ def per_config(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration of a tidy frame: ``config``, ``axis``, ``params``, ``width``, ``attention``,
     ``n_seeds`` and ``n_rescued`` (runs the stability guard rescued)."""
     runs = per_run(frame)
-    rescued = runs["guard_rescued"].map(lambda v: v is True) if "guard_rescued" in runs else False
-    runs = runs.assign(_rescued=rescued)
+    runs = runs.assign(_rescued=rescued(runs))
     table = runs.groupby("config", sort=False).agg(
         scaling_axis=("axis", "first"), params=("params", "first"), width=("width", "first"),
         attention=("attention", "first"), n_seeds=("run", "size"), n_rescued=("_rescued", "sum"))
