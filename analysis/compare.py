@@ -233,4 +233,4 @@ def answer_table(answers: list[Answer]) -> pd.DataFrame:
                 "difference": f"{d.value:+.3g}",
                 "95% interval": "n/a" if math.isnan(d.low) else f"[{d.low:+.3g}, {d.high:+.3g}]",
                 "verdict": c.verdict()})
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows).astype(object).fillna("")

@@ -153,7 +153,7 @@ def fit_table(fits: dict[str, ScalingFits]) -> pd.DataFrame:
                          "observed within interval": "yes" if e.within_interval else "no"})
         for law, reason in f.refused.items():
             rows.append({"metric": metric, "law": laws[law], "fitted": f.target, "result": f"not fitted: {reason}"})
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows).astype(object).fillna("")
 
 
 def data_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -166,12 +166,13 @@ def data_table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     recorded = runs.dropna(subset=columns, how="all")
     for values, group in recorded.groupby(columns, dropna=False):
-        rows.append({"runs": len(group), **{c: v for c, v in zip(columns, values, strict=True)},
+        counts = {c: "" if pd.isna(v) else int(v) for c, v in zip(columns, values, strict=True)}
+        rows.append({"runs": len(group), **counts,
                      "val σ nodes": _count_sigmas(group["val_sigmas"].iloc[0]) if "val_sigmas" in group else ""})
     missing = len(runs) - len(recorded)
     if missing:
         rows.append({"runs": missing, "recorded": "not recorded (runs predate the data-count params)"})
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows).astype(object).fillna("")
 
 
 def _count_sigmas(raw: object) -> str:
