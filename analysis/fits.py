@@ -333,7 +333,7 @@ def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> p
 # points resamples mostly duplicates; 2 spare points is the least at which an interval means anything.
 SPARE_POINTS = 2
 _BOUND_TOLERANCE = 1e-3  # of the bound's range, in the optimiser's coordinates
-_COLLAPSE_RTOL = 1e-6
+_COLLAPSE_RTOL = 1e-4
 
 
 def _fit_space(name: str, value: float, fit: PowerLawFit | ChinchillaFit) -> tuple[float, tuple[float, float]]:
@@ -350,7 +350,7 @@ def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = N
 
     Refused when it has fewer than ``n_coefficients + SPARE_POINTS`` points; when the point estimate of the
     exponent or E sits on its optimiser bound (α = 1e-4 means "no scaling found", E = e^−30 "no floor found");
-    when a bootstrap interval collapsed (width ≤ 1e-6 relative: the resamples did not vary, e.g. zero resamples
+    when a bootstrap interval collapsed (width ≤ 1e-4 relative: the resamples did not vary, e.g. zero resamples
     or every resample at one optimum); or when the exponent's interval reaches its bound (the bound, not the
     data, ends the interval).
     """
