@@ -116,9 +116,18 @@ class Comparison:
 
     def statement(self) -> str:
         d = self.diff
-        interval = "[n/a]" if math.isnan(d.low) else f"[{d.low:+.3g}, {d.high:+.3g}]"
-        return (f"{self.a} − {self.b}, {self.metric} at {self.budget:.3g} FLOPs: {d.value:+.3g} {interval} "
+        return (f"{self.a} − {self.b}, {self.metric} at {self.budget:.3g} FLOPs: {signed_interval(d)} "
                 f"({self.a} {self.a_est.text(3)}; {self.b} {self.b_est.text(3)}) — {self.verdict()}")
+
+
+def signed_interval(d: Difference) -> str:
+    """``-0.70 [-0.81, -0.59]``: as many decimals as the interval's half-width supports (2 significant digits),
+    so a difference of 1e-11 inside ±0.011 reads +0.000, not +1e-11."""
+    if math.isnan(d.low):
+        return f"{d.value:+.3g} [n/a]"
+    half = (d.high - d.low) / 2
+    decimals = max(0, 1 - math.floor(math.log10(half))) if half > 0 else 3
+    return f"{d.value:+.{decimals}f} [{d.low:+.{decimals}f}, {d.high:+.{decimals}f}]"
 
 
 def value_at(flops: np.ndarray, values: np.ndarray, budget: float) -> float:
@@ -193,10 +202,23 @@ class Answer:
     comparisons: tuple[Comparison, ...]
     problem: str = ""
 
+    def summary(self) -> str:
+        """One plain sentence: how many comparisons are resolved, which way, at which budget."""
+        if self.problem:
+            return f"{self.metric}: not comparable at matched compute: {self.problem}"
+        resolved = [c for c in self.comparisons if c.resolved]
+        budget = self.comparisons[0].budget
+        text = f"{self.metric} at {budget:.3g} FLOPs: {len(resolved)} of {len(self.comparisons)} comparisons resolved"
+        if resolved:
+            wins = (f"{c.better} better than {c.b if c.better == c.a else c.a}" for c in resolved)
+            text += " (" + "; ".join(wins) + ")"
+        unresolved = len(self.comparisons) - len(resolved)
+        return text + (f"; {unresolved} not resolved at this budget" if unresolved else "")
+
     def lines(self) -> list[str]:
         if self.problem:
-            return [f"{self.metric}: not comparable at matched compute: {self.problem}"]
-        return [c.statement() for c in self.comparisons]
+            return [self.summary()]
+        return [self.summary(), *[c.statement() for c in self.comparisons]]
 
 
 def answer(frame: pd.DataFrame, sweep: str, metrics: tuple[str, ...], confidence: float = 0.95) -> list[Answer]:
@@ -230,7 +252,6 @@ def answer_table(answers: list[Answer]) -> pd.DataFrame:
             rows.append({
                 "study": a.study.name, "metric": c.metric, "a − b": f"{c.a} − {c.b}",
                 "budget (FLOPs)": f"{c.budget:.3g}", "a": c.a_est.text(4), "b": c.b_est.text(4),
-                "difference": f"{d.value:+.3g}",
-                "95% interval": "n/a" if math.isnan(d.low) else f"[{d.low:+.3g}, {d.high:+.3g}]",
+                "difference [95% interval]": signed_interval(d),
                 "verdict": c.verdict()})
     return pd.DataFrame(rows).astype(object).fillna("")

@@ -58,6 +58,7 @@ class Report:
                 *(p for ps in self.tables.values() for p in ps)]
 
 
+ANSWER_EXTRA = ("val/loss_diffusion", "val/distogram_ce", "val/smooth_lddt")
 ANSWER_METHOD = (
     "Each run's validation curve is interpolated linearly in log cumulative training FLOPs to the budget (the "
     "largest compute every compared run reached); a configuration's value is the mean over its seeds, with a "
@@ -93,7 +94,9 @@ def build_report(
     fits: dict[str, ScalingFits] = {}
     budgets: dict[str, float] = {}
     if frame is not None:
-        report.answers = answer(frame, sweep, metrics)
+        # The estimator's other deterministic terms answer the question too, at no fitting cost.
+        answered = tuple(dict.fromkeys((*metrics, *(m for m in ANSWER_EXTRA if m in frame))))
+        report.answers = answer(frame, sweep, answered)
         budgets = {a.metric: a.comparisons[0].budget for a in report.answers if a.comparisons}
         report.summary = _run_summary(frame)
         report.notes += coverage_notes(frame)
@@ -179,8 +182,10 @@ def _write_pages(report: Report) -> None:
             md += [f"### {study}", "", question, ""]
             body += [f"<h3>{html.escape(study)}</h3>", f"<p>{html.escape(question)}</p>", "<ul>"]
             for a in (a for a in report.answers if a.study.name == study):
-                md += [f"- {line}" for line in a.lines()]
-                body += [f"<li>{html.escape(line)}</li>" for line in a.lines()]
+                summary, *details = a.lines()
+                md += [f"- **{summary}**", *[f"  - {line}" for line in details]]
+                body += [f"<li><b>{html.escape(summary)}</b><ul>",
+                         *[f"<li>{html.escape(line)}</li>" for line in details], "</ul></li>"]
             md += [""]
             body += ["</ul>"]
         md += [ANSWER_METHOD, "", _md_table(_csv(report.tables["answer"])), ""]

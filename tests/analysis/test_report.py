@@ -59,7 +59,8 @@ def test_report_opens_with_the_answer_and_states_data_and_guard(tmp_path):
     first = page.index("<h2>")
     assert page[first:].startswith("<h2>The question, answered</h2>")
     assert page.index("The question, answered") < page.index("Figure: scaling") < page.index("Table: fits")
-    assert "medium − deep_pairformer, val/loss at 4e+10 FLOPs: -0.7 [" in page
+    assert "medium − deep_pairformer, val/loss at 4e+10 FLOPs: -0.70 [-0.81, -0.59]" in page
+    assert "val/loss at 4e+10 FLOPs: 6 of 6 comparisons resolved" in page
     assert "resolved: medium is better" in page and "resolved: large is better" in page
     assert "16 runs in 5 configurations" in page and "base 4" in page
     assert "Runs the stability guard rescued (skipped steps or rollbacks): base-s3" in page
