@@ -223,12 +223,14 @@ class SeedFoldModule(L.LightningModule):
 
     @staticmethod
     def _lddt(coords: torch.Tensor, batch) -> torch.Tensor:
-        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth."""
+        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth, with symmetric
+        side-chain naming resolved per residue (as the structure-level lDDT does)."""
         from analysis.metrics.lddt import lddt_torch
 
         mask = batch["atom_mask"] & batch["gt_atom_mask"]
         scores = [
-            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"])
+            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"],
+                       restype=batch.get("restype"), atom_name_chars=batch.get("ref_atom_name_chars"))
             for s in range(coords.shape[1])
         ]
         return torch.stack([torch.as_tensor(x, dtype=torch.float32).mean() for x in scores]).mean()
