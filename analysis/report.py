@@ -150,6 +150,16 @@ def _run_summary(frame: pd.DataFrame) -> list[str]:
     if (seeds < 2).any():
         lines.append("Configurations with one seed have no seed-to-seed spread: their intervals are the "
                      "estimator noise alone (or n/a), and no comparison involving them is called resolved.")
+    counts = runs[["train_structures", "train_tokens", "val_structures", "val_tokens"]].dropna().drop_duplicates()
+    if len(counts) == 1:
+        ts, tt, vs, vt = (int(v) for v in counts.iloc[0])
+        lines.append(f"The study trained on {ts} structures ({tt} tokens) and validated on {vs} structures "
+                     f"({vt} tokens), the same for every run that recorded it.")
+    elif len(counts) > 1:
+        lines.append(f"The runs recorded {len(counts)} different train/validation sets (table below): "
+                     "their values are not comparable across those sets.")
+    else:
+        lines.append("The runs did not record how many structures and tokens they saw.")
     rescued_runs = runs[rescued(runs)]["name"].tolist()
     lines.append(f"{GUARD_MARK} Runs the stability guard rescued (skipped steps or rollbacks): "
                  + (", ".join(rescued_runs) if rescued_runs else "none") + "; they are dashed in the figures.")

@@ -65,6 +65,7 @@ def test_report_opens_with_the_answer_and_states_data_and_guard(tmp_path):
     assert "16 runs in 5 configurations" in page and "base 4" in page
     assert "Runs the stability guard rescued (skipped steps or rollbacks): base-s3" in page
     assert "<td>120</td>" in page and "<td>30000</td>" in page  # the data the study saw
+    assert "trained on 120 structures (30000 tokens) and validated on 24 structures (6000 tokens)" in page
     md = report.markdown.read_text()
     assert md.index("## The question, answered") < md.index("## Data and runs") < md.index("## Figure: scaling")
     assert "sigma" in report.figures and page.count("data:image/png;base64,") == 2
