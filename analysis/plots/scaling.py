@@ -72,13 +72,13 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
                 spent = seed_curve[seed_curve["flops"] > 0]
                 ax_flops.plot(spent["flops"], spent[metric], color=colour, lw=0.7, alpha=0.35, ls=dashed,
                               marker=".", ms=3)
-            mean = curves[curves["config"] == config]
+            mean = _feasible(curves[curves["config"] == config], metric)
             style = dict(color=colour, lw=1.9, label=labels[config])
             ax_step.plot(mean["step"], mean["mean"], **style)
-            ax_step.fill_between(mean["step"], mean["low"], mean["high"], color=colour, alpha=0.18, lw=0)
+            ax_step.fill_between(mean["step"], mean["low"], mean["high"], color=colour, alpha=0.12, lw=0)
             spent = mean[mean["flops"] > 0]
             ax_flops.plot(spent["flops"], spent["mean"], **style)
-            ax_flops.fill_between(spent["flops"], spent["low"], spent["high"], color=colour, alpha=0.18, lw=0)
+            ax_flops.fill_between(spent["flops"], spent["low"], spent["high"], color=colour, alpha=0.12, lw=0)
         _draw_frontier(ax_flops, fit, metric)
         if budgets and metric in budgets:
             ax_flops.axvline(budgets[metric], color="black", lw=1.0, ls=":", label="matched-compute budget")
@@ -108,6 +108,8 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
                 _thin_log_labels(ax.yaxis)
         for ax in axes[row]:
             ax.set_ylabel(axis_label(metric))
+            shown = [logged[metric].to_numpy(float), [r.estimate.mean for r in references(frame, metric)]]
+            _limit_to_points(ax, np.concatenate(shown), ax.get_yscale() == "log")
         ax_step.set_title(f"{axis_label(metric)} vs step")
         ax_flops.set_title(f"{axis_label(metric)} vs compute")
         ax_params.set_title(f"final {axis_label(metric)} vs size")
@@ -118,6 +120,28 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
     axes[0][0].legend(loc="best", title="configuration (mean, interval; seeds faint)", fontsize=7.5,
                       title_fontsize=8)
     return save(fig, out_dir, stem)
+
+
+def _feasible(curve: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Interval bands clipped to what the metric can be: a score lies in [0, 1], a loss is positive. (Two seeds
+    give a t-interval 12.7 standard errors wide, which would otherwise reach negative lDDT.)"""
+    if to_error(metric, np.zeros(1))[1] != metric:
+        return curve.assign(low=curve["low"].clip(0, 1), high=curve["high"].clip(0, 1))
+    return curve.assign(low=curve["low"].clip(lower=curve["mean"].min() * 1e-3))
+
+
+def _limit_to_points(ax: Axes, values: np.ndarray, log: bool) -> None:
+    """Y range from the logged points and reference lines (``values``), so wide interval bands run off the
+    panel instead of squeezing every curve into a line; the bands' true extent is in the tables."""
+    values = values[np.isfinite(values) & ((values > 0) if log else True)]
+    if not len(values):
+        return
+    low, high = values.min(), values.max()
+    if log:
+        ax.set_ylim(low / 1.3, high * 1.3)
+    else:
+        pad = 0.08 * (high - low or abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
 
 
 def _draw_frontier(ax: Axes, fit: ScalingFits, metric: str) -> None:
