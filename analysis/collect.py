@@ -6,8 +6,9 @@ Two tables come out of a list of :class:`RunRecord`:
   name without its seed suffix, ``seed``, ``run_id``, ``sweep``, ``preset``, ``attention``, ``width``,
   ``depth_pairformer``, ``depth_structure``, ``lr``, ``warmup``, ``params``, ``params_non_embedding``,
   ``flops_per_example``, ``guard_rescued`` (True / False / NA) and ``guard_source`` (``tag``, ``counters``
-  for runs that predate the tag, or empty), the data counts ``train_structures``, ``train_tokens``,
-  ``val_structures``, ``val_tokens``, ``val_sigmas`` (JSON list of σ nodes, Å), ``axis``), then ``step``,
+  for runs that predate the tag, or empty), ``status`` (finished / running / failed), the data counts
+  ``train_structures``, ``train_tokens``, ``val_structures``, ``val_tokens``, ``val_sigmas`` (JSON list of
+  σ nodes, Å), ``axis``), then ``step``,
   ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, interpolated in step between the
   steps that logged them, so validation rows carry them), then one column per logged metric under its own key
   (``train/loss``, ``val/lddt``, ...; NaN where not logged).
@@ -91,7 +92,7 @@ NAMES = RecordNames()
 IDENTITY_COLUMNS = (
     "run", "name", "config", "seed", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer",
     "depth_structure", "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "guard_rescued",
-    "guard_source", "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
+    "guard_source", "status", "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
 )
 STEP_COLUMNS = ("step", "examples", "flops")
 AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
@@ -420,6 +421,7 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
         "params_non_embedding": _number(p.get(names.params_non_embedding), r, names.params_non_embedding),
         "flops_per_example": _number(p.get(names.flops_per_example), r, names.flops_per_example),
         "guard_rescued": guard_rescued(r, names),
+        "status": t.get(names.tag_status, ""),
         "guard_source": ("tag" if names.tag_guard_rescued in r.tags else
                          "counters" if r.metrics["key"].isin([names.skipped_steps, names.rollbacks]).any() else ""),
         "train_structures": _number(p.get(names.train_structures), r, names.train_structures),

@@ -141,11 +141,22 @@ def value_at(flops: np.ndarray, values: np.ndarray, budget: float) -> float:
     return float(np.interp(math.log(budget), x, y))
 
 
+def untrained_only(frame: pd.DataFrame, metric: str) -> list[str]:
+    """Runs that logged ``metric`` only before training (at zero FLOPs): nothing to interpolate."""
+    logged = frame.dropna(subset=[metric])
+    trained = set(logged.loc[logged["flops"] > 0, "run"])
+    return sorted(set(logged["run"]) - trained)
+
+
 def matched_budget(frame: pd.DataFrame, metric: str) -> float:
     """The largest compute every run of ``frame`` reached while logging ``metric`` (FLOPs).
 
-    Raises ReportInputError when the runs' compute ranges do not overlap (one run's first validation after
-    another's last): then no budget compares them without extrapolating."""
+    Raises ReportInputError when a run logged ``metric`` only at step 0, or when the runs' compute ranges do
+    not overlap (one run's first validation after another's last): then no budget compares them without
+    extrapolating."""
+    lacking = untrained_only(frame, metric)
+    if lacking:
+        raise ReportInputError(f"runs {lacking} logged {metric!r} only before training")
     points = frame.dropna(subset=[metric])
     points = points[points["flops"] > 0]
     if points.empty:
@@ -201,6 +212,8 @@ class Answer:
     metric: str
     comparisons: tuple[Comparison, ...]
     problem: str = ""
+    excluded: tuple[str, ...] = ()  # runs left out: they logged the metric only before training
+    limited_by: str = ""  # the run whose last validation set the budget, with its status
 
     def summary(self) -> str:
         """One plain sentence: how many comparisons are resolved, which way, at which budget."""
@@ -213,7 +226,12 @@ class Answer:
             wins = (f"{c.better} better than {c.b if c.better == c.a else c.a}" for c in resolved)
             text += " (" + "; ".join(wins) + ")"
         unresolved = len(self.comparisons) - len(resolved)
-        return text + (f"; {unresolved} not resolved at this budget" if unresolved else "")
+        text += f"; {unresolved} not resolved at this budget" if unresolved else ""
+        if self.limited_by:
+            text += f" (budget set by {self.limited_by})"
+        if self.excluded:
+            text += f"; left out, no {self.metric} after step 0: {', '.join(self.excluded)}"
+        return text
 
     def lines(self) -> list[str]:
         if self.problem:
@@ -232,13 +250,29 @@ def answer(frame: pd.DataFrame, sweep: str, metrics: tuple[str, ...], confidence
         for metric in metrics:
             if metric not in frame or frame[metric].isna().all():
                 continue
+            groups = {g for pair in study.pairs for g in pair}
+            runs = frame[frame[study.by].astype(str).isin(groups)]
+            # A run still at its first validation (or crashed before the next) has no curve to read.
+            excluded = untrained_only(runs, metric)
+            left_out = tuple(runs.loc[runs["run"].isin(excluded), "name"].drop_duplicates())
+            runs = runs[~runs["run"].isin(excluded)]
             try:
-                comparisons = tuple(compare_at_compute(frame, metric, study, confidence=confidence))
+                budget = matched_budget(runs, metric)
+                comparisons = tuple(compare_at_compute(runs, metric, study, budget, confidence))
             except ReportInputError as exc:
-                out.append(Answer(study, metric, (), str(exc)))
+                out.append(Answer(study, metric, (), str(exc), left_out))
                 continue
-            out.append(Answer(study, metric, comparisons))
+            out.append(Answer(study, metric, comparisons, "", left_out, _limiting_run(runs, metric)))
     return out
+
+
+def _limiting_run(frame: pd.DataFrame, metric: str) -> str:
+    """``large-s1 (running, step 12)``: the run whose last validation of ``metric`` is the smallest compute."""
+    points = frame.dropna(subset=[metric])
+    last = points.loc[points.groupby("run")["flops"].idxmax()]
+    row = last.loc[last["flops"].idxmin()]
+    status = f"{row['status']}, " if "status" in row and row["status"] else ""
+    return f"{row['name']} ({status}step {int(row['step'])})"
 
 
 def answer_table(answers: list[Answer]) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def coverage_notes(frame: pd.DataFrame, names: RecordNames = NAMES) -> list[str]
     absent = [p for p in parts if p[1] == 0]
     if absent:
         notes.append(f"None of the {n} runs recorded " + ", ".join(p[0] for p in absent)
-                     + " (recorded before the validation estimator and tracking contract): "
+                     + " (their trainer predates these records): "
                      + "; ".join(p[2] for p in absent) + ".")
     notes += [f"{what}: recorded by {have} of {n} runs; for the others {consequence}"
               for what, have, consequence in parts if 0 < have < n]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -118,3 +119,20 @@ def test_old_runs_whose_compute_ranges_do_not_overlap_say_so():
     answers = answer(frame, "width_vs_depth", ("val/loss", "val/lddt"))
     assert [a.metric for a in answers] == ["val/loss", "val/lddt"]
     assert all(not a.comparisons and "not comparable at matched compute" in a.lines()[0] for a in answers)
+
+
+def test_a_run_without_trained_points_is_left_out_and_the_limiting_run_named(tmp_path):
+    for preset, level in (("medium", 9.0), ("base", 10.0)):
+        for seed, offset in enumerate((-0.01, 0.0, 0.01)):
+            write_run(tmp_path, RecordedRun(name=preset, preset=preset, seed=seed, n_seeds=3, loss_level=level,
+                                            seed_offset=offset, max_steps=400 if seed else 200))
+    crashed = write_run(tmp_path, RecordedRun(name="base", preset="base", seed=3, n_seeds=4, loss_level=10.0))
+    metrics = pd.read_csv(crashed / "metrics.csv")
+    metrics[~((metrics["key"] == "val/loss") & (metrics["step"] > 0))].to_csv(crashed / "metrics.csv", index=False)
+    (result,) = answer(frame_of(tmp_path), "width_vs_depth", ("val/loss",))
+    assert result.excluded == ("base-s3",)
+    (c,) = result.comparisons
+    assert c.b_est.n_seeds == 3 and c.budget == pytest.approx(200 * 1e8)
+    assert c.diff.value == pytest.approx(-1.0)
+    assert result.limited_by == "base-s0 (finished, step 200)"
+    assert "left out, no val/loss after step 0: base-s3" in result.summary()
