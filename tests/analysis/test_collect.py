@@ -30,6 +30,7 @@ from analysis.coverage import coverage_notes
 from tests.analysis.recorded_runs import SIGMAS, RecordedRun, log_run, metrics_of, width_vs_depth, write_run
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def load_fixture_module():
@@ -84,7 +85,7 @@ def test_new_metrics_params_seeds_and_guard_tag_are_read(tmp_path):
 
 
 def test_old_runs_without_the_new_records_are_read_and_described():
-    frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
+    frame = tidy(read_run_folders(RUNS_V0, "width_vs_depth"))
     runs = frame.drop_duplicates("run")
     assert runs["train_structures"].isna().all() and (runs["val_sigmas"] == "").all()
     assert (runs["guard_source"] == "counters").all() and (runs["guard_rescued"] == False).all()  # noqa: E712
@@ -129,7 +130,7 @@ def test_mlflow_keeps_the_latest_write_of_a_repeated_step(tmp_path):
 
 def test_tidy_has_one_row_per_run_and_step_with_expected_columns():
     frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
-    assert frame["run"].nunique() == 5
+    assert frame["run"].nunique() == 10 and frame["config"].nunique() == 5
     assert not frame.duplicated(["run", "step"]).any()
     raw = pd.concat(pd.read_csv(p) for p in (RUNS / "width_vs_depth").glob("*/metrics.csv"))
     per_run = {p.parent.name: pd.read_csv(p)["step"].nunique() for p in (RUNS / "width_vs_depth").glob("*/metrics.csv")}
@@ -138,9 +139,9 @@ def test_tidy_has_one_row_per_run_and_step_with_expected_columns():
                    "examples", "flops", "train/loss", "val/lddt", "val/loss", "train/grad_norm"):
         assert column in frame, column
     assert set(raw["key"]) <= set(frame.columns)
-    large = frame[frame["preset"] == "large"]
+    large = frame[frame["name"] == "large-s1"]
     assert large["width"].iloc[0] == 64 and large["depth_pairformer"].iloc[0] == 2
-    # Cumulative FLOPs are forward-filled onto validation rows and increase with step.
+    # Cumulative FLOPs reach every validation row and increase with step.
     assert large["flops"].notna().all() and large["flops"].is_monotonic_increasing
     axes = frame.drop_duplicates("run").set_index("preset")["axis"].to_dict()
     assert axes == {"base": AXIS_WIDTH, "medium": AXIS_WIDTH, "large": AXIS_WIDTH,

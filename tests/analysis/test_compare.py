@@ -22,6 +22,7 @@ from analysis.compare import (
 from tests.analysis.recorded_runs import WIDE_AND_DEEP, RecordedRun, width_vs_depth, write_run
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def frame_of(root: Path, sweep: str = "width_vs_depth"):
@@ -113,7 +114,7 @@ def test_higher_is_better_for_lddt(tmp_path):
 
 
 def test_old_runs_whose_compute_ranges_do_not_overlap_say_so():
-    frame = frame_of(RUNS)
+    frame = frame_of(RUNS_V0)
     with pytest.raises(ReportInputError, match="compute ranges do not overlap"):
         matched_budget(frame, "val/loss")
     answers = answer(frame, "width_vs_depth", ("val/loss", "val/lddt"))

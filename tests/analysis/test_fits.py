@@ -143,7 +143,7 @@ def test_scaling_fits_on_old_quickstart_runs_refuse_every_law():
 
     from analysis.collect import read_run_folders, tidy
 
-    frame = tidy(read_run_folders(Path(__file__).parent / "data" / "runs", "width_vs_depth"))
+    frame = tidy(read_run_folders(Path(__file__).parent / "data" / "runs_v0", "width_vs_depth"))
     fits = scaling_fits(frame, "val/loss", n_bootstrap=20)
     assert (fits.params, fits.compute, fits.extrapolation, fits.chinchilla) == (None, None, None, None)
     assert set(fits.refused) == {LAW_N, LAW_C, LAW_ND, LAW_BACKTEST}

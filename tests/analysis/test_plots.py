@@ -15,6 +15,7 @@ from analysis.plots.stability import spike_step
 from tests.analysis.recorded_runs import RecordedRun, width_vs_depth, write_run
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def check_image(paths: list[Path]) -> None:
@@ -29,7 +30,7 @@ def check_image(paths: list[Path]) -> None:
 
 
 def test_scaling_plot_of_old_runs_draws_no_refused_law(tmp_path):
-    frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
+    frame = tidy(read_run_folders(RUNS_V0, "width_vs_depth"))
     paths = plot_scaling(frame, tmp_path, n_bootstrap=10)
     check_image(paths)
     svg = (tmp_path / "scaling.svg").read_text()
@@ -57,7 +58,7 @@ def test_sigma_profile(tmp_path):
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "noise level σ (Å)" in (tmp_path / "sigma.svg").read_text()
     with pytest.raises(ReportInputError, match="no run logged the per-σ diffusion loss"):
-        plot_sigma(tidy(read_run_folders(RUNS, "width_vs_depth")), tmp_path)
+        plot_sigma(tidy(read_run_folders(RUNS_V0, "width_vs_depth")), tmp_path)
 
 
 def test_attention_stability_kernel_plots(tmp_path):

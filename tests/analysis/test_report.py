@@ -12,6 +12,7 @@ from analysis.collect import read_run_folders, tidy
 from analysis.report import build_report
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def test_report_is_self_contained_and_lists_everything(tmp_path):
@@ -72,7 +73,7 @@ def test_report_opens_with_the_answer_and_states_data_and_guard(tmp_path):
 
 
 def test_report_of_old_runs_says_what_cannot_be_answered(tmp_path):
-    frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
+    frame = tidy(read_run_folders(RUNS_V0, "width_vs_depth"))
     report = build_report(frame, tmp_path, "width_vs_depth", n_bootstrap=5)
     page = report.html.read_text()
     assert "not comparable at matched compute: the runs&#x27; compute ranges do not overlap" in page

@@ -20,15 +20,16 @@ from analysis.tables import (
 )
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def test_width_vs_depth_table_has_measured_and_paper_columns(tmp_path):
-    frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
+    frame = tidy(read_run_folders(RUNS_V0, "width_vs_depth"))
     table = width_vs_depth_table(frame)
     assert table["preset"].tolist() == ["base", "medium", "large", "deep_pairformer", "deep_structure"]
     assert table["paper_params"].tolist() == [432e6, 533e6, 923e6, 582e6, 706e6]
     assert table["paper_iter_per_s"].tolist() == [0.15, 0.10, 0.06, 0.10, 0.10]
-    params = {p.parent.name: None for p in (RUNS / "width_vs_depth").glob("*/state.json")}
+    params = {p.parent.name: None for p in (RUNS_V0 / "width_vs_depth").glob("*/state.json")}
     assert len(params) == 5
     assert (table["params"] > 0).all() and table["params"].is_unique
     assert table.loc[0, "params ×base"] == 1.0
@@ -92,5 +93,5 @@ def test_data_table_counts_structures_and_tokens(tmp_path):
     assert (row["runs"], row["train_structures"], row["train_tokens"], row["val_structures"], row["val_tokens"]) == (
         10, 120, 30000, 24, 6000)
     assert row["val σ nodes"] == "5 from 0.05 to 16 Å"
-    old = data_table(tidy(read_run_folders(RUNS, "width_vs_depth")))
+    old = data_table(tidy(read_run_folders(RUNS_V0, "width_vs_depth")))
     assert old.to_dict("records") == [{"runs": 5, "recorded": "not recorded (runs predate the data-count params)"}]
