@@ -353,7 +353,7 @@ _BOUND_TOLERANCE = 1e-3  # of the bound's range, in the optimiser's coordinates
 _COLLAPSE_RTOL = 1e-4
 
 
-def _fit_space(name: str, value: float, fit: PowerLawFit | ChinchillaFit) -> tuple[float, tuple[float, float]]:
+def _fit_space(name: str, value: float) -> tuple[float, tuple[float, float]]:
     """A reported coefficient back in the optimiser's coordinates, with that coordinate's bounds."""
     if name in ("alpha", "beta"):
         return value, _BOUNDS_EXPONENT
@@ -377,9 +377,9 @@ def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = N
         return (f"too few points ({fit.n_points} for {k} coefficients; needs at least {k + SPARE_POINTS})")
     for name in names:
         value = getattr(fit, name)
-        if name == "A" or name == "B":
-            continue  # A's bound is on log A at the conditioned scale: only E and the exponents are checked
-        coord, (lo, hi) = _fit_space(name, value, fit)
+        if name in ("A", "B"):
+            continue  # their bound is on log A at the conditioned scale: only E and the exponents are checked
+        coord, (lo, hi) = _fit_space(name, value)
         tol = _BOUND_TOLERANCE * (hi - lo)
         if coord <= lo + tol or coord >= hi - tol:
             return f"{_label(name)} = {value:.3g} sits on its bound"
