@@ -95,6 +95,7 @@ def load_model(path: str | Path, *, use_ema: bool = True, device: str | torch.de
         raise CheckpointError(f"{ckpt_path}: not a harness checkpoint (no stored run config)")
     config = RunConfig.model_validate(yaml.safe_load(harness_state["config_yaml"]))
     model = SeedFold(config.model.architecture())
+    model.config.policy.apply_backend()  # TF32 on CUDA, as in training
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     ema_state = ckpt.get("callbacks", {}).get("EMA")
     used_ema = bool(use_ema and ema_state and ema_state.get("updates", 0) > 0)

@@ -30,7 +30,12 @@ class Transition(nn.Module):
         self.proj_out = linear(n * c, c, init="zeros")
 
     def forward(self, x: Tensor) -> Tensor:
-        a, b = self.proj_in(self.norm(x)).chunk(2, dim=-1)
+        x = self.norm(x)
+        # Two products on the halves of proj_in's weight instead of chunking one output: SiLU and its backward
+        # then run on contiguous tensors (on a strided half they were 2-4× slower on CPU) and the backward
+        # needs no concatenation of the two output gradients.
+        w_a, w_b = self.proj_in.weight.chunk(2, dim=0)
+        a, b = nn.functional.linear(x, w_a), nn.functional.linear(x, w_b)
         return self.proj_out(nn.functional.silu(a) * b)
 
 
