@@ -161,7 +161,8 @@ def read_mlflow_runs(
                 name=run.data.tags.get(names.tag_run_key) or run.info.run_name or run.info.run_id,
                 run_id=run.info.run_id,
                 params=dict(run.data.params),
-                tags=dict(run.data.tags),
+                # MLflow's own run status stands in for the harness tag where a trainer did not set it.
+                tags={names.tag_status: str(run.info.status).lower(), **run.data.tags},
                 metrics=metrics,
                 source=f"{tracking_uri}#{run.info.run_id}",
             ))
