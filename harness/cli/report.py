@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from harness.cli._common import console
 from harness.errors import HarnessError
@@ -62,9 +63,10 @@ def command(
             console.print(f"logged report run {run_id} to {tracking_uri}")
     except ReportInputError as exc:
         raise ReportError(str(exc)) from None
+    # Lines carry intervals such as "[n/a]" and "[0.1, 0.2]": escaped, or rich would read them as markup.
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     for a in report.answers:
         for line in a.lines():
-            console.print(f"[bold]{a.study.name}[/bold]: {line}", highlight=False)
+            console.print(f"[bold]{a.study.name}[/bold]: {escape(line)}", highlight=False)
     console.print(f"report: {report.html}  ({len(report.figures)} figures, {len(report.tables)} tables)")

@@ -36,6 +36,8 @@ def test_cli_report_writes_the_report(tmp_path):
                                       "attention", "--bootstrap", "5", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "attention.png").is_file() and (tmp_path / "report.html").is_file()
+    # One seed and no estimator noise: the printed answer keeps its "[n/a]" (not eaten as console markup).
+    assert "additive − vanilla, val/loss at 4.29e+10 FLOPs: +0.0825 [n/a]" in " ".join(result.output.split())
     bad = CliRunner().invoke(app, ["report", "x", "--runs-dir", str(RUNS), "--plot", "bogus", "--out",
                                    str(tmp_path)])
     assert bad.exit_code != 0
