@@ -57,7 +57,7 @@ class TriangleAttention(nn.Module):
         self.norm = nn.LayerNorm(c_z)
         self.proj_qkv = linear(c_z, 3 * width)
         self.proj_bias = linear(c_z, n_heads)
-        self.proj_gate = linear(c_z, width)
+        self.proj_gate = linear(c_z, width, init="gating")
         self.norm_attn = nn.LayerNorm(width) if variant != "vanilla" else None
         self.proj_out = linear(width, c_z, init="zeros")
 

@@ -20,10 +20,10 @@ class TriangleMultiplication(nn.Module):
         self.outgoing = outgoing
         self.norm_in = nn.LayerNorm(c_z)
         self.proj_a = linear(c_z, c_hidden)
-        self.gate_a = linear(c_z, c_hidden)
+        self.gate_a = linear(c_z, c_hidden, init="gating")
         self.proj_b = linear(c_z, c_hidden)
-        self.gate_b = linear(c_z, c_hidden)
-        self.gate_out = linear(c_z, c_z)
+        self.gate_b = linear(c_z, c_hidden, init="gating")
+        self.gate_out = linear(c_z, c_z, init="gating")
         self.norm_out = nn.LayerNorm(c_hidden)
         self.proj_out = linear(c_hidden, c_z, init="zeros")
 
