@@ -158,7 +158,10 @@ def test_nonfinite_batch_is_skipped_and_logged(make_config, tmp_path):
     client = MlflowClient(tracking_uri=config.tracking_uri())
     skipped = client.get_metric_history(state["mlflow_run_id"], names.SKIPPED_STEPS)
     assert max(m.value for m in skipped) == 1.0
-    assert min(m.step for m in skipped if m.value == 1.0) == 4
+    # Step 4's row (0 skipped) was recorded when step 4 was taken; each (step, key) is recorded once, so the
+    # skip between steps 4 and 5 shows from step 5 on.
+    assert min(m.step for m in skipped if m.value == 1.0) == 5
+    assert sorted(m.step for m in skipped) == list(range(1, 11))
     losses = client.get_metric_history(state["mlflow_run_id"], names.LOSS)
     assert all(m.value == m.value for m in losses)  # no NaN reached the weights
 
@@ -176,7 +179,15 @@ def test_repeated_nonfinite_rolls_back_and_lowers_lr(make_config, tmp_path):
     assert events[-1]["lr_scale"] == 0.5
     client = MlflowClient(tracking_uri=config.tracking_uri())
     rollbacks = client.get_metric_history(state["mlflow_run_id"], names.ROLLBACKS)
-    assert min(m.step for m in rollbacks if m.value == 1.0) == 6
+    assert min(m.step for m in rollbacks if m.value == 1.0) == 7  # rolled back between steps 6 and 7
+    assert events[-1]["checkpoint"] == "step-00000006.ckpt"  # the newest good one
+    # Kept: the newest two (after the rollback: not yet a clean window behind them) and the rollback target.
+    kept = {e["step"]: e["good"] for e in state["checkpoints"]}
+    assert kept == {6: True, 9: False, 10: False}
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step-*.ckpt")) == [
+        "step-00000006.ckpt", "step-00000009.ckpt", "step-00000010.ckpt"]
+    assert state["guard_rescued"] is True
+    assert client.get_run(state["mlflow_run_id"]).data.tags[names.TAG_GUARD_RESCUED] == "true"
     assert max(m.value for m in rollbacks) == 1.0
     lrs = {m.step: m.value for m in client.get_metric_history(state["mlflow_run_id"], names.LR)}
     assert lrs[9] == pytest.approx(0.5 * config.train.lr * min(1.0, 10 / config.train.warmup_steps))
