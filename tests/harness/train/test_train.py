@@ -121,6 +121,11 @@ def test_sigkill_then_rerun_resumes_same_mlflow_run(make_config, tmp_path):
     run_id = killed["mlflow_run_id"]
     ckpt_step = torch.load(folder.last_checkpoint, weights_only=True)["global_step"]
     assert 10 <= ckpt_step <= killed["step"] + 1
+    logged = read_metrics(folder)[names.LOSS]
+    assert max(s for s, _ in logged) > ckpt_step, "the kill should land after rows the resume retrains"
+    # MLflow only ever received rows a checkpoint covers (they are never retrained).
+    client = MlflowClient(tracking_uri=config.tracking_uri())
+    assert max(m.step for m in client.get_metric_history(run_id, names.LOSS)) <= ckpt_step
 
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -128,11 +133,17 @@ def test_sigkill_then_rerun_resumes_same_mlflow_run(make_config, tmp_path):
     assert state["status"] == "finished" and state["step"] == 60
     assert state["mlflow_run_id"] == run_id
 
-    client = MlflowClient(tracking_uri=config.tracking_uri())
     runs = client.search_runs([state["experiment_id"]])
     assert [r.info.run_id for r in runs] == [run_id]
-    steps = sorted({m.step for m in client.get_metric_history(run_id, names.LOSS)})
-    assert steps == list(range(1, 61)), "steps missing after resume"
+    # Each step exactly once, in the run folder and in MLflow, for every key.
+    with open(folder.metrics_path) as f:
+        pairs = [(row["step"], row["key"]) for row in csv.DictReader(f)]
+    assert len(pairs) == len(set(pairs)), "a (step, key) recorded twice in metrics.csv"
+    assert [s for s, _ in read_metrics(folder)[names.LOSS]] == list(range(1, 61))
+    # (examples seen also rides along with the validations at steps 0 and 60)
+    for key, first in ((names.LOSS, 1), (names.LR, 1), (names.EXAMPLES_SEEN, 0)):
+        steps = sorted(m.step for m in client.get_metric_history(run_id, key))
+        assert steps == list(range(first, 61)), key
     # Cumulative counters continue from the checkpoint instead of restarting at zero.
     examples = {m.step: m.value for m in client.get_metric_history(run_id, names.EXAMPLES_SEEN)}
     assert examples[60] == 60
