@@ -258,9 +258,9 @@ class Uploader:
         self._stop = True
         self._wake.set()
         self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.warning("tracking at %s did not answer within %.0f s at the end; %d rows wait in %s for "
-                        "`harness tracking sync`", self.sync.uri, timeout_s, self.sync.pending_rows(),
-                        self.sync.folder.metrics_path)
+        if self._thread.is_alive() or self.failures:
+            log.warning("tracking at %s did not take the last update within %.0f s (%s); %d rows wait in %s for "
+                        "the next start or `harness tracking sync`", self.sync.uri, timeout_s,
+                        self.last_error or "no answer", self.sync.pending_rows(), self.sync.folder.metrics_path)
             return False
-        return self.failures == 0
+        return True
