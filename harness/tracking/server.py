@@ -99,11 +99,16 @@ def start_server(
         "--port", str(port),
         "--workers", "1",
     ]
+    advertised = advertised_host(host, advertise_host)
+    if advertised not in ("127.0.0.1", "localhost"):
+        # MLflow answers 403 to a Host header outside localhost and private IPs (DNS-rebinding guard): the name
+        # jobs use must be allowed explicitly.
+        cmd += ["--allowed-hosts", ",".join(allowed_hosts(advertised))]
     log_path = root / f"mlflow-server-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed by MlflowServer.stop
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
                             start_new_session=True)
-    server = MlflowServer(f"http://{advertised_host(host, advertise_host)}:{port}", backend_uri, proc, log_path, log)
+    server = MlflowServer(f"http://{advertised}:{port}", backend_uri, proc, log_path, log)
     local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
@@ -126,6 +131,17 @@ def advertised_host(host: str, advertise_host: str | None = None) -> str:
     if advertise_host:
         return advertise_host
     return socket.getfqdn() if host in ("0.0.0.0", "::") else host
+
+
+def allowed_hosts(advertised: str) -> list[str]:
+    """MLflow's default allowed Host headers (localhost, private IPs) plus ``advertised`` with any port."""
+    try:
+        from mlflow.server.security_utils import get_default_allowed_hosts
+
+        default = get_default_allowed_hosts()
+    except ImportError:  # older MLflow: no Host check at all
+        default = ["localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
+    return [*default, advertised, f"{advertised}:*"]
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
