@@ -1,7 +1,9 @@
 """Read predicted/reference structures into biotite ``AtomArray``s; write predictions as mmCIF + JSON.
 
 Reading keeps what the metrics need: the first model, heavy atoms only (H/D dropped), no water, the first
-alternate location, author chain ids and residue numbers, and covalent bonds (intra-residue bonds from
+alternate location, author residue numbers, chain ids as the caller chooses (``chain_ids="auth"``: author
+``auth_asym_id``, the default; ``"label"``: ``label_asym_id``, what FoldBench's target lists and mmCIF-first tools
+use; ligands then sit in chains of their own), and covalent bonds (intra-residue bonds from
 the CCD, inter-residue bonds from ``struct_conn``) when the format carries them. Every user-caused
 problem (missing file, unreadable or empty structure) raises :class:`StructureReadError` naming the file.
 
@@ -26,6 +28,8 @@ import numpy as np
 
 WATER_NAMES = frozenset({"HOH", "WAT", "DOD", "H2O"})
 STRUCTURE_SUFFIXES = (".cif", ".cif.gz", ".mmcif", ".pdb", ".pdb.gz", ".ent", ".ent.gz", ".bcif")
+AUTH, LABEL = "auth", "label"
+CHAIN_ID_KINDS = (AUTH, LABEL)
 
 
 class StructureReadError(ValueError):
@@ -43,14 +47,26 @@ def _open_text(path: Path) -> io.StringIO:
         return io.StringIO(handle.read())
 
 
-def _parse(path: Path) -> struc.AtomArray:
+def is_mmcif(path: str | Path) -> bool:
+    """Whether ``path`` names an mmCIF/BinaryCIF file (the formats that carry ``label_asym_id``)."""
+    return Path(path).name.lower().removesuffix(".gz").endswith((".cif", ".mmcif", ".bcif"))
+
+
+def _parse(path: Path, chain_ids: str) -> struc.AtomArray:
     name = path.name.lower().removesuffix(".gz")
-    if name.endswith((".cif", ".mmcif")):
-        file = pdbx.CIFFile.read(_open_text(path))
-        return pdbx.get_structure(file, model=1, include_bonds=True, extra_fields=["b_factor"])
-    if name.endswith(".bcif"):
-        file = pdbx.BinaryCIFFile.read(str(path))
-        return pdbx.get_structure(file, model=1, include_bonds=True, extra_fields=["b_factor"])
+    if name.endswith((".cif", ".mmcif", ".bcif")):
+        if name.endswith(".bcif"):
+            file = pdbx.BinaryCIFFile.read(str(path))
+        else:
+            file = pdbx.CIFFile.read(_open_text(path))
+        extra = ["b_factor"] + (["label_asym_id"] if chain_ids == LABEL else [])
+        atoms = pdbx.get_structure(file, model=1, include_bonds=True, extra_fields=extra)
+        if chain_ids == LABEL:
+            atoms.chain_id = atoms.label_asym_id.astype(atoms.chain_id.dtype)
+            atoms.del_annotation("label_asym_id")
+        return atoms
+    if chain_ids == LABEL:
+        raise StructureReadError(path, "PDB-format files have no label_asym_id; use author chain ids (auth)")
     if name.endswith((".pdb", ".ent")):
         file = pdb.PDBFile.read(_open_text(path))
         atoms = pdb.get_structure(file, model=1, extra_fields=["b_factor"])
@@ -60,20 +76,23 @@ def _parse(path: Path) -> struc.AtomArray:
     raise StructureReadError(path, f"unknown structure format; expected one of {', '.join(STRUCTURE_SUFFIXES)}")
 
 
-def read_structure(path: str | Path) -> struc.AtomArray:
+def read_structure(path: str | Path, chain_ids: str = AUTH) -> struc.AtomArray:
     """Read the first model of an mmCIF/BinaryCIF/PDB file (optionally gzipped) as a heavy-atom ``AtomArray``.
 
-    Returns an AtomArray of A atoms: ``coord`` (A, 3) in Å, annotations ``chain_id`` (author), ``res_id``,
+    ``chain_ids``: "auth" (author ids) or "label" (``label_asym_id``, mmCIF only).
+    Returns an AtomArray of A atoms: ``coord`` (A, 3) in Å, annotations ``chain_id`` (as chosen), ``res_id``,
     ``ins_code``, ``res_name``, ``atom_name``, ``element``, ``hetero``, ``b_factor``; ``bonds`` when known.
     Raises :class:`StructureReadError` for a missing, unparsable or empty file.
     """
     path = Path(path)
+    if chain_ids not in CHAIN_ID_KINDS:
+        raise ValueError(f"chain_ids {chain_ids!r}: expected one of {', '.join(CHAIN_ID_KINDS)}")
     if not path.is_file():
         raise StructureReadError(path, "file not found")
     if path.stat().st_size == 0:
         raise StructureReadError(path, "file is empty")
     try:
-        atoms = _parse(path)
+        atoms = _parse(path, chain_ids)
     except StructureReadError:
         raise
     except Exception as err:  # any parser failure is the file's fault: report it as such

@@ -50,14 +50,40 @@ class ModelSpec(ModelConfig):
         return ModelConfig(**self.model_dump(exclude={"preset", "miniature"}))
 
 
+STAGE_WEIGHTS = ("bond_weight", "pae_weight")
+
+
 class StageConfig(BaseModel):
-    """A training stage starting at ``start_step`` (SeedFold: crop 384 → 640, diffusion batch 64 → 32)."""
+    """A training stage starting at ``start_step`` (SeedFold: crop 384 → 640, diffusion batch 64 → 32).
+
+    Stage loss weights (AF3 SI §4.4, as Protenix): the bond loss (α_bond) and the PAE loss (α_pae) are off in
+    initial training and on (1.0) in fine-tuning stages (``fine_tune: true``); ``bond_weight`` / ``pae_weight``
+    set them explicitly.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     start_step: int = Field(0, ge=0)
     crop_size: int | None = Field(None, ge=8, description="tokens; None keeps data.crop_size")
     diffusion_batch: int | None = Field(None, ge=1)
+    fine_tune: bool = Field(False, description="AF3 fine-tuning stage: bond and PAE losses on")
+    bond_weight: float | None = Field(None, ge=0.0, description="α_bond; None = 1 if fine_tune else 0")
+    pae_weight: float | None = Field(None, ge=0.0, description="α_pae; None = 1 if fine_tune else 0")
+
+    def weight(self, name: str) -> float:
+        value = getattr(self, name)
+        return value if value is not None else (1.0 if self.fine_tune else 0.0)
+
+
+class LossWeights(BaseModel):
+    """Weights of the loss terms in every stage (AF3 SI §4: 4 x diffusion, 0.03 x distogram, 1e-4 x
+    confidence); the stage-dependent α_bond and α_pae live on ``train.stages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diffusion: float = Field(4.0, ge=0.0)
+    distogram: float = Field(0.03, ge=0.0)
+    confidence: float = Field(1e-4, ge=0.0)
 
 
 class GuardConfig(BaseModel):
@@ -92,6 +118,10 @@ class TrainConfig(BaseModel):
     lr_decay_factor: float = Field(0.95, gt=0.0, le=1.0)
     grad_clip: float = Field(10.0, gt=0.0)
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    global_batch: int | None = Field(
+        None, ge=1, description="examples per optimizer step over all devices and nodes (paper: 256); "
+        "accumulation = global_batch / (data.batch_size x devices x num_nodes); None = no accumulation")
+    loss_weights: LossWeights = Field(default_factory=LossWeights)
     diffusion_batch: int = Field(48, ge=1, description="noised copies per example")
     max_cycles: int = Field(4, ge=1, description="recycling: cycles sampled uniformly in 1..max_cycles")
     confidence_loss: bool = Field(False, description="train the confidence head on a detached mini-rollout")
@@ -116,6 +146,18 @@ class TrainConfig(BaseModel):
     num_nodes: int = Field(1, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_weights_only_in_stages(cls, raw: Any) -> Any:
+        for key in STAGE_WEIGHTS + ("fine_tune",):
+            if isinstance(raw, dict) and key in raw:
+                raise ValueError(f"train.{key} is a stage setting: set it on a stage, e.g. "
+                                 f"train.stages: [{{start_step: 0, {key}: ...}}]")
+            if isinstance(raw, dict) and key in (raw.get("loss_weights") or {}):
+                raise ValueError(f"train.loss_weights.{key} is a stage setting: set it on a stage, e.g. "
+                                 f"train.stages: [{{start_step: 0, {key}: ...}}]")
+        return raw
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         starts = [s.start_step for s in self.stages]
@@ -126,7 +168,14 @@ class TrainConfig(BaseModel):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
         outside = [s for s in self.milestone_steps if not 0 < s <= self.max_steps]
         if outside:
-            raise ValueError(f"milestone_steps {outside} lie outside 1..max_steps ({self.max_steps})")
+            raise ValueError(f"train.milestone_steps {outside} lie outside 1..max_steps ({self.max_steps})")
+        for i, stage in enumerate(self.stages):
+            if stage.start_step >= self.max_steps:
+                raise ValueError(f"train.stages.{i}.start_step={stage.start_step} is not before train.max_steps="
+                                 f"{self.max_steps}: the stage would never run and its settings be ignored")
+            if stage.weight("pae_weight") > 0 and not self.confidence_loss:
+                raise ValueError(f"train.stages.{i}: a PAE loss weight needs train.confidence_loss: true "
+                                 "(the PAE loss is part of the confidence loss)")
         return self
 
 
@@ -165,6 +214,36 @@ class RunConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _derived_is_a_record(cls, raw: Any, handler) -> RunConfig:
+        # ``derived`` in a run folder's config.yaml records the settings this config derives; it is output,
+        # recomputed on load, and must agree with what the config derives now.
+        derived = None
+        if isinstance(raw, dict) and "derived" in raw:
+            raw = dict(raw)
+            derived = raw.pop("derived")
+        config = handler(raw)
+        if derived is not None:
+            from harness.recipe import resolve
+
+            now = json.loads(json.dumps(resolve(config).as_dict()))
+            record = json.loads(json.dumps(derived)) if isinstance(derived, dict) else {"derived": derived}
+            # Keys the recipe layer no longer (or does not yet) derive are not compared.
+            if any(record[k] != now[k] for k in record.keys() & now.keys()) or not record.keys() & now.keys():
+                raise ValueError("derived: does not match the settings this config derives (it is a record "
+                                 "written by the run; delete the section or restore the config)")
+        return config
+
+    @model_validator(mode="after")
+    def _check_recipe(self) -> RunConfig:
+        from harness.recipe import recipe_problems
+
+        problems = recipe_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def config_hash(self) -> str:
         """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
         payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
@@ -191,13 +270,48 @@ def format_validation_error(err: ValidationError) -> list[str]:
     return lines
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (YAML would silently keep the last)."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: duplicate key {key!r} (first given on line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects duplicate keys: ``lr:`` twice is a mistake, not an override."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys merged in with ``<<`` may be overridden: that is what merging is for
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, list | dict):
+                    continue  # unhashable keys: let the base class report them
+                if key in seen:
+                    raise DuplicateKeyError(key, line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with ``StrictLoader`` (duplicate keys raise ``DuplicateKeyError``)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, turning every way it can fail into a ConfigError naming the file."""
+    """Read a YAML mapping, turning every way it can fail into a ConfigError naming the file (and, for a
+    duplicated key, the key and both lines)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), ["file not found" if not path.exists() else "not a regular file"])
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
+    except DuplicateKeyError as exc:
+        raise ConfigError(str(path), [str(exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

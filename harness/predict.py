@@ -1,8 +1,13 @@
 """Sample structures from a trained checkpoint and write them as predictions (mmCIF + confidences JSON).
 
-Inputs are structure files (mmCIF/PDB, plain or gzipped): their sequences, ligands and bonds define what is
-predicted; their coordinates are never shown to the model (only the CCD reference conformers are). The output
-layout is ``analysis.structure_io.prediction_paths``, which ``harness eval`` reads.
+Inputs are AlphaFold3 input JSON files, FASTA files (``harness.inputs``) or structure files (mmCIF/PDB, plain
+or gzipped), whose sequences, ligands and bonds define what is predicted; coordinates are never shown to the model
+(only CCD or RDKit reference conformers are). The output layout is ``analysis.structure_io.prediction_paths``,
+which ``harness eval`` reads.
+
+Inference runs on the GPU when there is one (``device="auto"``), with the model's fast triangle-attention path
+(``kernel_impl`` of the checkpoint's config, ``auto`` by default) and row chunking of the triangle operations,
+chosen from the target's size unless given, so large targets fit in memory.
 """
 
 from __future__ import annotations
@@ -46,7 +51,37 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_model(path: str | Path, *, use_ema: bool = True, device: str = "cpu") -> LoadedModel:
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU; otherwise what is named."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise PredictInputError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise PredictInputError(f"--device {device!r}: no CUDA device is available")
+    return resolved
+
+
+def auto_chunk_size(n_tokens: int) -> int | None:
+    """Rows per chunk of the triangle operations: none below 256 tokens, then 128 → 32 as the target grows
+    (the (rows, n, n, heads) logits of one chunk stay under ~1 GB in fp32 up to ~2,000 tokens at 4 heads)."""
+    if n_tokens <= 256:
+        return None
+    if n_tokens <= 768:
+        return 128
+    return 64 if n_tokens <= 1536 else 32
+
+
+def set_chunk_size(model: torch.nn.Module, chunk_size: int | None) -> None:
+    """Row chunking of every triangle operation of ``model`` at inference (changes no parameter or value)."""
+    for module in model.modules():
+        if hasattr(module, "chunk_size") and not isinstance(module, torch.nn.ModuleList):
+            module.chunk_size = chunk_size
+
+
+def load_model(path: str | Path, *, use_ema: bool = True, device: str | torch.device = "cpu") -> LoadedModel:
     """Build the model from the config stored in the checkpoint and load its (EMA) weights."""
     from models.model import SeedFold
 
@@ -60,6 +95,7 @@ def load_model(path: str | Path, *, use_ema: bool = True, device: str = "cpu") -
         raise CheckpointError(f"{ckpt_path}: not a harness checkpoint (no stored run config)")
     config = RunConfig.model_validate(yaml.safe_load(harness_state["config_yaml"]))
     model = SeedFold(config.model.architecture())
+    model.config.policy.apply_backend()  # TF32 on CUDA, as in training
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     ema_state = ckpt.get("callbacks", {}).get("EMA")
     used_ema = bool(use_ema and ema_state and ema_state.get("updates", 0) > 0)
@@ -70,23 +106,64 @@ def load_model(path: str | Path, *, use_ema: bool = True, device: str = "cpu") -
     return LoadedModel(config, model, int(ckpt["global_step"]), used_ema)
 
 
-def featurise_input(path: Path, config: RunConfig, msa_dir: Path | None = None):
-    """Every token of the structure (no crop) as a batch of one, its flat arrays and its chains.
+@dataclass
+class Target:
+    """One thing to fold: every token (no crop) as a batch of one, its flat arrays and chains, and from an AF3
+    JSON its seeds and the notes on what of the input was not used."""
 
-    MSAs: per entity from ``msa_dir`` (as in ``harness data prepare``), else query-only.
-    Raises a ``RecordError`` (a HarnessError naming the file) when the structure cannot be used.
-    """
-    from harness.data.cache import build_example
+    name: str
+    batch: dict
+    arrays: dict[str, np.ndarray]
+    chains: list[dict]
+    seeds: list[int]
+    notes: list[str]
+    msa_sources: dict[str, str]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.arrays["restype"])
+
+
+def _featurised(arrays, config: RunConfig) -> dict:
     from harness.data.collate import collate
     from harness.data.featurize import featurize
 
+    example = featurize(arrays, np.arange(len(arrays["restype"])), config.data.max_msa_rows,
+                        np.random.default_rng(0))
+    return collate([example])
+
+
+def read_targets(path: Path, config: RunConfig, msa_dir: Path | None = None) -> list[Target]:
+    """The targets of one input file: an AF3 JSON (one or several jobs), a FASTA file, or a structure file.
+
+    MSAs: as the input gives them, else per chain from ``msa_dir`` (as in ``harness data prepare``), else
+    query-only. Raises a HarnessError naming the file (and the entry or key) when the input cannot be used.
+    """
+    from harness.data.cache import build_example
+    from harness.inputs import assemble, read_fold_jobs
+    from harness.inputs.job import is_fold_job_file
+
     if not path.is_file():
-        raise PredictInputError(f"{path}: no such structure file")
-    structure, tokens, _ = build_example(path, msa_dir, max_msa_rows=config.data.max_msa_rows_cached,
-                                         drop_crystallization_aids=config.data.drop_crystallization_aids)
-    arrays = tokens.arrays
-    example = featurize(arrays, np.arange(tokens.n_tokens), config.data.max_msa_rows, np.random.default_rng(0))
-    return collate([example]), arrays, structure.entry_id, tokens.chains
+        raise PredictInputError(f"{path}: no such input file")
+    if is_fold_job_file(path):
+        targets = []
+        for job in read_fold_jobs(path):
+            built = assemble(job, msa_dir=msa_dir, max_msa_rows=config.data.max_msa_rows_cached)
+            arrays = built.tokens.arrays
+            targets.append(Target(job.name, _featurised(arrays, config), arrays, built.tokens.chains, job.seeds,
+                                  job.notes, built.msa_sources))
+        return targets
+    structure, tokens, rejects = build_example(path, msa_dir, max_msa_rows=config.data.max_msa_rows_cached,
+                                               drop_crystallization_aids=config.data.drop_crystallization_aids)
+    notes = [r["reason"] for r in rejects]
+    return [Target(structure.entry_id, _featurised(tokens.arrays, config), tokens.arrays, tokens.chains, [], notes,
+                   {})]
+
+
+def featurise_input(path: Path, config: RunConfig, msa_dir: Path | None = None):
+    """The first target of ``path`` as ``(batch, arrays, name, chains)`` (see :func:`read_targets`)."""
+    target = read_targets(Path(path), config, msa_dir)[0]
+    return target.batch, target.arrays, target.name, target.chains
 
 
 def atom_array(arrays: dict[str, np.ndarray], chain_list: list[dict], coords: np.ndarray):
@@ -128,30 +205,49 @@ def predict(
     n_cycles: int | None = None,
     msa_dir: Path | None = None,
     use_ema: bool = True,
+    device: str = "auto",
+    chunk_size: int | None = None,
 ) -> list[Path]:
-    """Write ``n_samples`` predictions per seed for every input; returns the written structure paths."""
+    """Write ``n_samples`` predictions per seed for every target of every input; returns the structure paths.
+
+    Seeds: ``seeds`` if given, else an AF3 JSON job's ``modelSeeds``, else ``[0]``. ``chunk_size``: rows per
+    chunk of the triangle operations; None chooses from each target's size (:func:`auto_chunk_size`).
+    """
     from analysis.structure_io import ranking_score, write_prediction
 
-    loaded = load_model(checkpoint, use_ema=use_ema)
+    dev = resolve_device(device)
+    loaded = load_model(checkpoint, use_ema=use_ema, device=dev)
     cycles = n_cycles or loaded.config.train.max_cycles
     written: list[Path] = []
     for path in inputs:
-        batch, arrays, target_id, chains = featurise_input(Path(path), loaded.config, msa_dir)
-        sample = 0
-        for seed in seeds or [0]:
-            g = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                out = loaded.model.sample(batch, n_cycles=cycles, n_samples=n_samples, n_steps=n_steps, generator=g)
-            for k in range(n_samples):
-                coords = out["coords"][0, k].numpy()
-                plddt = out["plddt"][0, k].numpy() if "plddt" in out else np.full(len(coords), 50.0)
-                ptm = float(out["ptm"][0, k]) if "ptm" in out else 0.0
-                iptm = float(out["iptm"][0, k]) if "iptm" in out else 0.0
-                score = float(out["ranking_score"][0, k]) if "ranking_score" in out else ranking_score(ptm, iptm)
-                paths = write_prediction(
-                    out_dir, target_id, sample, atom_array(arrays, chains, coords), plddt, ranking=score, seed=seed,
-                    confidences={"ptm": ptm, "iptm": iptm, "checkpoint_step": loaded.step, "ema": loaded.ema},
-                )
-                written.append(paths.structure)
-                sample += 1
+        for target in read_targets(Path(path), loaded.config, msa_dir):
+            chunk = chunk_size if chunk_size is not None else auto_chunk_size(target.n_tokens)
+            set_chunk_size(loaded.model, chunk)
+            batch = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in target.batch.items()}
+            run_info = {"checkpoint_step": loaded.step, "ema": loaded.ema, "device": str(dev), "chunk_size": chunk,
+                        "kernel_impl": loaded.config.model.kernel_impl, "sampler_steps": n_steps,
+                        "recycling_cycles": cycles}
+            if target.msa_sources:
+                run_info["msa"] = target.msa_sources
+            if target.notes:
+                run_info["input_notes"] = target.notes
+            sample = 0
+            for seed in seeds or target.seeds or [0]:
+                g = torch.Generator(device=dev).manual_seed(seed)
+                with torch.no_grad():
+                    out = loaded.model.sample(batch, n_cycles=cycles, n_samples=n_samples, n_steps=n_steps,
+                                              generator=g)
+                out = {k: v.float().cpu() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+                for k in range(n_samples):
+                    coords = out["coords"][0, k].numpy()
+                    plddt = out["plddt"][0, k].numpy() if "plddt" in out else np.full(len(coords), 50.0)
+                    ptm = float(out["ptm"][0, k]) if "ptm" in out else 0.0
+                    iptm = float(out["iptm"][0, k]) if "iptm" in out else 0.0
+                    score = float(out["ranking_score"][0, k]) if "ranking_score" in out else ranking_score(ptm, iptm)
+                    paths = write_prediction(
+                        out_dir, target.name, sample, atom_array(target.arrays, target.chains, coords), plddt,
+                        ranking=score, seed=seed, confidences={"ptm": ptm, "iptm": iptm} | run_info,
+                    )
+                    written.append(paths.structure)
+                    sample += 1
     return written

@@ -315,6 +315,33 @@ def forward_flops(
     return out
 
 
+def train_flops(
+    config: ModelConfig,
+    *,
+    n_tokens: int,
+    n_atoms: int,
+    n_msa: int,
+    n_cycles: int,
+    diffusion_batch: int,
+    confidence: bool = False,
+    rollout_steps: int = 20,
+) -> float:
+    """FLOPs of one training example, the one formula for the dry-run and the run's ``perf/flops_*``.
+
+    Forward of every cycle, plus backward (~2x forward) of what gradients reach: the last cycle with the input
+    embedder, distogram head and diffusion module; with ``confidence`` also the confidence head (its
+    ``rollout_steps`` sampler steps run without autograd, so they count forward only).
+    """
+    kw = dict(n_tokens=n_tokens, n_atoms=n_atoms, n_msa=max(n_msa, 1), diffusion_batch=diffusion_batch)
+    forward = forward_flops(config, n_cycles=n_cycles, confidence=confidence, rollout_steps=rollout_steps, **kw)
+    backward = 2 * forward_flops(config, n_cycles=1, **kw)["total"]
+    if confidence:
+        n, a = n_tokens, n_atoms
+        rollout = rollout_steps * (_diffusion_flops(config, n, a, 1, 0.0) - _diffusion_pair_flops(config, n))
+        backward += 2 * (forward["confidence_head"] - rollout)
+    return float(forward["total"] + backward)
+
+
 def _diffusion_pair_flops(cfg: ModelConfig, n: int) -> float:
     """The σ-independent pair conditioning (without relpos), computed once per sampler run."""
     p = n * n

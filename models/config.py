@@ -5,9 +5,11 @@ Defaults are AlphaFold3's (SPEC.md §2.3). The paper's configurations are data i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.policy import MemoryPolicy
 
 TriangleAttentionVariant = Literal["vanilla", "additive", "gated"]
 KernelImpl = Literal["auto", "torch", "triton"]
@@ -70,8 +72,9 @@ class ModelConfig(BaseModel):
     kernel_impl: KernelImpl = "auto"
     use_templates: bool = False
     use_confidence_head: bool = True
-    trunk_bf16: bool = Field(False, description="bf16 autocast for MSA module and Pairformer (SPEC.md §2.8)")
-    gradient_checkpointing: bool = Field(False, description="recompute pair-stack blocks in backward")
+    policy: MemoryPolicy = Field(
+        default_factory=MemoryPolicy, description="precision and activation memory of every stack (models.policy)"
+    )
     chunk_size: int | None = Field(None, ge=1, description="rows per chunk in triangle ops at inference")
 
     # Regularisation and encodings.
@@ -93,6 +96,21 @@ class ModelConfig(BaseModel):
     @property
     def s_inputs_dim(self) -> int:
         return self.c_s_inputs if self.c_s_inputs is not None else self.c_s + 65
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_policy_keys(cls, raw: Any) -> Any:
+        # Checkpoints and run folders written before models.policy carry the two flat switches it replaced.
+        if not isinstance(raw, dict) or not ({"trunk_bf16", "gradient_checkpointing"} & set(raw)):
+            return raw
+        raw = dict(raw)
+        policy = dict(raw.get("policy") or {})
+        if raw.pop("trunk_bf16", False):
+            policy["trunk_precision"] = "bf16"
+        if raw.pop("gradient_checkpointing", False):
+            policy["checkpoint_blocks"] = True
+        raw["policy"] = policy
+        return raw
 
     @model_validator(mode="after")
     def _check_divisibility(self) -> ModelConfig:

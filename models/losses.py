@@ -15,7 +15,9 @@ from models.lddt import lddt, smooth_lddt_loss
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import distogram_edges
 
-AF3_WEIGHTS: dict[str, float] = {"diffusion": 4.0, "distogram": 0.03, "confidence": 1e-4}
+# α_bond and α_pae are stage weights (AF3 SI §4: 0 in initial training, 1 in fine-tuning); the defaults here keep
+# both terms on for direct callers, the training loop passes each stage's values.
+AF3_WEIGHTS: dict[str, float] = {"diffusion": 4.0, "distogram": 0.03, "confidence": 1e-4, "bond": 1.0, "pae": 1.0}
 
 
 def atom_flags(batch: dict[str, Tensor], name: str) -> Tensor:
@@ -178,7 +180,7 @@ def compute_losses(
 ) -> dict[str, Tensor]:
     """All losses from ``SeedFold.forward`` outputs. Keys: loss, mse, bond, smooth_lddt, distogram and, with
     ``confidence``, plddt, pae, pde, resolved. ``weights`` overrides AF3_WEIGHTS (diffusion, distogram,
-    confidence)."""
+    confidence, bond, pae)."""
     w = {**AF3_WEIGHTS, **(weights or {})}
     with torch.autocast(outputs["x_denoised"].device.type, enabled=False):
         x_pred, x_true = outputs["x_denoised"].float(), outputs["x_gt_aug"].float()
@@ -191,13 +193,14 @@ def compute_losses(
             "distogram": distogram_loss(outputs["distogram_logits"], batch),
         }
         total = (
-            w["diffusion"] * (out["mse"] + out["bond"] + out["smooth_lddt"])
+            w["diffusion"] * (out["mse"] + w["bond"] * out["bond"] + out["smooth_lddt"])
             + w["distogram"] * out["distogram"]
         )
         if confidence:
             conf = confidence_losses(outputs, batch)
             out.update(conf)
-            total = total + w["confidence"] * sum(conf.values())
+            terms = conf["plddt"] + conf["pde"] + conf["resolved"] + w["pae"] * conf["pae"]
+            total = total + w["confidence"] * terms
         out["loss"] = total
     return out
 

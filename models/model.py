@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import Tensor, nn
 
@@ -38,11 +36,6 @@ class SeedFold(nn.Module):
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
 
-    def _trunk_autocast(self, device: torch.device):
-        if self.config.trunk_bf16:
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def trunk(self, batch: dict[str, Tensor], *, n_cycles: int) -> dict[str, Tensor]:
         """Recycled trunk: s_inputs (B, N, c_s_inputs), s (B, N, c_s), z (B, N, N, c_z), all fp32.
 
@@ -62,7 +55,8 @@ class SeedFold(nn.Module):
     def _cycle(self, batch, s_inputs, s_init, z_init, s_prev, z_prev, token_mask) -> tuple[Tensor, Tensor]:
         z = z_init + self.proj_z_prev(self.norm_z_prev(z_prev))
         s = s_init + self.proj_s_prev(self.norm_s_prev(s_prev))
-        with self._trunk_autocast(z.device):
+        policy = self.config.policy
+        with policy.autocast(z.device, policy.trunk_precision):
             if self.template_embedder is not None:
                 z = z + self.template_embedder(batch, z)
             if self.msa_module is not None:
@@ -94,7 +88,9 @@ class SeedFold(nn.Module):
         )
         noise = torch.randn(x_gt_aug.shape, generator=generator, device=device) * sigma[..., None, None]
         x_noisy = x_gt_aug + noise * batch["atom_mask"][:, None, :, None]
-        out["x_denoised"] = self.diffusion_module(x_noisy, sigma, batch, out["s_inputs"], out["s"], out["z"])
+        out["x_denoised"] = self.diffusion_module.chunked(
+            x_noisy, sigma, batch, out["s_inputs"], out["s"], out["z"]
+        )
         out["x_gt_aug"], out["sigma"] = x_gt_aug, sigma
         if with_confidence:
             out.update(self.confidence_rollout(batch, out, generator=generator))
@@ -118,7 +114,7 @@ class SeedFold(nn.Module):
         z_cond = self.diffusion_module.conditioning.pair(batch, z.float())
 
         def denoise(x_noisy: Tensor, sigma: Tensor) -> Tensor:
-            return self.diffusion_module(x_noisy, sigma, batch, s_inputs, s, z, z_cond=z_cond)
+            return self.diffusion_module.chunked(x_noisy, sigma, batch, s_inputs, s, z, z_cond=z_cond)
 
         return sample_diffusion(
             denoise,

@@ -10,8 +10,9 @@ Two APIs:
   symmetric side-chain naming resolved per residue, global / per-chain / per-residue / interface-only and
   Cα/C3′-only variants.
 - :func:`lddt_torch` (tensor level, for validation on batches): coordinates already in correspondence
-  (``(B, A, 3)``), masks, optional token ids to exclude intra-token pairs. It does **not** resolve symmetric
-  naming or pair chains/residues: the data pipeline's atom order is the correspondence.
+  (``(B, A, 3)``), masks, optional token ids to exclude intra-token pairs. Given the batch's ``restype`` and
+  ``ref_atom_name_chars`` it resolves symmetric side-chain naming per residue exactly as :func:`lddt` does; it
+  never re-pairs chains or residues (the data pipeline's atom order is the correspondence).
 """
 
 from __future__ import annotations
@@ -304,6 +305,8 @@ def lddt_torch(
     thresholds: tuple[float, ...] = THRESHOLDS,
     per_atom: bool = False,
     chunk_size: int = 1024,
+    restype: torch.Tensor | None = None,
+    atom_name_chars: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """All-atom lDDT of predicted against true coordinates already in atom correspondence.
 
@@ -319,16 +322,22 @@ def lddt_torch(
             choice); a pair is included when the true distance is below the radius of its first atom.
         per_atom: return (B, A) per-atom lDDT (NaN where an atom has no pairs) instead of (B,).
         chunk_size: rows of the A × A distance matrix processed at once (memory B·chunk·A floats).
+        restype: (B, N) or (N,) long, token residue types (indices into ``models.features.RESTYPES``), and
+        atom_name_chars: (B, A, 4) or (A, 4) long, atom names as ord(c) − 32 (the batch's
+            ``ref_atom_name_chars``). Given both (and ``atom_to_token``), symmetric side chains (ASP, GLU, LEU,
+            VAL, ARG, PHE, TYR) take per residue the naming that preserves more, as in :func:`lddt`.
 
     Returns:
         (B,) pooled lDDT (NaN where no pair exists), or (B, A) with ``per_atom``; no batch dim for (A, 3)
-        input. Not symmetry-corrected and no chain/residue re-pairing: use :func:`lddt` for that.
+        input. No chain/residue re-pairing: use :func:`lddt` for that.
     """
     unbatched = pred.dim() == 2
     if unbatched:
         pred, true, atom_mask = pred[None], true[None], atom_mask[None]
         atom_to_token = None if atom_to_token is None else atom_to_token[None]
         pred_mask = None if pred_mask is None else pred_mask[None]
+        restype = None if restype is None else restype[None]
+        atom_name_chars = None if atom_name_chars is None else atom_name_chars[None]
         if torch.is_tensor(inclusion_radius) and inclusion_radius.dim() == 1:
             inclusion_radius = inclusion_radius[None]
     if pred.shape != true.shape or pred.shape[-1] != 3:
@@ -341,6 +350,13 @@ def lddt_torch(
         radius = inclusion_radius.to(pred.device, torch.float64).expand(n_batch, n_atoms)
     else:
         radius = torch.full((n_batch, n_atoms), float(inclusion_radius), dtype=torch.float64, device=pred.device)
+    if restype is not None and atom_name_chars is not None:
+        if atom_to_token is None:
+            raise ValueError("symmetry resolution (restype, atom_name_chars) needs atom_to_token")
+        valid = mask if pred_mask is None else mask & pred_mask.bool()
+        partner = _swap_partners(restype, atom_to_token, atom_name_chars, valid)
+        if partner is not None:
+            pred = _resolve_swaps(pred, true, mask, radius, atom_to_token, partner, pred_mask, thresholds)
     preserved_sum = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     pair_count = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     for start in range(0, n_atoms, chunk_size):
@@ -372,3 +388,70 @@ def lddt_torch(
         out = (preserved_sum.sum(-1) / total).where(total > 0, torch.nan)
     out = out.to(out_dtype)
     return out[0] if unbatched else out
+
+
+def _swap_partners(
+    restype: torch.Tensor, atom_to_token: torch.Tensor, atom_name_chars: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor | None:
+    """(B, A) long: for atoms of a swappable side chain the atom they swap with, else the atom itself.
+
+    Only residues whose swapped atoms are all ``valid`` (B, A) qualify. None when no residue does.
+    """
+    from models.features import RESTYPES
+
+    names_table = np.array([*RESTYPES, ""])
+    n_batch, n_atoms = atom_to_token.shape
+    partner = np.tile(np.arange(n_atoms), (n_batch, 1))
+    token = atom_to_token.cpu().numpy()
+    types = restype.cpu().numpy()
+    chars = atom_name_chars.cpu().numpy().astype(np.int64)
+    ok = valid.cpu().numpy()
+    found = False
+    for b in range(n_batch):
+        res_name = names_table[np.clip(types[b][np.clip(token[b], 0, types.shape[1] - 1)], 0, len(RESTYPES))]
+        atom_name = np.array(["".join(chr(c + 32) for c in row).strip() for row in chars[b]])
+        for swap in side_chain_swaps(res_name, atom_name, token[b]):
+            if ok[b, swap[0]].all():
+                partner[b, swap[0]] = swap[1]
+                found = True
+    return torch.from_numpy(partner).to(atom_to_token.device) if found else None
+
+
+def _resolve_swaps(
+    pred: torch.Tensor,
+    true: torch.Tensor,
+    mask: torch.Tensor,
+    radius: torch.Tensor,
+    atom_to_token: torch.Tensor,
+    partner: torch.Tensor,
+    pred_mask: torch.Tensor | None,
+    thresholds: tuple[float, ...],
+) -> torch.Tensor:
+    """``pred`` (B, A, 3) with each swappable residue renamed where that preserves more pairs.
+
+    Same rule as :func:`resolve_side_chain_symmetry`: each residue is judged against its environment in the
+    original naming; pairs (i, j) and (j, i) both count, each with its first atom's inclusion radius.
+    """
+    out = pred.clone()
+    for b in range(pred.shape[0]):
+        rows = torch.nonzero(partner[b] != torch.arange(pred.shape[1], device=pred.device)).flatten()
+        if len(rows) == 0:
+            continue
+        d_true = torch.cdist(true[b, rows], true[b], compute_mode="donot_use_mm_for_euclid_dist")  # (R, A)
+        token_rows = atom_to_token[b, rows]
+        other = (atom_to_token[b][None, :] != token_rows[:, None]) & mask[b][None, :] & mask[b, rows, None]
+        if pred_mask is not None:
+            other &= pred_mask[b][None, :].bool()
+        weight = (d_true < radius[b, rows, None]).double() + (d_true < radius[b][None, :]).double()
+        weight = weight * other
+
+        kept = []
+        for points in (pred[b, partner[b, rows]], pred[b, rows]):
+            deviation = (torch.cdist(points, pred[b], compute_mode="donot_use_mm_for_euclid_dist") - d_true).abs()
+            kept.append(sum((deviation < t).double() for t in thresholds) / len(thresholds))
+        gain_rows = ((kept[0] - kept[1]) * weight).sum(-1)
+        gain = torch.zeros(int(atom_to_token[b].max()) + 1, dtype=torch.float64, device=pred.device)
+        gain.index_add_(0, token_rows, gain_rows)
+        chosen = rows[gain[token_rows] > 1e-9]
+        out[b, chosen] = pred[b, partner[b, chosen]]
+    return out

@@ -27,8 +27,25 @@ def validate(path: ConfigPath) -> None:
 
 @app.command("show")
 def show(path: ConfigPath) -> None:
-    """Print the resolved config as YAML (the preset expanded, every default filled in)."""
+    """Print the resolved config as YAML (the preset expanded, every default filled in), then what it derives
+    (``derived``: atom budget, accumulation, precision per module, checkpointing, stages, as a run folder's
+    config.yaml records them) and, as comments, its estimated FLOPs and memory per GPU with and without
+    checkpointing."""
     from harness.config import load_run_config
+    from harness.recipe import resolve
+    from harness.sweep.estimate import estimate
 
     config = load_run_config(path)
-    typer.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), nl=False)
+    size = estimate(config)
+    shown = config.model_dump(mode="json") | {"derived": resolve(config).as_dict()}
+    estimate_block = {"estimate": {
+        "params": size.params,
+        "example": {"tokens": size.example.n_tokens, "atoms": size.example.n_atoms, "msa_rows": size.example.n_msa},
+        "flops_per_example": size.flops_per_example, "flops_per_step": size.flops_per_step,
+        "memory_gb_per_gpu": {"checkpointed": round(size.memory_gb_checkpointed, 3),
+                              "plain": round(size.memory_gb_plain, 3)},
+    }}
+    typer.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
+    # As comments, so that the output stays a config that loads (``derived`` is checked on load).
+    for line in yaml.safe_dump(estimate_block, sort_keys=False).splitlines():
+        typer.echo(f"# {line}")

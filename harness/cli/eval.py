@@ -2,6 +2,9 @@
 
 Convention: single commands expose a function named ``command``; ``harness/cli/__init__.py`` registers it.
 ``app`` is the same command as a stand-alone typer app.
+
+Exit status: 0 when every target was scored, 1 when any target failed or had no prediction (the tables are
+written either way and the count is printed), 2 for invalid input (bad targets file, folder or option).
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ from rich.table import Table
 from harness.cli._common import console
 from harness.errors import HarnessError
 
+EXIT_TARGETS_FAILED = 1
+
 
 class EvalInputError(HarnessError):
     """The targets CSV, the predictions directory or an option is invalid."""
 
 
 def command(
-    targets: Path = typer.Option(..., "--targets", help="Targets CSV: task, entry_id, chain_ids[, ...]."),
+    targets: Path = typer.Option(
+        ..., "--targets", help="Targets CSV: the project's (task, entry_id, chain_ids[, ...]) or a FoldBench list."
+    ),
     predictions: Path = typer.Option(
-        ..., "--predictions", help="Predictions dir: {target_id}/*_sample_k.cif"
+        ..., "--predictions", help="Predictions dir: one folder per target in a --layout predictors write."
     ),
     references: Path | None = typer.Option(
         None,
@@ -31,63 +38,110 @@ def command(
         help="Folder with {entry_id}.cif[.gz]/.pdb when the CSV has no reference column.",
     ),
     select: str = typer.Option("top1", "--select", help="top1 (highest ranking score) or best (oracle)."),
+    chain_ids: str = typer.Option(
+        "auto", "--chain-ids", help="label (label_asym_id), auth (author ids) or auto (label for FoldBench lists)."
+    ),
+    layout: str = typer.Option(
+        "auto", "--layout", help="Prediction folders: auto, seedfold, alphafold3, boltz, protenix or chai1."
+    ),
+    lddt_scopes: list[str] = typer.Option(
+        [], "--lddt", help="Extra lDDT columns: complex (all chains) and/or interface (repeat the option)."
+    ),
+    nonstandard: str = typer.Option(
+        "parent", "--nonstandard", help="parent (map modified residues to their parent, as OpenStructure) or keep."
+    ),
+    pli_model_contacts: bool = typer.Option(
+        True, "--pli-model-contacts/--no-pli-model-contacts",
+        help="lDDT-PLI also penalises model-only contacts (OpenStructure's add_mdl_contacts, its default).",
+    ),
     strict_chains: bool = typer.Option(
         False, "--strict-chains", help="Map chains by id only (renamed chains fail) instead of by sequence."
     ),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: PREDICTIONS/eval)."),
 ) -> None:
     """Score predictions against references (lDDT, DockQ, ligand RMSD) into FoldBench-style tables."""
-    from analysis.eval import SELECTIONS, TargetsFileError, evaluate, load_targets, summarize
+    from analysis.eval import SELECTIONS, EvalOptions, TargetsFileError, evaluate_all, load_targets, summarize
 
     if select not in SELECTIONS:
         raise EvalInputError(f"--select {select!r}: expected one of {', '.join(SELECTIONS)}")
+    if chain_ids not in ("auto", "label", "auth"):
+        raise EvalInputError(f"--chain-ids {chain_ids!r}: expected auto, label or auth")
     if not predictions.is_dir():
         raise EvalInputError(f"--predictions {predictions}: not a directory")
     if references is not None and not references.is_dir():
         raise EvalInputError(f"--references {references}: not a directory")
     try:
-        target_list = load_targets(targets, references)
+        options = EvalOptions(
+            strict=strict_chains,
+            nonstandard=nonstandard,
+            lddt_scopes=tuple(dict.fromkeys(lddt_scopes)),
+            add_mdl_contacts=pli_model_contacts,
+            layout=layout,
+        )
+    except ValueError as err:
+        raise EvalInputError(f"option: {err}") from err
+    try:
+        target_list = load_targets(targets, references, chain_ids=None if chain_ids == "auto" else chain_ids)
     except TargetsFileError as err:
         raise EvalInputError(str(err)) from err
-    raw = evaluate(target_list, predictions, select=select, strict=strict_chains)
+    raw, samples = evaluate_all(target_list, predictions, select=select, options=options)
     summary = summarize(raw)
     out = out or predictions / "eval"
     out.mkdir(parents=True, exist_ok=True)
     raw.to_csv(out / "raw.csv", index=False)
+    samples.drop(columns=["primary"]).to_csv(out / "samples.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     _print_summary(summary, select)
     for _, row in raw[raw["status"] != "ok"].iterrows():
         console.print(f"[yellow]{row['status']}[/yellow] {row['target_id']}: {row['error']}", highlight=False)
-    console.print(f"raw table: {out / 'raw.csv'}\nsummary:   {out / 'summary.csv'}", highlight=False)
+    unmapped = raw[raw["unmapped_interfaces"].fillna("").astype(str).str.len() > 0]
+    for _, row in unmapped.iterrows():
+        console.print(
+            f"[yellow]interfaces[/yellow] {row['target_id']}: reference interface(s) {row['unmapped_interfaces']} "
+            "have a chain that no prediction chain maps onto",
+            highlight=False,
+        )
+    console.print(
+        f"raw table (selected sample per target): {out / 'raw.csv'}\n"
+        f"every sample:                            {out / 'samples.csv'}\n"
+        f"summary:                                 {out / 'summary.csv'}",
+        highlight=False,
+    )
+    n_bad = int((raw["status"] != "ok").sum())
+    if n_bad:
+        n_failed, n_missing = int((raw["status"] == "failed").sum()), int((raw["status"] == "missing").sum())
+        console.print(
+            f"[red]{n_bad} of {len(raw)} targets not scored[/red] ({n_failed} failed, {n_missing} missing)",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_TARGETS_FAILED)
 
 
 def _fmt(value: float, percent: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
+    # FoldBench prints success rates in percent; the CSV keeps the fraction, shown beside it.
+    return f"{100 * value:.2f}% ({value:.4f})" if percent else f"{value:.4f}"
 
 
 def _print_summary(summary, select: str) -> None:
     table = Table(title=f"FoldBench-style summary (selection: {select}; failures count as failures)")
-    for name in ("task", "targets", "ok", "failed", "missing", "metric", "value", "evaluated only"):
-        table.add_column(name)
-    for name in ("mean iRMSD", "mean LRMSD", "mean lig. RMSD", "mean lDDT-PLI"):
-        table.add_column(name)
+    columns = [("task", "task"), ("targets", "n_targets"), ("ok", "n_evaluated"), ("failed", "n_failed"),
+               ("missing", "n_missing"), ("metric", "metric")]  # fmt: skip
+    means = [("mean iRMSD", "mean_irmsd"), ("mean LRMSD", "mean_lrmsd"), ("mean lig. RMSD", "mean_ligand_rmsd"),
+             ("mean lDDT-PLI", "mean_lddt_pli"), ("complex lDDT", "mean_lddt_complex"),
+             ("interface lDDT", "mean_lddt_interface")]  # fmt: skip
+    # Only the component columns some task has a value for.
+    means = [(title, key) for title, key in means if summary[key].notna().any()]
+    for title in [c[0] for c in columns] + ["value", "evaluated only"] + [m[0] for m in means]:
+        table.add_column(title)
     for _, row in summary.iterrows():
         percent = row["metric"] == "success_rate"
         table.add_row(
-            row["task"],
-            str(row["n_targets"]),
-            str(row["n_evaluated"]),
-            str(row["n_failed"]),
-            str(row["n_missing"]),
-            row["metric"],
+            *[str(row[key]) for _, key in columns],
             _fmt(row["value"], percent),
             _fmt(row["value_evaluated_only"], percent),
-            _fmt(row["mean_irmsd"]),
-            _fmt(row["mean_lrmsd"]),
-            _fmt(row["mean_ligand_rmsd"]),
-            _fmt(row["mean_lddt_pli"]),
+            *[_fmt(row[key]) for _, key in means],
         )
     console.print(table)
 

@@ -12,7 +12,9 @@ from harness.cli._common import console
 
 def command(
     checkpoint: Annotated[Path, typer.Argument(help="a .ckpt file or a run folder (uses checkpoints/last.ckpt)")],
-    inputs: Annotated[list[Path], typer.Argument(help="structure files (mmCIF/PDB, .gz ok) defining what to fold")],
+    inputs: Annotated[list[Path], typer.Argument(
+        help="what to fold: AlphaFold3 input JSON, FASTA (Boltz-style >ID|TYPE headers or plain), or structure "
+             "files (mmCIF/PDB, .gz ok)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="predictions folder (read by `harness eval`)")] = Path(
         "predictions"),
     samples: Annotated[int, typer.Option(min=1, help="diffusion samples per seed")] = 5,
@@ -21,10 +23,13 @@ def command(
     cycles: Annotated[int | None, typer.Option(min=1, help="recycling cycles; default train.max_cycles")] = None,
     msa_dir: Annotated[Path | None, typer.Option(help="MSAs laid out as for `harness data prepare`")] = None,
     no_ema: Annotated[bool, typer.Option("--no-ema", help="use the raw weights instead of the EMA")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N")] = "auto",
+    chunk_size: Annotated[int | None, typer.Option(min=1, help="rows per chunk of the triangle operations; "
+                                                   "default: chosen from each target's size")] = None,
 ) -> None:
     """Sample structures from a checkpoint; write mmCIF (pLDDT in B-factor) and confidences JSON per sample."""
     from harness.predict import predict
 
-    written = predict(checkpoint, inputs, out, n_samples=samples, seeds=seed or [0], n_steps=steps,
-                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema)
+    written = predict(checkpoint, inputs, out, n_samples=samples, seeds=seed or None, n_steps=steps,
+                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema, device=device, chunk_size=chunk_size)
     console.print(f"wrote {len(written)} predictions under {out}")

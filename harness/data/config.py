@@ -3,6 +3,10 @@
 Paper values (SPEC.md §2.8): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
 tokens, MSA rows up to 16384 in AF3 (subsampled), batch 256 across GPUs; mixture pdb 0.50 /
 afdb_distill 0.08 / mgnify_distill 0.42.
+
+The atom budget follows the crop: ``max_atoms`` unset means ``crop_size × atoms_per_token`` (AF3: 12 per token,
+4608 atoms at 384 tokens), re-derived for every stage's crop. A budget that would stop a crop before its token
+limit is an error, not a silent ~4x smaller crop.
 """
 
 from __future__ import annotations
@@ -13,6 +17,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.data.crop import CROPPERS
+
+AF3_ATOMS_PER_TOKEN = 12.0  # AF3's crop: 4608 atoms at 384 tokens
+# Below this many atoms per token the atom budget, not the token count, ends real crops: heavy atoms per token
+# in the bundled starter set are 7.8 on average and 10.1 in the densest entry (nucleic acids, ligands).
+MIN_ATOMS_PER_TOKEN = 10.5
+
+
+def atom_budget_problem(key: str, max_atoms: int, crop_size: int, crop_key: str) -> str | None:
+    """Why ``max_atoms`` would bind before ``crop_size`` tokens (None when it does not)."""
+    if max_atoms >= crop_size * MIN_ATOMS_PER_TOKEN:
+        return None
+    return (f"{key}={max_atoms} binds before {crop_key}={crop_size}: a crop would keep ~{max_atoms / 7.8:.0f} "
+            f"protein tokens (7.8 heavy atoms per token); need >= {crop_size * MIN_ATOMS_PER_TOKEN:.0f} "
+            f"({MIN_ATOMS_PER_TOKEN} per token) or leave {key} unset to derive crop_size x atoms_per_token")
 
 
 class DatasetSpec(BaseModel):
@@ -39,7 +57,12 @@ class DataConfig(BaseModel):
 
     datasets: list[DatasetSpec] = Field(default_factory=list)
     crop_size: int = Field(64, ge=4, description="tokens per training crop (paper: 384, then 640)")
-    max_atoms: int = Field(768, ge=16, description="atom budget per crop (AF3: 4608 at 384 tokens)")
+    max_atoms: int | None = Field(
+        None, ge=16, description="atom budget per crop; None = crop_size x atoms_per_token (AF3: 4608 at 384)"
+    )
+    atoms_per_token: float = Field(
+        AF3_ATOMS_PER_TOKEN, description="atom allowance per crop token when max_atoms is unset (AF3: 12)"
+    )
     cropper: dict[str, float] = Field(
         default_factory=lambda: {"contiguous": 0.2, "spatial": 0.4, "spatial_interface": 0.4},
         description="cropper -> weight (AF3 SI §2.7)",
@@ -74,7 +97,25 @@ class DataConfig(BaseModel):
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
             raise ValueError(f"dataset names must be unique, got {names}")
+        if self.atoms_per_token < MIN_ATOMS_PER_TOKEN:
+            raise ValueError(f"data.atoms_per_token={self.atoms_per_token} binds before the token limit; "
+                             f"expected >= {MIN_ATOMS_PER_TOKEN} (AF3: {AF3_ATOMS_PER_TOKEN})")
+        if self.max_atoms is not None and (p := atom_budget_problem("data.max_atoms", self.max_atoms,
+                                                                     self.crop_size, "data.crop_size")):
+            raise ValueError(p)
+        if self.max_msa_rows > self.max_msa_rows_cached:
+            raise ValueError(f"data.max_msa_rows={self.max_msa_rows} exceeds data.max_msa_rows_cached="
+                             f"{self.max_msa_rows_cached}: the cache keeps fewer rows than a crop would sample")
         return self
+
+    def atom_budget_for(self, crop_size: int) -> int:
+        """Atoms per crop of ``crop_size`` tokens: ``max_atoms`` when set, else crop_size x atoms_per_token."""
+        return self.max_atoms if self.max_atoms is not None else int(round(crop_size * self.atoms_per_token))
+
+    @property
+    def atom_budget(self) -> int:
+        """The atom budget in effect for ``crop_size``."""
+        return self.atom_budget_for(self.crop_size)
 
     def resolved_datasets(self) -> list[DatasetSpec]:
         return self.datasets or [DatasetSpec(name="pdb")]

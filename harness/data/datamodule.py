@@ -100,7 +100,7 @@ class StructureDataModule(L.LightningDataModule):
                 caches[s.name],
                 split="train",
                 crop_size=cfg.crop_size,
-                max_atoms=cfg.max_atoms,
+                max_atoms=cfg.atom_budget,
                 cropper=cfg.cropper,
                 max_msa_rows=cfg.max_msa_rows,
                 seed=self.seed,

@@ -65,13 +65,15 @@ class Chain:
 @dataclass
 class Structure:
     """A parsed entry. ``bonds`` are covalent links ((chain, residue, atom), (chain, residue, atom)) from
-    ``struct_conn``/``LINK`` records, by index into ``chains`` and ``chains[c].residues``."""
+    ``struct_conn``/``LINK`` records, by index into ``chains`` and ``chains[c].residues``. ``components``: reference
+    conformers for residue names that are not CCD codes (ligands given as SMILES), by name."""
 
     entry_id: str
     path: str
     chains: list[Chain]
     bonds: list[tuple[tuple[int, int, str], tuple[int, int, str]]]
     predicted: bool = False
+    components: dict = field(default_factory=dict)
 
 
 def entry_id_of(path: Path) -> str:

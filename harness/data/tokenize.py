@@ -112,7 +112,7 @@ def tokenize(structure: Structure) -> Tokens:
         asym = c_idx + 1
         first_token = len(tok["restype"])
         for r_idx, res in enumerate(chain.residues):
-            comp = component(res.name, structure.path)
+            comp = structure.components.get(res.name) or component(res.name, structure.path)
             standard = chain.mol_type != LIGAND and res.name in STANDARD_RESIDUES
             keep = _polymer_atoms(comp) if chain.mol_type != LIGAND else np.arange(len(comp.atom_names))
             names = comp.atom_names[keep]
@@ -223,7 +223,7 @@ def _token_bonds(structure: Structure, residues: dict, atom_chunks: dict) -> np.
         if not per_atom:
             continue
         res = structure.chains[c_idx].residues[r_idx]
-        comp = component(res.name, structure.path)
+        comp = structure.components.get(res.name) or component(res.name, structure.path)
         for i, j in comp.bonds:
             a, b = atom_of.get(comp.atom_names[i]), atom_of.get(comp.atom_names[j])
             if a is not None and b is not None:

@@ -1,11 +1,20 @@
-"""Sizes shown by ``harness sweep --dry-run``: parameters and FLOPs from ``models.accounting`` (the one source
-of truth, tested against the real modules), plus a rough training peak-memory estimate defined here.
+"""Sizes shown by ``harness sweep --dry-run`` and ``harness config show``: parameters and FLOPs from
+``models.accounting`` (the one source of truth, tested against the real modules; ``train_flops`` is also what
+the run logs as ``perf/flops_per_step``), plus a rough peak-memory estimate per GPU defined here.
 
-Memory estimate (GB), stated assumptions: fp32 weights + gradients + Adam moments + EMA copy = 20 bytes per
-parameter; activations with per-block activation checkpointing: every pair block keeps its input
-(n² · c_z · 4 bytes) and one block at a time holds ~30 pair-sized intermediates, plus, for softmax triangle
-attention without the fused kernel, the H · n³ logits in fp32. It ignores the diffusion module's activations
-(atom-local, O(diffusion_batch · n_atoms · c_atom)), so it is a lower bound at large diffusion batches.
+The example a dry-run sizes: ``crop_tokens`` tokens, min(atom budget, 7.8 x tokens) atoms (heavy atoms per token
+in the bundled starter set), ``data.max_msa_rows`` MSA rows; FLOPs averaged over the recycling counts 1..max_cycles
+that training draws uniformly. A run logs the same formula at the sizes it actually saw.
+
+Memory estimate (GB per GPU, one micro-batch), stated assumptions: fp32 weights + gradients + Adam moments + EMA
+copy = 20 bytes per parameter. Trunk activations (only the last recycling cycle keeps any) at 2 bytes per value
+under a bf16 trunk, else 4 (block inputs, the fp32 residual stream, at 4): without checkpointing every pair
+block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors; with
+per-block checkpointing every block keeps only its input and one block at a time holds the rest while it is
+recomputed. The diffusion module (fp32) keeps ~20 token-sized (n · c_token) values per transformer block and ~30
+atom-sized (n_atoms · c_atom) values plus the windowed attention logits per atom block, per noised copy alive at
+once (``policy.diffusion_chunk_size``). The losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors
+(smooth lDDT) whatever the chunking. Constants measured by benchmarks/bench_memory_policy.py (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -13,32 +22,104 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.config import RunConfig
+from harness.recipe import Recipe, Stage, plan_stages, resolve
 
 BYTES_PER_PARAM_TRAINING = 20
-PAIR_INTERMEDIATES_PER_BLOCK = 30
-ATOMS_PER_TOKEN = 8  # average heavy atoms per token in protein crops, for the FLOP count
+# Measured with benchmarks/bench_memory_policy.py (saved-for-backward bytes of one Pairformer block, torch
+# kernels, dropout on): 62 pair-sized tensors plus ~2 H·n³ attention tensors per block; the losses keep ~7
+# (copies, atoms, atoms) fp32 tensors (smooth lDDT's pair distances).
+PAIR_INTERMEDIATES_PER_BLOCK = 62
+LOSS_ATOM_PAIR_TENSORS = 7
+DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK = 20
+ATOM_INTERMEDIATES_PER_BLOCK = 30
+PROTEIN_ATOMS_PER_TOKEN = 7.8  # mean heavy atoms per token over the bundled starter set
+
+
+@dataclass(frozen=True)
+class ExampleSize:
+    n_tokens: int
+    n_atoms: int
+    n_msa: int
 
 
 @dataclass(frozen=True)
 class RunSize:
     params: int
-    flops_per_example: float  # one training forward at the configured crop size
-    peak_memory_gb: float
+    recipe: Recipe
+    example: ExampleSize
+    flops_per_example: float  # one training example (forward + backward), mean over recycling counts
+    flops_per_step: float  # x the global batch
+    memory_gb: float  # with the config's checkpointing setting
+    memory_gb_checkpointed: float
+    memory_gb_plain: float
 
 
-def estimate(config: RunConfig) -> RunSize:
-    from models.accounting import count_parameters, forward_flops
+def typical_example(config: RunConfig, stage: Stage) -> ExampleSize:
+    crop = stage.crop_size or config.data.crop_size
+    atoms = min(stage.atom_budget, round(crop * PROTEIN_ATOMS_PER_TOKEN))
+    return ExampleSize(n_tokens=crop, n_atoms=atoms, n_msa=config.data.max_msa_rows)
+
+
+def example_flops(config: RunConfig, example: ExampleSize, *, n_cycles: int, diffusion_batch: int) -> float:
+    """``models.accounting.train_flops`` of one example, with the run's confidence setting."""
+    from models.accounting import train_flops
 
     arch = config.model.architecture()
-    n = config.data.crop_size
-    params = count_parameters(arch)["total"]
-    flops = forward_flops(arch, n_tokens=n, n_atoms=n * ATOMS_PER_TOKEN, n_msa=config.data.max_msa_rows,
-                          diffusion_batch=config.train.diffusion_batch)["total"]
-    n_pair_blocks = arch.n_pairformer_blocks + arch.n_msa_blocks
-    pair = n * n * arch.c_z * 4
-    activations = n_pair_blocks * pair + PAIR_INTERMEDIATES_PER_BLOCK * pair
+    return train_flops(arch, n_tokens=example.n_tokens, n_atoms=example.n_atoms, n_msa=example.n_msa,
+                       n_cycles=n_cycles, diffusion_batch=diffusion_batch,
+                       confidence=config.train.confidence_loss and arch.use_confidence_head)
+
+
+def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, checkpointed: bool) -> float:
+    from models.accounting import count_parameters
+
+    arch = config.model.architecture()
+    policy = arch.policy
+    b = config.data.batch_size
+    n, a, s = example.n_tokens, example.n_atoms, example.n_msa
+    trunk_bytes = 2 if policy.trunk_precision == "bf16" else 4
+    pair = b * n * n * arch.c_z * trunk_bytes
+    logits = 0.0
     if arch.triangle_attention == "vanilla":
-        heads = max(1, arch.c_z // arch.tri_att_head_dim)
-        activations += heads * n**3 * 4
-    peak = (params * BYTES_PER_PARAM_TRAINING + activations) / 1e9
-    return RunSize(params=params, flops_per_example=float(flops), peak_memory_gb=peak)
+        logits = 2 * b * max(1, arch.c_z // arch.tri_att_head_dim) * n**3 * trunk_bytes
+    msa = b * s * n * arch.c_m * trunk_bytes
+    n_pair_blocks = arch.n_pairformer_blocks + arch.n_msa_blocks
+    one_block = PAIR_INTERMEDIATES_PER_BLOCK * pair + logits
+    if checkpointed:
+        # The residual stream stays fp32 under autocast: each block's saved input is 4 bytes per value.
+        trunk = n_pair_blocks * pair * 4 / trunk_bytes + arch.n_msa_blocks * msa * 4 / trunk_bytes + one_block
+    else:
+        trunk = n_pair_blocks * one_block + arch.n_msa_blocks * 10 * msa
+    copies = min(diffusion_batch, policy.diffusion_chunk_size or diffusion_batch)
+    token = b * copies * n * arch.c_token * 4
+    pair_bias = b * n * n * arch.n_diffusion_heads * 4
+    atom_blocks = arch.n_atom_encoder_blocks + arch.n_atom_decoder_blocks
+    atom = b * copies * a * (ATOM_INTERMEDIATES_PER_BLOCK * arch.c_atom + arch.atom_window_keys
+                             * arch.n_atom_heads) * 4
+    per_block = DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK * token + pair_bias
+    if checkpointed:
+        diffusion = arch.n_diffusion_blocks * token + per_block + atom_blocks * atom
+    else:
+        diffusion = arch.n_diffusion_blocks * per_block + atom_blocks * atom
+    losses = LOSS_ATOM_PAIR_TENSORS * b * diffusion_batch * a * a * 4
+    states = count_parameters(arch)["total"] * BYTES_PER_PARAM_TRAINING
+    return (states + trunk + diffusion + losses) / 1e9
+
+
+def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None) -> RunSize:
+    """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop)."""
+    from models.accounting import count_parameters
+
+    stage = stage or plan_stages(config)[0]
+    example = example or typical_example(config, stage)
+    recipe = resolve(config)
+    cycles = range(1, config.train.max_cycles + 1)
+    flops = sum(example_flops(config, example, n_cycles=k, diffusion_batch=stage.diffusion_batch)
+                for k in cycles) / len(cycles)
+    global_batch = recipe.global_batch if isinstance(recipe.global_batch, int) else config.data.batch_size
+    with_ckpt = memory_gb(config, example, stage.diffusion_batch, checkpointed=True)
+    plain = memory_gb(config, example, stage.diffusion_batch, checkpointed=False)
+    return RunSize(params=count_parameters(config.model.architecture())["total"], recipe=recipe, example=example,
+                   flops_per_example=flops, flops_per_step=flops * global_batch,
+                   memory_gb=with_ckpt if recipe.checkpoint_blocks else plain,
+                   memory_gb_checkpointed=with_ckpt, memory_gb_plain=plain)

@@ -20,6 +20,7 @@ def specs_from_folder(sweep_dir: str | Path) -> list[RunSpec]:
     specs = []
     for config_path in sorted(sweep_dir.glob(f"*/{names.RUN_CONFIG_FILE}")):
         raw = yaml.safe_load(config_path.read_text()) or {}
+        raw.pop("derived", None)  # the run's record of what it derived (perhaps by an older recipe layer)
         config = parse_config(RunConfig, raw, str(config_path))
         specs.append(RunSpec(sweep=sweep_dir.name, label=config.name, config=config,
                              run_dir=config_path.parent))

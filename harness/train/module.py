@@ -1,7 +1,10 @@
 """The LightningModule that trains SeedFold (SPEC.md §2.7, §2.8).
 
-Manual optimisation, because the stability guard must decide per step whether to apply, skip or roll back after
-seeing both the loss and the gradient norm, identically on every DDP rank.
+Manual optimisation, because the stability guard must decide per optimizer step whether to apply, skip or roll
+back after seeing both the loss and the gradient norm, identically on every DDP rank. With gradient accumulation
+(``train.global_batch``) one optimizer step takes ``accumulation`` micro-batches: each backward sees its loss
+divided by ``accumulation`` (the gradient of the mean loss), and the guard, clipping and the optimizer act once
+per step on the accumulated gradient.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 import yaml
 
 from harness.config import RunConfig
+from harness.recipe import Stage, accumulation_for, plan_stages
 from harness.tracking import names
 from harness.train.ema import EMA
 from harness.train.guard import Action, StabilityGuard
@@ -30,9 +34,10 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def step_seed(seed: int, rank: int, step: int) -> int:
-    """A 64-bit seed for (seed, rank, step), well mixed (numpy's SeedSequence) so nearby triples are unrelated."""
-    return int(np.random.SeedSequence([seed % 2**63, rank, step]).generate_state(1, np.uint64)[0])
+def step_seed(seed: int, rank: int, step: int, micro: int = 0) -> int:
+    """A 64-bit seed for (seed, rank, optimizer step, micro-batch), well mixed (numpy's SeedSequence) so nearby
+    tuples give unrelated streams."""
+    return int(np.random.SeedSequence([seed % 2**63, rank, step, micro]).generate_state(1, np.uint64)[0])
 
 
 def load_optimizer_state_inplace(opt: torch.optim.Optimizer, saved: dict) -> None:
@@ -61,15 +66,45 @@ def load_optimizer_state_inplace(opt: torch.optim.Optimizer, saved: dict) -> Non
         group.update({k: v for k, v in saved_group.items() if k != "params"})
 
 
+class _Window:
+    """What the micro-batches of one optimizer step accumulated on this rank."""
+
+    def __init__(self) -> None:
+        self.micro_batches = 0
+        self.finite = True
+        self.loss_sums: dict[str, torch.Tensor] = {}
+        self.counted = 0
+        self.flops = 0.0
+        self.examples = 0
+        self.token_pairs = 0.0
+
+    def add(self, losses: dict[str, torch.Tensor], flops: float, batch) -> None:
+        for key, value in losses.items():
+            self.loss_sums[key] = self.loss_sums.get(key, 0.0) + value.detach()
+        self.counted += 1
+        self.flops += flops
+        self.examples += int(batch["token_mask"].shape[0])
+        n_tok = batch["token_mask"].sum(-1).tolist()
+        self.token_pairs += float(sum(t * t for t in n_tok))
+
+    def mean_losses(self) -> dict[str, torch.Tensor]:
+        """Mean over the window's micro-batches: the loss whose gradient the step takes."""
+        return {key: value / self.counted for key, value in self.loss_sums.items()}
+
+
 class SeedFoldModule(L.LightningModule):
-    def __init__(self, config: RunConfig, *, diffusion_batch: int | None = None):
+    def __init__(self, config: RunConfig, *, stage: Stage | None = None, diffusion_batch: int | None = None):
         super().__init__()
         self.automatic_optimization = False
         self.config = config
         self.arch = config.model.architecture()
         self.model = SeedFold(self.arch)
         self._freeze_unused()
-        self.diffusion_batch = diffusion_batch or config.train.diffusion_batch
+        self.stage = stage or plan_stages(config)[0]
+        self.diffusion_batch = diffusion_batch or self.stage.diffusion_batch
+        self.loss_weights = self.stage.loss_weights(config.train.loss_weights.model_dump())
+        self.accumulation = accumulation_for(config)
+        self._window = _Window()
         self.guard = StabilityGuard(config.train.guard)
         self.lr_scale = 1.0
         self.flops_cumulative = 0.0
@@ -103,16 +138,23 @@ class SeedFoldModule(L.LightningModule):
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def on_fit_start(self) -> None:
+        # The config's devices x nodes derived the accumulation; the cluster must provide that world.
+        self.accumulation = accumulation_for(self.config, world_size=self.trainer.world_size)
+        self.arch.policy.apply_backend()
+
     def _n_cycles(self) -> int:
-        # Seeded by the global step so that every DDP rank draws the same number (SPEC.md §2.8).
-        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step)
+        # Seeded by (seed, optimizer step, micro-batch) so that every DDP rank draws the same number (SPEC.md §2.8).
+        micro = self._window.micro_batches
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step + 7_919_993 * micro)
         return int(torch.randint(1, self.config.train.max_cycles + 1, (1,), generator=g))
 
     def _seed_rank_stream(self) -> None:
-        """Seed the global RNG (CPU and CUDA) from (seed, rank, step) before each training step: ranks draw
-        different sigma, rotations, noise and dropout masks, and a resumed run draws what it would have drawn,
-        with no RNG state to restore. The recycling count has its own rank-free stream (``_n_cycles``)."""
-        torch.manual_seed(step_seed(self.config.seed, self.global_rank, self.global_step))
+        """Seed the global RNG (CPU and CUDA) from (seed, rank, step, micro-batch) before each micro-batch: ranks
+        draw different sigma, rotations, noise and dropout masks, and a resumed run draws what it would have
+        drawn, with no RNG state to restore. The recycling count has its own rank-free stream (``_n_cycles``)."""
+        torch.manual_seed(step_seed(self.config.seed, self.global_rank, self.global_step,
+                                    self._window.micro_batches))
 
     def _loss(self, batch, n_cycles: int, diffusion_batch: int) -> dict[str, torch.Tensor]:
         from models.losses import compute_losses
@@ -120,7 +162,8 @@ class SeedFoldModule(L.LightningModule):
         confidence = self.config.train.confidence_loss and self.arch.use_confidence_head
         outputs = self.model(batch, n_cycles=n_cycles, diffusion_batch=diffusion_batch, with_confidence=confidence)
         self._last_sigma = outputs["sigma"].detach()
-        return compute_losses(outputs, batch, confidence=confidence, sigma_data=self.arch.sigma_data)
+        return compute_losses(outputs, batch, weights=self.loss_weights, confidence=confidence,
+                              sigma_data=self.arch.sigma_data)
 
     def _all_ranks_finite(self, value: torch.Tensor) -> bool:
         bad = (~torch.isfinite(value.detach())).float().reshape(1)
@@ -128,37 +171,50 @@ class SeedFoldModule(L.LightningModule):
         return bool(bad.item() == 0)
 
     def training_step(self, batch, batch_idx):
-        opt = self.optimizers()
-        sched = self.lr_schedulers()
+        """One micro-batch; every ``accumulation``-th one ends the window and takes (or refuses) the step."""
+        window = self._window
         if self._t_last is None:
             self._t_last = time.perf_counter()
-        n_cycles = self._n_cycles()
-        self._seed_rank_stream()
-        try:
-            losses = self._loss(batch, n_cycles, self.diffusion_batch)
-        except torch.linalg.LinAlgError:
-            # Non-finite inputs make the rigid alignment's SVD fail before the loss can turn NaN.
-            losses = {"loss": torch.tensor(float("nan"), device=self.device)}
-        loss = losses["loss"]
-        if len(self.noise_trace) < 16 and self._last_sigma is not None:
-            self.noise_trace.append({"step": self.global_step, "rank": self.global_rank, "cycles": n_cycles,
-                                     "sigma": float(self._last_sigma.flatten()[0])})
-
-        if not self._all_ranks_finite(loss):
-            self._handle(self.guard.observe(float("nan"), None), opt)
+        if window.finite:
+            n_cycles = self._n_cycles()
+            self._seed_rank_stream()
+            try:
+                losses = self._loss(batch, n_cycles, self.diffusion_batch)
+            except torch.linalg.LinAlgError:
+                # Non-finite inputs make the rigid alignment's SVD fail before the loss can turn NaN.
+                losses = {"loss": torch.tensor(float("nan"), device=self.device)}
+            if len(self.noise_trace) < 16 and self._last_sigma is not None:
+                self.noise_trace.append({"step": self.global_step, "micro": window.micro_batches,
+                                         "rank": self.global_rank, "cycles": n_cycles,
+                                         "sigma": float(self._last_sigma.flatten()[0])})
+            if self._all_ranks_finite(losses["loss"]):
+                self.manual_backward(losses["loss"] / self.accumulation)
+                window.add(losses, self._micro_flops(batch, n_cycles), batch)
+            else:
+                window.finite = False  # every rank agrees (reduced), so every rank skips the rest alike
+        window.micro_batches += 1
+        if window.micro_batches < self.accumulation:
             return None
-        self.manual_backward(loss)
+        self._window = _Window()
+        self._end_window(window)
+        return None
+
+    def _end_window(self, window: _Window) -> None:
+        opt = self.optimizers()
+        if not window.finite:
+            self._handle(self.guard.observe(float("nan"), None), opt)
+            return
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.config.train.grad_clip)
-        action = self.guard.observe(float(loss.detach()), float(grad_norm))
+        losses = window.mean_losses()
+        action = self.guard.observe(float(losses["loss"]), float(grad_norm))
         if action is not Action.APPLY:
             self._handle(action, opt)
-            return None
+            return
         lr = getattr(opt, "optimizer", opt).param_groups[0]["lr"]  # the rate this step is taken with
         opt.step()
         opt.zero_grad(set_to_none=True)
-        sched.step()
-        self._record_step(batch, losses, grad_norm, n_cycles, lr)
-        return None
+        self.lr_schedulers().step()
+        self._record_step(window, losses, grad_norm, lr)
 
     def _handle(self, action: Action, opt) -> None:
         opt.zero_grad(set_to_none=True)
@@ -195,20 +251,24 @@ class SeedFoldModule(L.LightningModule):
                 cb.on_fit_start(self.trainer, self)
         return path.name
 
-    def _record_step(self, batch, losses, grad_norm, n_cycles, lr: float) -> None:
-        now = time.perf_counter()
-        dt, self._t_last = now - self._t_last, now
-        world = self.trainer.world_size
-        n_examples = int(batch["token_mask"].shape[0]) * world
+    def _micro_flops(self, batch, n_cycles: int) -> float:
+        """FLOPs of this rank's micro-batch, from each example's real token, atom and MSA-row counts."""
         n_tok = batch["token_mask"].sum(-1).tolist()
         n_atom = batch["atom_mask"].sum(-1).tolist()
         n_msa = batch["msa_mask"].any(-1).sum(-1).tolist()
         sizes = zip(n_tok, n_atom, n_msa, strict=True)
-        flops = sum(self._train_flops(int(t), int(a), int(m), n_cycles) for t, a, m in sizes)
-        flops *= world
+        return sum(self._train_flops(int(t), int(a), int(m), n_cycles) for t, a, m in sizes)
+
+    def _record_step(self, window: _Window, losses, grad_norm, lr: float) -> None:
+        now = time.perf_counter()
+        dt, self._t_last = now - self._t_last, now
+        # Summed over ranks: each rank's micro-batches hold crops of different sizes.
+        counts = torch.tensor([window.flops, float(window.examples), window.token_pairs], dtype=torch.float64)
+        counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum").cpu()
+        flops, n_examples = float(counts[0]), int(counts[1])
         self.flops_cumulative += flops
         self.examples_seen += n_examples
-        self.token_pairs_seen += float(sum(t * t for t in n_tok)) * world
+        self.token_pairs_seen += float(counts[2])
         self.log("loss", losses["loss"].detach(), prog_bar=True, logger=False)
         self.log("ex/s", n_examples / max(dt, 1e-9), prog_bar=True, logger=False)
         if self.global_step % self.config.train.log_every and self.global_step != self.trainer.max_steps:
@@ -239,16 +299,15 @@ class SeedFoldModule(L.LightningModule):
             self.logger.log_metrics(metrics, step=self.global_step)
 
     def _train_flops(self, n_tokens: int, n_atoms: int, n_msa: int, n_cycles: int) -> float:
-        """Analytic FLOPs of one training example: all cycles forward, plus backward (~2x forward) of the
-        last cycle and the diffusion module (gradients flow only there)."""
+        """``models.accounting.train_flops`` of one example (the dry-run's formula), cached by size."""
         key = (n_tokens, n_atoms, n_msa, n_cycles)
         if key not in self._flops_cache:
-            from models.accounting import forward_flops
+            from models.accounting import train_flops
 
-            kw = dict(n_tokens=n_tokens, n_atoms=n_atoms, n_msa=max(n_msa, 1), diffusion_batch=self.diffusion_batch)
-            all_cycles = forward_flops(self.arch, n_cycles=n_cycles, **kw)["total"]
-            last_cycle = forward_flops(self.arch, n_cycles=1, **kw)["total"]
-            self._flops_cache[key] = float(all_cycles + 2 * last_cycle)
+            confidence = self.config.train.confidence_loss and self.arch.use_confidence_head
+            self._flops_cache[key] = train_flops(self.arch, n_tokens=n_tokens, n_atoms=n_atoms, n_msa=n_msa,
+                                                 n_cycles=n_cycles, diffusion_batch=self.diffusion_batch,
+                                                 confidence=confidence)
         return self._flops_cache[key]
 
     # ---- validation -----------------------------------------------------------------------------------------
@@ -287,12 +346,14 @@ class SeedFoldModule(L.LightningModule):
 
     @staticmethod
     def _lddt(coords: torch.Tensor, batch) -> torch.Tensor:
-        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth."""
+        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth, with symmetric
+        side-chain naming resolved per residue (as the structure-level lDDT does)."""
         from analysis.metrics.lddt import lddt_torch
 
         mask = batch["atom_mask"] & batch["gt_atom_mask"]
         scores = [
-            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"])
+            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"],
+                       restype=batch.get("restype"), atom_name_chars=batch.get("ref_atom_name_chars"))
             for s in range(coords.shape[1])
         ]
         return torch.stack([torch.as_tensor(x, dtype=torch.float32).mean() for x in scores]).mean()

@@ -11,44 +11,21 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import yaml
 
-from harness.config import RunConfig, StageConfig
+from harness.config import RunConfig
 from harness.errors import HarnessError
+from harness.recipe import TRAINER_PRECISION, Stage, accumulation_for, plan_stages, resolve
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
 
 
 class RunFolderMismatch(HarnessError):
     """The run folder holds a different configuration than the one asked to train there."""
-
-
-@dataclass(frozen=True)
-class Stage:
-    start: int
-    end: int
-    crop_size: int | None
-    diffusion_batch: int
-
-
-def plan_stages(config: RunConfig) -> list[Stage]:
-    """Split ``[0, max_steps)`` into the configured stages (a single stage when none is given)."""
-    t = config.train
-    stages = sorted(t.stages, key=lambda s: s.start_step) or [StageConfig(start_step=0)]
-    if stages[0].start_step != 0:
-        stages = [StageConfig(start_step=0), *stages]
-    out = []
-    for i, s in enumerate(stages):
-        end = stages[i + 1].start_step if i + 1 < len(stages) else t.max_steps
-        end = min(end, t.max_steps)
-        if end > s.start_step:
-            out.append(Stage(s.start_step, end, s.crop_size, s.diffusion_batch or t.diffusion_batch))
-    return out
 
 
 def global_rank() -> int:
@@ -80,9 +57,10 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Tags and params every run records (SPEC.md §4): the flattened resolved config, parameter counts and the
-    analytic FLOPs per example at the configured crop size."""
-    from models.accounting import count_parameters, forward_flops
+    """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
+    (``derived.*``), parameter counts and the analytic training FLOPs of a typical crop (the dry-run's)."""
+    from harness.sweep.estimate import estimate
+    from models.accounting import count_parameters
 
     arch = config.model.architecture()
     counts = count_parameters(arch)
@@ -95,10 +73,10 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         names.TAG_KIND: "train",
         "run_dir": str(folder.path.resolve()),
     } | tags
-    crop = config.data.crop_size
-    # Atoms per token: ~7.5 for proteins (heavy atoms); the real count per step is logged as FLOPs per step.
-    flops = forward_flops(arch, n_tokens=crop, n_atoms=int(crop * 7.5), n_msa=config.data.max_msa_rows)["total"]
-    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"})) | {
+    # The dry-run's number (a typical crop of the first stage); the real count per step is logged as FLOPs per step.
+    flops = estimate(config).flops_per_example
+    params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
+    params |= flatten({"derived": {k: v for k, v in resolve(config).as_dict().items() if k != "stages"}}) | {
         names.PARAM_PARAMS_TOTAL: str(counts["total"]),
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
@@ -133,9 +111,13 @@ def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | No
 
 
 def _write_config(config: RunConfig, folder: RunFolder) -> None:
+    """config.yaml: the resolved config, then ``derived``: the settings in effect that it derives (crop atom
+    budget, accumulation, precision per module, checkpointing, stages); a record, recomputed on load."""
     text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    text += yaml.safe_dump({"derived": resolve(config).as_dict()}, sort_keys=False)
     if folder.config_path.exists():
         old = yaml.safe_load(folder.config_path.read_text())
+        old.pop("derived", None)  # written by another version of the recipe layer; the config itself decides
         old_hash = RunConfig.model_validate(old).config_hash()
         if old_hash != config.config_hash():
             raise RunFolderMismatch(
@@ -173,14 +155,17 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         # SeedFoldModule), so DDP skips the per-step search for unused ones. Also for `devices: auto`, which
         # Lightning would otherwise turn into its own DDP on several GPUs.
         strategy = DDPStrategy(find_unused_parameters=False)
+    # Lightning counts val_check_interval in training batches: with accumulation a step is several of them.
+    accumulation = accumulation_for(config)
     return L.Trainer(
         accelerator=t.accelerator,
         devices=devices,
         num_nodes=t.num_nodes,
         strategy=strategy,
+        precision=TRAINER_PRECISION,
         max_steps=stage.end,
         max_epochs=-1,
-        val_check_interval=t.val_every,
+        val_check_interval=t.val_every * accumulation,
         limit_val_batches=t.val_batches,
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
@@ -260,7 +245,7 @@ def train_run(
             if stage.crop_size is not None:
                 data_cfg = data_cfg.model_copy(update={"crop_size": stage.crop_size})
             datamodule = (datamodule_factory or StructureDataModule)(data_cfg, seed=config.seed)
-            module = SeedFoldModule(config, diffusion_batch=stage.diffusion_batch)
+            module = SeedFoldModule(config, stage=stage)
             ema = EMA(config.train.ema_decay)
             keeper = CheckpointKeeper(folder, config.train)
             module.checkpoints = keeper

@@ -13,6 +13,7 @@ from models.modules.atom_attention import AtomAttentionDecoder, AtomAttentionEnc
 from models.modules.attention_pair_bias import AttentionPairBias
 from models.modules.primitives import ConditionedTransition, Transition, linear
 from models.modules.relpos import RelativePositionEncoding
+from models.policy import checkpointed
 
 
 class FourierEmbedding(nn.Module):
@@ -67,7 +68,7 @@ class DiffusionTransformer(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         c, n = config.c_token, config.diffusion_transition_expansion
-        self.checkpointing = config.gradient_checkpointing
+        self.checkpointing = config.policy.checkpoint_blocks
         self.attention = nn.ModuleList(
             AttentionPairBias(c, config.c_z, config.n_diffusion_heads, c_cond=config.c_s)
             for _ in range(config.n_diffusion_blocks)
@@ -78,8 +79,14 @@ class DiffusionTransformer(nn.Module):
 
     def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor) -> Tensor:
         for attention, transition in zip(self.attention, self.transition, strict=True):
-            a = a + attention(a, z, token_mask, s=s) + transition(a, s)
+            a = checkpointed(self._block, attention, transition, a, s, z, token_mask,
+                             enabled=self.checkpointing and self.training)
         return a
+
+    @staticmethod
+    def _block(attention: nn.Module, transition: nn.Module, a: Tensor, s: Tensor, z: Tensor,
+               token_mask: Tensor) -> Tensor:
+        return a + attention(a, z, token_mask, s=s) + transition(a, s)
 
 
 class DiffusionModule(nn.Module):
@@ -91,6 +98,7 @@ class DiffusionModule(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.sigma_data = config.sigma_data
+        self.copies_per_chunk = config.policy.diffusion_chunk_size
         self.conditioning = DiffusionConditioning(config)
         self.atom_encoder = AtomAttentionEncoder(config, config.c_token, with_trunk=True)
         self.norm_s = nn.LayerNorm(config.c_s)
@@ -98,6 +106,27 @@ class DiffusionModule(nn.Module):
         self.transformer = DiffusionTransformer(config)
         self.norm_a = nn.LayerNorm(config.c_token)
         self.atom_decoder = AtomAttentionDecoder(config)
+
+    def chunked(
+        self, x_noisy: Tensor, sigma: Tensor, batch: dict[str, Tensor], s_inputs: Tensor, s_trunk: Tensor,
+        z_trunk: Tensor, z_cond: Tensor | None = None,
+    ) -> Tensor:
+        """``forward`` over the S copies ``policy.diffusion_chunk_size`` at a time (same values): the pair
+        conditioning is computed once, and under autograd each chunk is recomputed in backward, so only one
+        chunk's activations are alive at a time."""
+        n_copies, chunk = x_noisy.shape[1], self.copies_per_chunk
+        if chunk is None or chunk >= n_copies:
+            return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+        if z_cond is None:
+            with torch.autocast(x_noisy.device.type, enabled=False):
+                z_cond = self.conditioning.pair(batch, z_trunk.float())
+
+        def run(x: Tensor, sig: Tensor) -> Tensor:
+            return self(x, sig, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+
+        parts = [checkpointed(run, x_noisy[:, i : i + chunk], sigma[:, i : i + chunk], enabled=True)
+                 for i in range(0, n_copies, chunk)]
+        return torch.cat(parts, dim=1)
 
     def forward(
         self,

@@ -10,15 +10,22 @@ from models.config import ModelConfig
 from models.features import N_RESTYPES
 from models.modules.pairformer import PairBlock
 from models.modules.primitives import Transition, linear, shared_dropout
+from models.policy import checkpointed
 
 MSA_FEATURE_DIM = N_RESTYPES + 2  # one-hot residue, has_deletion, deletion_value
 
 
 class OuterProductMean(nn.Module):
-    """AF3 Algorithm 9: m (B, S, N, c_m), msa_mask (B, S, N) -> z update (B, N, N, c_z); mean over real rows."""
+    """AF3 Algorithm 9: m (B, S, N, c_m), msa_mask (B, S, N) -> z update (B, N, N, c_z); mean over real rows.
 
-    def __init__(self, c_m: int, c_z: int, c_hidden: int) -> None:
+    ``chunk_size`` rows i at a time: each chunk forms its (B, chunk, N, c, c) outer product, projects it to
+    c_z and, under autograd, recomputes it in backward, so the (B, N, N, c, c) tensor never exists. The
+    values are those of the unchunked sum (the reduction over S is the same per element).
+    """
+
+    def __init__(self, c_m: int, c_z: int, c_hidden: int, chunk_size: int | None = None) -> None:
         super().__init__()
+        self.rows_per_chunk = chunk_size  # not `chunk_size`: predict sets that on the triangle ops
         self.norm = nn.LayerNorm(c_m)
         self.proj_ab = linear(c_m, 2 * c_hidden)
         self.proj_out = linear(c_hidden * c_hidden, c_z, bias=True, init="zeros")
@@ -26,8 +33,19 @@ class OuterProductMean(nn.Module):
     def forward(self, m: Tensor, msa_mask: Tensor) -> Tensor:
         mask = msa_mask[..., None].to(m.dtype)
         a, b = (self.proj_ab(self.norm(m)) * mask).chunk(2, dim=-1)
-        outer = torch.einsum("bsic,bsjd->bijcd", a, b).flatten(-2)
         count = torch.einsum("bsi,bsj->bij", mask[..., 0], mask[..., 0])[..., None]
+        n, chunk = a.shape[2], self.rows_per_chunk
+        if chunk is None or chunk >= n:
+            return self._rows(a, b, count)
+        parts = [
+            checkpointed(self._rows, a[:, :, i : i + chunk], b, count[:, i : i + chunk], enabled=True)
+            for i in range(0, n, chunk)
+        ]
+        return torch.cat(parts, dim=1)
+
+    def _rows(self, a: Tensor, b: Tensor, count: Tensor) -> Tensor:
+        """a (B, S, n_i, c), b (B, S, N, c), count (B, n_i, N, 1) -> (B, n_i, N, c_z)."""
+        outer = torch.einsum("bsic,bsjd->bijcd", a, b).flatten(-2)
         return self.proj_out(outer / (count + 1e-3))
 
 
@@ -58,7 +76,7 @@ class MSABlock(nn.Module):
     def __init__(self, config: ModelConfig, last: bool) -> None:
         super().__init__()
         self.dropout = config.msa_dropout
-        self.opm = OuterProductMean(config.c_m, config.c_z, config.opm_hidden)
+        self.opm = OuterProductMean(config.c_m, config.c_z, config.opm_hidden, config.policy.opm_chunk_size)
         self.pwa = (
             None
             if last
@@ -89,6 +107,7 @@ class MSAModule(nn.Module):
         self.embed_single = linear(config.s_inputs_dim, config.c_m)
         n = config.n_msa_blocks
         self.blocks = nn.ModuleList(MSABlock(config, last=i == n - 1) for i in range(n))
+        self.checkpointing = config.policy.checkpoint_blocks
 
     def forward(self, batch: dict[str, Tensor], z: Tensor, s_inputs: Tensor) -> Tensor:
         msa = torch.cat(
@@ -102,5 +121,6 @@ class MSAModule(nn.Module):
         m = self.embed_msa(msa) + self.embed_single(s_inputs)[:, None]
         msa_mask, token_mask = batch["msa_mask"], batch["token_mask"]
         for block in self.blocks:
-            m, z = block(m, z, msa_mask, token_mask)
+            enabled = self.checkpointing and self.training
+            m, z = checkpointed(block, m, z, msa_mask, token_mask, enabled=enabled)
         return z

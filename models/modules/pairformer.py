@@ -4,13 +4,13 @@ the Pairformer (AF3 Algorithm 17). Block order and dropout follow SPEC.md §2.2.
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from models.config import ModelConfig
 from models.modules.attention_pair_bias import AttentionPairBias
 from models.modules.primitives import Transition, shared_dropout
 from models.modules.triangle_attention import TriangleAttention
 from models.modules.triangle_multiplication import TriangleMultiplication
+from models.policy import checkpointed
 
 
 class PairBlock(nn.Module):
@@ -65,22 +65,19 @@ class PairformerBlock(nn.Module):
 
 
 class Pairformer(nn.Module):
-    """AF3 Algorithm 17: ``n_blocks`` Pairformer blocks, each optionally under activation checkpointing."""
+    """AF3 Algorithm 17: ``n_blocks`` Pairformer blocks, each checkpointed when ``policy.checkpoint_blocks``."""
 
     def __init__(
         self, config: ModelConfig, n_blocks: int, c_s: int | None = None, c_z: int | None = None
     ) -> None:
         super().__init__()
-        self.checkpointing = config.gradient_checkpointing
+        self.checkpointing = config.policy.checkpoint_blocks
         c_s, c_z = c_s or config.c_s, c_z or config.c_z
         self.blocks = nn.ModuleList(PairformerBlock(config, c_s, c_z) for _ in range(n_blocks))
 
     def forward(self, s: Tensor, z: Tensor, token_mask: Tensor) -> tuple[Tensor, Tensor]:
         for block in self.blocks:
-            if self.checkpointing and self.training:
-                s, z = checkpoint(block, s, z, token_mask, use_reentrant=False)
-            else:
-                s, z = block(s, z, token_mask)
+            s, z = checkpointed(block, s, z, token_mask, enabled=self.checkpointing and self.training)
         return s, z
 
 
@@ -89,13 +86,10 @@ class PairStack(nn.Module):
 
     def __init__(self, config: ModelConfig, n_blocks: int, c_z: int) -> None:
         super().__init__()
-        self.checkpointing = config.gradient_checkpointing
+        self.checkpointing = config.policy.checkpoint_blocks
         self.blocks = nn.ModuleList(PairBlock(config, c_z) for _ in range(n_blocks))
 
     def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
         for block in self.blocks:
-            if self.checkpointing and self.training:
-                z = checkpoint(block, z, pair_mask, use_reentrant=False)
-            else:
-                z = block(z, pair_mask)
+            z = checkpointed(block, z, pair_mask, enabled=self.checkpointing and self.training)
         return z

@@ -81,3 +81,19 @@ def test_write_prediction_layout_and_json(load, tmp_path):
     assert read_structure(paths.structure).array_length() == atoms.array_length()
     with pytest.raises(ValueError, match="not finite"):
         write_prediction(tmp_path, "1ubq", 4, atoms, np.zeros(atoms.array_length()), ranking=float("nan"))
+
+
+def test_label_or_author_chain_ids(data_dir, load, tmp_path):
+    """2Q2K: author chains A (protein), F (DNA), ligand EPE in A; label_asym_id B, A, and D for the ligand."""
+    auth = read_structure(data_dir / "2q2k.cif.gz")
+    label = read_structure(data_dir / "2q2k.cif.gz", chain_ids="label")
+    assert np.array_equal(auth.coord, label.coord)
+    pairs = set(zip(label.chain_id.tolist(), auth.chain_id.tolist(), strict=True))
+    assert {("A", "F"), ("B", "A"), ("D", "A")} <= pairs
+    assert set(label.chain_id[label.res_name == "EPE"]) == {"D"}
+    pdb = tmp_path / "x.pdb"
+    pdb.write_text("ATOM      1  CA  ALA A   1       0.000   0.000   0.000  1.00  0.00           C\nEND\n")
+    with pytest.raises(StructureReadError, match="no label_asym_id"):
+        read_structure(pdb, chain_ids="label")
+    with pytest.raises(ValueError, match="expected one of auth, label"):
+        read_structure(pdb, chain_ids="author")

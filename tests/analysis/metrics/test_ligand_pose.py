@@ -97,3 +97,17 @@ def test_selector_parsing():
     for bad in ("", "A:B:C", "A::1", "1:2:3:4"):
         with pytest.raises(ValueError, match="expected 'CCD'"):
             LigandSelector.parse(bad)
+
+
+def test_ligand_selected_by_chain(data_dir):
+    """FoldBench names the ligand by its own label_asym_id (7L39: MBN is label chain D, author chain A)."""
+    from analysis.structure_io import read_structure
+
+    ref = read_structure(data_dir / "7l39.cif.gz", chain_ids="label")
+    model = ref.copy()
+    model.coord = model.coord + np.float32(0.3)
+    by_chain = ligand_pose(ref, model, "D:*")
+    assert by_chain == ligand_pose(ref, model, "D:MBN") and by_chain.ligand.startswith("D:MBN")
+    assert LigandSelector.parse("D:*") == LigandSelector(None, "D")
+    with pytest.raises(CorrespondenceError, match=r"reference has no ligand 'Q:\*'"):
+        ligand_pose(ref, model, "Q:*")

@@ -1,0 +1,89 @@
+"""The fold-job model shared by the input readers: entities (polymers, ligands), their chain ids, bonds, seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import HarnessError
+
+EntityKind = Literal["protein", "rna", "dna", "ligand"]
+FOLD_JOB_SUFFIXES = (".json", ".fasta", ".fa", ".faa", ".fas")
+
+
+class FoldInputError(HarnessError):
+    """A fold input (AF3 JSON, FASTA) that cannot be used; names the file and the entry or key at fault."""
+
+    def __init__(self, source: str | Path, problem: str):
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{source}: {problem}")
+
+
+@dataclass
+class Entity:
+    """One molecule of the job, present as ``len(chain_ids)`` copies.
+
+    Attributes:
+        kind: protein | rna | dna | ligand.
+        chain_ids: the chain id of every copy (AF3 ``id``), unique within the job.
+        sequence: one-letter polymer sequence (empty for ligands).
+        modifications: (1-based position, CCD code) replacing the residue at that position.
+        ccd_codes: ligand made of these CCD components (several for a glycan), or empty.
+        smiles: ligand given as SMILES (its conformer comes from RDKit), or None.
+        msa_a3m: the entity's unpaired MSA as A3M text ("" = query only; None = look it up in the MSA folder).
+    """
+
+    kind: EntityKind
+    chain_ids: list[str]
+    sequence: str = ""
+    modifications: list[tuple[int, str]] = field(default_factory=list)
+    ccd_codes: list[str] = field(default_factory=list)
+    smiles: str | None = None
+    msa_a3m: str | None = None
+
+
+@dataclass
+class FoldJob:
+    """One prediction target. ``bonds``: ((chain id, 1-based residue, atom name), (same)) covalent links."""
+
+    name: str
+    source: str
+    entities: list[Entity]
+    bonds: list[tuple[tuple[str, int, str], tuple[str, int, str]]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # input parts read but not used, shown with the prediction
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return [c for e in self.entities for c in e.chain_ids]
+
+
+def is_fold_job_file(path: Path) -> bool:
+    return path.suffix.lower() in FOLD_JOB_SUFFIXES
+
+
+def read_fold_jobs(path: str | Path) -> list[FoldJob]:
+    """The jobs of an AF3 input JSON (``.json``: one job or a list) or a FASTA file (one job per file)."""
+    from harness.inputs.af3_json import read_af3_json
+    from harness.inputs.fasta import read_fasta
+
+    path = Path(path)
+    if not path.is_file():
+        raise FoldInputError(path, "no such file")
+    jobs = read_af3_json(path) if path.suffix.lower() == ".json" else read_fasta(path)
+    for job in jobs:
+        _check_chain_ids(job)
+    return jobs
+
+
+def _check_chain_ids(job: FoldJob) -> None:
+    seen: set[str] = set()
+    for cid in job.chain_ids:
+        if cid in seen:
+            raise FoldInputError(job.source, f"job {job.name!r}: chain id {cid!r} is used twice")
+        seen.add(cid)
+    for end in (end for bond in job.bonds for end in bond):
+        if end[0] not in seen:
+            raise FoldInputError(job.source, f"job {job.name!r}: bond names chain {end[0]!r}, which no entity has")

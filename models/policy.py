@@ -1,0 +1,75 @@
+"""One memory and precision policy, read by every stack of the model (SPEC.md §2.8).
+
+- Precision: bf16 autocast for the trunk (template embedder, MSA module, Pairformer) when
+  ``trunk_precision="bf16"``; the confidence head's Pairformer follows ``confidence_precision``; the diffusion
+  (structure) module and the losses always run in fp32 (bf16 there drops lDDT markedly).
+- Memory: with ``checkpoint_blocks`` every stack (template pair stack, MSA module, Pairformer, confidence
+  Pairformer, diffusion transformer) recomputes each block's activations in backward, so only the block inputs
+  stay alive; the OuterProductMean runs ``opm_chunk_size`` rows of i at a time and never holds the
+  (B, N, N, c, c) outer product; the diffusion module runs ``diffusion_chunk_size`` noised copies at a time.
+- Matmuls: TF32 on CUDA (``tf32``), set by ``apply_backend`` where a run or a prediction starts.
+
+``checkpointed(fn, *args, enabled=...)`` is the one place that applies checkpointing, so a test can count it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.utils.checkpoint import checkpoint
+
+Precision = Literal["fp32", "bf16"]
+
+# The modules whose precision the policy decides, in forward order; "diffusion" and "losses" are fixed fp32.
+MODULES = ("template_embedder", "msa_module", "pairformer", "confidence_head", "diffusion_module", "losses")
+STACKS = ("template_embedder", "msa_module", "pairformer", "confidence_head", "diffusion_transformer")
+
+
+class MemoryPolicy(BaseModel):
+    """Precision and activation-memory settings of every stack (``model.policy`` in a run config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trunk_precision: Precision = Field(
+        "fp32", description="template embedder + MSA module + Pairformer autocast dtype (paper: bf16)"
+    )
+    confidence_precision: Precision = Field("fp32", description="confidence head's Pairformer autocast dtype")
+    checkpoint_blocks: bool = Field(
+        False, description="per-block activation checkpointing in every stack (recompute in backward)"
+    )
+    opm_chunk_size: int | None = Field(
+        64, ge=1, description="OuterProductMean rows per chunk (None = all rows at once)"
+    )
+    diffusion_chunk_size: int | None = Field(
+        None, ge=1, description="noised copies per diffusion-module call (None = the whole diffusion batch)"
+    )
+    tf32: bool = Field(True, description="TF32 matmuls and convolutions on CUDA")
+
+    def precision_by_module(self) -> dict[str, str]:
+        """Module -> the dtype it computes in, as shown by the dry-run."""
+        t = self.trunk_precision
+        return {"template_embedder": t, "msa_module": t, "pairformer": t,
+                "confidence_head": self.confidence_precision, "diffusion_module": "fp32", "losses": "fp32"}
+
+    def autocast(self, device: torch.device, precision: Precision):
+        """bf16 autocast on ``device`` for ``precision="bf16"``, otherwise nothing (inputs keep their dtype)."""
+        if precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def apply_backend(self) -> None:
+        """Process-wide matmul settings (TF32 on CUDA); a no-op without CUDA."""
+        if torch.cuda.is_available():
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+            torch.backends.cudnn.allow_tf32 = self.tf32
+
+
+def checkpointed(fn, *args, enabled: bool):
+    """``fn(*args)``, recomputed in backward when ``enabled`` and autograd records (a no-grad recycling cycle
+    has nothing to save, so checkpointing it would only cost time)."""
+    if enabled and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
