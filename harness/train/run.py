@@ -95,8 +95,9 @@ def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | No
     from harness.tracking.sync import TrackingSync, Uploader
 
     state = folder.read_state()
+    # Computed here, in the training thread (it may probe kernels), never in the uploader's.
+    all_tags, params = run_identity(config, folder, tags)
     if "tags" not in state:
-        all_tags, params = run_identity(config, folder, tags)
         folder.update_state(tags=all_tags, params={k: v for k, v in params.items() if "." not in k})
     if not config.tracking.enabled:
         return None
@@ -104,7 +105,7 @@ def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | No
     # A run found again keeps the store it lives in; a new one goes where the config says.
     uri = state.get("tracking_uri") if state.get("mlflow_run_id") else config.tracking_uri()
     sync = TrackingSync(folder, uri, experiment_name=config.tracking.experiment, experiment_id=experiment_id,
-                        identity=lambda: (stored, run_identity(config, folder, tags)[1]))
+                        identity=lambda: (stored, params))
     uploader = Uploader(sync)
     uploader._attempt()  # create/find the run now if the store answers; never raises
     return uploader.start()
