@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.data.config import DataConfig
 from harness.errors import ConfigError
@@ -44,6 +44,18 @@ class ModelSpec(ModelConfig):
         if raw.get("miniature"):
             base = miniaturize(base)
         return base.model_dump() | raw
+
+    @field_validator("use_templates")
+    @classmethod
+    def _no_templates(cls, value: bool) -> bool:
+        # The template embedder exists (and is counted by models.accounting), but harness.data builds no
+        # template features, so a run with it on would fail at its first forward; say so up front instead.
+        if value:
+            raise ValueError(
+                "use_templates=true is not supported: the data pipeline builds no template features "
+                "(template_restype, template_pseudo_beta, template_pseudo_beta_mask); set model.use_templates: false"
+            )
+        return value
 
     def architecture(self) -> ModelConfig:
         """The plain ``ModelConfig`` the model is built from (without the preset bookkeeping)."""

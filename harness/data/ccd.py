@@ -56,17 +56,23 @@ def _chem_comp_field(code: str, field: str) -> str:
     return str(values[0]).strip().upper()
 
 
-@cache
 def component(code: str, source: str = "<ccd>") -> Component:
     """The heavy-atom reference conformer of ``code``; UnknownCCDError naming ``source`` if absent."""
+    comp = _component(code)
+    if comp is None:
+        raise UnknownCCDError(source, f"residue code {code!r} is not in the Chemical Component Dictionary")
+    return comp
+
+
+@cache
+def _component(code: str) -> Component | None:
+    """Cached by code alone (not by file), so the cache holds at most one entry per CCD code."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms = info.residue(code, allow_missing_coord=True)
-    except KeyError as exc:
-        raise UnknownCCDError(
-            source, f"residue code {code!r} is not in the Chemical Component Dictionary"
-        ) from exc
+    except KeyError:
+        return None
     heavy = np.flatnonzero(~np.isin(atoms.element, ("H", "D")))
     atoms = atoms[heavy]
     pos = np.nan_to_num(atoms.coord.astype(np.float32), nan=0.0)

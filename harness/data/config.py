@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.data.crop import CROPPERS
+from harness.data.filters import FilterConfig
 
 AF3_ATOMS_PER_TOKEN = 12.0  # AF3's crop: 4608 atoms at 384 tokens
 # Below this many atoms per token the atom budget, not the token count, ends real crops: heavy atoms per token
@@ -43,11 +44,17 @@ class DatasetSpec(BaseModel):
         None, description="cache dir or folder of structures; None = bundled starter set"
     )
     weight: float = Field(1.0, gt=0, description="relative sampling weight")
-    sampling: Literal["uniform", "cluster"] = "cluster"
+    sampling: Literal["uniform", "cluster", "af3"] = Field(
+        "af3",
+        description="uniform over entries; uniform over clusters; or AF3 chain+interface cluster weights",
+    )
     msa_dir: Path | None = Field(None, description="MSAs for a structure folder (ignored for caches)")
     predicted: bool = Field(False, description="distillation set: pLDDT in the B-factor column")
     plddt_min: float | None = Field(None, ge=0, le=100, description="mask residues below this pLDDT")
     validate_on: bool = Field(True, description="its 'val' split joins the validation set")
+    filters: FilterConfig = Field(
+        default_factory=FilterConfig, description="AF3 training filters applied when preparing this source"
+    )
 
 
 class DataConfig(BaseModel):

@@ -15,7 +15,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from harness.data.cache import is_cache, prepare
+from harness.data.cache import CACHE_VERSION, is_cache, prepare
 from harness.data.collate import collate
 from harness.data.config import DataConfig, DatasetSpec
 from harness.data.dataset import CachedDataset, MixtureDataset
@@ -37,12 +37,14 @@ def cache_path_for(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> P
         fingerprint = str(src).encode()
     settings = json.dumps(
         [
+            CACHE_VERSION,
             spec.predicted,
             spec.plddt_min,
             str(spec.msa_dir),
             config.max_msa_rows_cached,
             config.drop_crystallization_aids,
             config.val_fraction,
+            spec.filters.model_dump(),
         ]
     ).encode()
     key = hashlib.sha256(fingerprint + settings).hexdigest()[:12]
@@ -50,7 +52,10 @@ def cache_path_for(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> P
 
 
 def ensure_cache(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> Path:
-    """Prepare ``spec`` into its cache unless that cache exists already; returns the cache folder."""
+    """Prepare ``spec`` into its cache unless that cache exists already; returns the cache folder.
+
+    Safe when several nodes call it on one shared ``cache_root`` at once: preparation locks each shard and
+    the final merge, renames every file into place, and never deletes what another node wrote."""
     target = cache_path_for(spec, config, cache_root)
     if is_cache(target):
         return target
@@ -71,6 +76,8 @@ def ensure_cache(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> Pat
         plddt_min=spec.plddt_min,
         max_msa_rows=config.max_msa_rows_cached,
         drop_crystallization_aids=config.drop_crystallization_aids,
+        filters=spec.filters,
+        source_name=spec.name,
     )
     return target
 
@@ -112,6 +119,7 @@ class StructureDataModule(L.LightningDataModule):
             sizes=[len(d) for d in train.values()],
             weights=[s.weight for s in specs],
             clusters=[train[s.name].clusters if s.sampling == "cluster" else None for s in specs],
+            example_weights=[train[s.name].sample_weights if s.sampling == "af3" else None for s in specs],
             samples_per_epoch=cfg.samples_per_epoch,
             seed=self.seed,
         )

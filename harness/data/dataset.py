@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from harness.data.cache import load_example, load_index
+from harness.data.cache import CacheIndex
 from harness.data.crop import crop
 from harness.data.featurize import featurize
 
@@ -31,8 +31,10 @@ class CachedDataset(Dataset):
         seed: int = 0,
     ):
         self.cache_dir = Path(cache_dir)
-        index = load_index(self.cache_dir)
-        self.entries = [e for e in index["entries"] if split is None or e["split"] == split]
+        # Columns (numpy) of the entry table and a shard reader that opens shards lazily, per process.
+        self.index = CacheIndex(self.cache_dir)
+        columns = self.index.columns
+        self.rows = np.flatnonzero(columns["split"] == split) if split is not None else np.arange(len(self.index))
         self.crop_size = crop_size
         self.max_atoms = max_atoms
         self.cropper = cropper or {"spatial": 1.0}
@@ -40,21 +42,36 @@ class CachedDataset(Dataset):
         self.seed = seed
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.rows)
+
+    @property
+    def entry_ids(self) -> np.ndarray:
+        return self.index.columns["entry_id"][self.rows]
+
+    @property
+    def entries(self) -> list[dict]:
+        """One dict per example (materialised on access; prefer the columns for large caches)."""
+        cols = self.index.columns
+        return [{k: v[r] for k, v in cols.items()} for r in self.rows]
 
     @property
     def clusters(self) -> np.ndarray:
-        """(len,) int cluster id per entry (exact-sequence clusters from the cache index)."""
-        keys = {k: i for i, k in enumerate(dict.fromkeys(e["cluster"] for e in self.entries))}
-        return np.array([keys[e["cluster"]] for e in self.entries], dtype=np.int64)
+        """(len,) int cluster id per entry (its polymer chains' clusters, from the cache index)."""
+        _, inverse = np.unique(self.index.columns["cluster"][self.rows], return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64)
+
+    @property
+    def sample_weights(self) -> np.ndarray:
+        """(len,) float64 AF3 sampling weight per entry: the sum of its chain and interface weights."""
+        return self.index.columns["weight"][self.rows].astype(np.float64)
 
     def get(self, index: int, draw_seed: int) -> dict:
-        entry = self.entries[index]
-        arrays = load_example(self.cache_dir, entry["entry_id"])
+        row = int(self.rows[index])
+        arrays = self.index.load(row)
         rng = np.random.default_rng(draw_seed)
         tokens = crop(arrays, self.crop_size, self.max_atoms, self.cropper, rng)
         example = featurize(arrays, tokens, self.max_msa_rows, rng)
-        example["entry_id"] = entry["entry_id"]
+        example["entry_id"] = str(self.index.columns["entry_id"][row])
         return example
 
     def __getitem__(self, index: int) -> dict:

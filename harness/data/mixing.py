@@ -2,8 +2,10 @@
 
 The sampler draws one global stream of ``(dataset, example, draw_seed)`` keys from ``(seed, epoch)`` and
 gives rank r the draws r, r + W, r + 2W, ...: deterministic for a seed, identical on every rank, and no
-draw is seen by two ranks. Within a dataset, ``uniform`` picks an example uniformly; ``cluster`` picks a
-cluster uniformly, then a member (AF3-style down-weighting of large clusters).
+draw is seen by two ranks. Within a dataset an example is drawn uniformly, uniformly over clusters (a cluster,
+then a member), or in proportion to per-example weights (AF3: the sum of an entry's chain and interface
+weights, ``clusters.py``). Each way is one ``rng.choice`` over a probability vector built once, so an
+epoch costs O(entries + draws log entries).
 """
 
 from __future__ import annotations
@@ -15,6 +17,20 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 
+def _probabilities(size: int, clusters: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray | None:
+    """(size,) float64 draw probabilities, or None for uniform."""
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (size,) or (w < 0).any() or (size and w.sum() <= 0):
+            raise ValueError(f"example weights must be {size} non-negative values with a positive sum")
+        return w / w.sum() if size else None
+    if clusters is None or size == 0:
+        return None
+    _, inverse, counts = np.unique(np.asarray(clusters), return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse.reshape(-1)]
+    return w / w.sum()
+
+
 class MixtureSampler(Sampler):
     """Yields ``(dataset_index, example_index, draw_seed)`` for :class:`~harness.data.dataset.MixtureDataset`.
 
@@ -22,6 +38,8 @@ class MixtureSampler(Sampler):
         sizes: examples per dataset.
         weights: sampling weight per dataset (normalised here).
         clusters: per dataset, None (uniform) or an (size,) int array of cluster ids (by-cluster sampling).
+        example_weights: per dataset, None or a (size,) float array of sampling weights; takes precedence
+            over ``clusters``.
         samples_per_epoch: draws per rank per epoch.
         rank, world_size: default to torch.distributed's when it is initialised at iteration time.
     """
@@ -35,15 +53,19 @@ class MixtureSampler(Sampler):
         seed: int,
         rank: int | None = None,
         world_size: int | None = None,
+        example_weights: Sequence[np.ndarray | None] | None = None,
     ):
-        if not (len(sizes) == len(weights) == len(clusters)):
-            raise ValueError("sizes, weights and clusters must have one entry per dataset")
+        example_weights = list(example_weights) if example_weights is not None else [None] * len(sizes)
+        if not (len(sizes) == len(weights) == len(clusters) == len(example_weights)):
+            raise ValueError("sizes, weights, clusters and example_weights must have one entry per dataset")
         w = np.asarray(weights, dtype=np.float64) * (np.asarray(sizes) > 0)
         if w.sum() <= 0:
             raise ValueError("no dataset with a positive weight has any example")
         self.p = w / w.sum()
         self.sizes = list(sizes)
-        self.clusters = [None if c is None else np.asarray(c) for c in clusters]
+        self.example_p = [
+            _probabilities(size, c, w) for size, c, w in zip(sizes, clusters, example_weights, strict=True)
+        ]
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.epoch = 0
@@ -69,18 +91,8 @@ class MixtureSampler(Sampler):
         examples = np.zeros(total, dtype=np.int64)
         for d, size in enumerate(self.sizes):
             hits = np.flatnonzero(which == d)
-            if not len(hits):
-                continue
-            if self.clusters[d] is None:
-                examples[hits] = rng.integers(0, size, len(hits))
-            else:
-                ids, inverse = np.unique(self.clusters[d], return_inverse=True)
-                members = [np.flatnonzero(inverse == k) for k in range(len(ids))]
-                chosen = rng.integers(0, len(ids), len(hits))
-                pick = rng.random(len(hits))
-                examples[hits] = [
-                    members[c][int(u * len(members[c]))] for c, u in zip(chosen, pick, strict=True)
-                ]
+            if len(hits):
+                examples[hits] = rng.choice(size, size=len(hits), p=self.example_p[d])
         seeds = rng.integers(0, 2**31 - 1, total)
         return np.stack([which, examples, seeds], axis=1)
 

@@ -74,15 +74,23 @@ class Structure:
     bonds: list[tuple[tuple[int, int, str], tuple[int, int, str]]]
     predicted: bool = False
     components: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # release_date (ISO str), resolution (Å), method; None if unknown
 
 
 def entry_id_of(path: Path) -> str:
-    """``/x/1ABC.cif.gz`` -> ``1abc``: the file name without structure/compression suffixes, lower-cased."""
+    """``/x/1ABC.cif.gz`` -> ``1abc``: the file name without structure/compression suffixes, lower-cased.
+
+    PDB-mirror names ``pdb1abc.ent.gz`` give ``1abc``; AFDB ``AF-P69905-F1-model_v4.cif`` gives
+    ``af-p69905-f1-model_v4``; MGnify-style ``MGYP000123.pdb`` gives ``mgyp000123``."""
     name = path.name
+    ent = name.lower().endswith((".ent", ".ent.gz"))
     for suffix in (".gz",) + STRUCTURE_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
-    return name.lower()
+    name = name.lower()
+    if ent and len(name) == 7 and name.startswith("pdb"):
+        name = name[3:]
+    return name
 
 
 def is_structure_file(path: Path) -> bool:
@@ -101,10 +109,20 @@ def _read_gemmi(path: Path) -> gemmi.Structure:
         )
     if path.stat().st_size == 0:
         raise StructureParseError(path, "empty file")
+    release_date = None
     try:
-        st = gemmi.read_structure(str(path), merge_chain_parts=True)
+        if path.name.lower().removesuffix(".gz").endswith((".cif", ".mmcif")):
+            # Read the block ourselves: the release date lives outside what gemmi.Structure keeps.
+            block = gemmi.cif.read(str(path)).sole_block()
+            dates = [d for d in block.find_values("_pdbx_audit_revision_history.revision_date") if d[:1].isdigit()]
+            release_date = min(dates) if dates else None
+            st = gemmi.make_structure_from_block(block)
+            st.merge_chain_parts()
+        else:
+            st = gemmi.read_structure(str(path), merge_chain_parts=True)
     except (RuntimeError, ValueError, OSError, EOFError) as exc:
         raise StructureParseError(path, f"not a readable mmCIF/PDB file ({exc})") from exc
+    st.info["_harness.release_date"] = release_date or ""
     if len(st) == 0 or st[0].count_atom_sites() == 0:
         raise StructureParseError(path, "no atoms in the first model (empty, truncated or not a structure)")
     for i in range(len(st) - 1, 0, -1):
@@ -253,7 +271,12 @@ def read_structure(
             )
         if len(ends) == 2:
             bonds.append((ends[0], ends[1]))
-    return Structure(entry_id_of(path), str(path), chains, bonds, predicted)
+    meta = {
+        "release_date": st.info["_harness.release_date"] or None,
+        "resolution": st.resolution if st.resolution > 0 else None,
+        "method": dict(st.info).get("_exptl.method"),  # gemmi.InfoMap has no .get
+    }
+    return Structure(entry_id_of(path), str(path), chains, bonds, predicted, meta=meta)
 
 
 def _apply_plddt(path: Path, chains: list[Chain], plddt_min: float | None) -> None:

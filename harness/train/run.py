@@ -81,8 +81,28 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
         names.PARAM_FLOPS_PER_EXAMPLE: str(flops),
-    }
+    } | runtime_params(config)
     return all_tags, params
+
+
+def runtime_params(config: RunConfig) -> dict[str, str]:
+    """The triangle-attention kernel that runs (and its parity self-check on CUDA) and the CPU allocator mode."""
+    import torch
+
+    from harness.allocator import tune_allocator
+    from models.kernels.self_check import kernel_choice
+
+    arch = config.model.architecture()
+    cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
+    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
+    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
+                           dtype, arch.tri_att_head_dim)  # fmt: skip
+    return {
+        names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
+        names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
+        names.PARAM_CPU_MALLOC: tune_allocator(),
+    }
 
 
 def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | None, tags: dict[str, str]):
@@ -197,6 +217,7 @@ def train_run(
     """
     import torch
 
+    from harness.allocator import tune_allocator
     from harness.data.datamodule import StructureDataModule
     from harness.tracking.logger import RunLogger
     from harness.tracking.record import MetricRecord
@@ -216,6 +237,7 @@ def train_run(
             # Backfill what an outage at the end of the last session left behind, then stop.
             _open_tracking(config, folder, experiment_id, tags or {}).close(timeout_s=30)
         return folder.read_state()
+    tune_allocator()  # SLURM/submitit jobs do not pass through the CLI's start-up
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     # Denormal floats appear as weights settle and make CPU kernels 10-50x slower; flush them to zero.

@@ -35,6 +35,9 @@ def bad_folder(tmp_path, structures):
     (src / "empty.cif").write_bytes(b"")
     (src / "notes.pdb").write_text("these are my lab notes, not coordinates\n")
     (src / "junk.cif").write_text("this is not\nan mmCIF file {{{\n")
+    (src / "binary.cif").write_bytes(bytes(range(256)) * 16)
+    header = _cif_text(structures, "1ubq").split("_atom_site.group_PDB")[0].rsplit("loop_", 1)[0]
+    (src / "noatoms.cif").write_text(header)  # a valid mmCIF block without any atom_site
     text = _cif_text(structures, "1pzp")
     (src / "unknownccd.cif").write_text(text.replace(" FTA ", " ZZZZZ "))
     # 4i6p with every atom of chain B at zero occupancy: chain B has no resolved atom.
@@ -57,6 +60,10 @@ def test_each_bad_input_raises_its_typed_error(bad_folder):
         read_structure(bad_folder / "notes.pdb")
     with pytest.raises(StructureParseError):
         read_structure(bad_folder / "junk.cif")
+    with pytest.raises(StructureParseError):
+        read_structure(bad_folder / "binary.cif")
+    with pytest.raises(StructureParseError, match="no atoms"):
+        read_structure(bad_folder / "noatoms.cif")
     with pytest.raises(UnknownCCDError, match="ZZZZZ"):
         tokenize(read_structure(bad_folder / "unknownccd.cif"))
     with pytest.raises(EmptyChainError, match="chain B"):
@@ -72,7 +79,8 @@ def test_prepare_skips_bad_inputs_and_records_reasons(bad_folder, tmp_path):
     kinds = {r["path"].rsplit("/", 1)[1]: r["kind"] for r in rejects}
     assert kinds == {
         "trunc.cif.gz": "parse", "empty.cif": "parse", "notes.pdb": "parse", "junk.cif": "parse",
-        "unknownccd.cif": "unknown_ccd", "emptychain.cif": "empty_chain",
+        "unknownccd.cif": "unknown_ccd", "emptychain.cif": "empty_chain", "binary.cif": "parse",
+        "noatoms.cif": "parse",
     }
     assert all(r["reason"] for r in rejects)
     assert len(load_index(tmp_path / "cache")["entries"]) == 1

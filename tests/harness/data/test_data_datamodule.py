@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -52,3 +53,14 @@ def test_config_rejects_bad_values():
         DataConfig(datasets=[DatasetSpec(name="a"), DatasetSpec(name="a")])
     with pytest.raises(ValidationError):
         DataConfig(batch_size=2, surprise=1)
+
+
+def test_af3_weights_drive_training_draws(starter_cache, tmp_path):
+    cfg = DataConfig(datasets=[DatasetSpec(name="pdb", path=starter_cache)], samples_per_epoch=4000)
+    dm = StructureDataModule(cfg, seed=0, cache_dir=tmp_path)
+    dm.setup("fit")
+    weights = dm.train_set.datasets[0].sample_weights
+    assert (weights > 0).all() and weights.max() > 5 * weights.min()  # assemblies outweigh monomers
+    hits = np.bincount([i for _, i, _ in dm._sampler], minlength=len(weights)) / 4000
+    top = int(weights.argmax())
+    assert abs(hits[top] - weights[top] / weights.sum()) < 0.02
