@@ -7,7 +7,7 @@ import sys
 import typer
 
 from harness.allocator import tune_allocator
-from harness.cli import config, data, eval, predict, report, status, sweep, train, tune, ui
+from harness.cli import config, data, eval, predict, report, status, sweep, tracking, train, tune, ui
 from harness.cli._common import err_console
 from harness.errors import HarnessError
 
@@ -28,6 +28,7 @@ app.command("predict")(predict.command)
 app.command("ui")(ui.command)
 app.add_typer(data.app, name="data")
 app.add_typer(config.app, name="config")
+app.add_typer(tracking.app, name="tracking")
 
 
 def main() -> None:
