@@ -2,12 +2,16 @@
 
 Two tables come out of a list of :class:`RunRecord`:
 
-- :func:`tidy` — one row per (run, step): identity columns (``run`` = run key, ``name``, ``run_id``,
-  ``sweep``, ``preset``, ``attention``, ``width``, ``depth_pairformer``, ``depth_structure``, ``lr``,
-  ``warmup``, ``params``, ``params_non_embedding``, ``flops_per_example``, ``axis``), then ``step``,
-  ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, forward-filled so validation
-  rows carry them), then one column per logged metric under its own key (``train/loss``, ``val/lddt``,
-  ...; NaN where not logged).
+- :func:`tidy` — one row per (run, step): identity columns (``run`` = run key, ``name``, ``config`` = the
+  name without its seed suffix, ``seed``, ``run_id``, ``sweep``, ``preset``, ``attention``, ``width``,
+  ``depth_pairformer``, ``depth_structure``, ``lr``, ``warmup``, ``params``, ``params_non_embedding``,
+  ``flops_per_example``, ``guard_rescued`` (True / False / NA) and ``guard_source`` (``tag``, ``counters``
+  for runs that predate the tag, or empty), ``status`` (finished / running / failed), the data counts
+  ``train_structures``, ``train_tokens``, ``val_structures``, ``val_tokens``, ``val_sigmas`` (JSON list of
+  σ nodes, Å), ``axis``), then ``step``,
+  ``examples`` and ``flops`` (cumulative training FLOPs, forward + backward, interpolated in step between the
+  steps that logged them, so validation rows carry them), then one column per logged metric under its own key
+  (``train/loss``, ``val/lddt``, ...; NaN where not logged).
 - :func:`run_table` — one row per run with the identity columns and every param and tag.
 
 ``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults
@@ -17,6 +21,7 @@ equal ``harness.tracking.names`` (``tests/analysis/test_collect.py`` asserts the
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +49,29 @@ class RecordNames:
     tag_attention: str = "attention"
     tag_kind: str = "kind"
     tag_status: str = "harness_status"
+    tag_guard_rescued: str = "guard_rescued"
     params_total: str = "params_total"
     params_non_embedding: str = "params_non_embedding"
     flops_per_example: str = "flops_per_example"
     flops_cumulative: str = "flops/cumulative"
     examples_seen: str = "data/examples_seen"
+    skipped_steps: str = "guard/skipped_steps"
+    rollbacks: str = "guard/rollbacks"
+    # The validation estimator (harness/train/validation.py) and what the run saw.
+    val_loss: str = "val/loss"
+    val_loss_diffusion: str = "val/loss_diffusion"
+    val_loss_diffusion_at_sigma: str = "val/loss_diffusion_sigma_{i:02d}"
+    val_distogram_ce: str = "val/distogram_ce"
+    val_smooth_lddt: str = "val/smooth_lddt"
+    val_lddt: str = "val/lddt"
+    val_loss_noise: str = "val/loss_noise"
+    val_lddt_noise: str = "val/lddt_noise"
+    baseline_lddt_geometric: str = "baseline/lddt_geometric"
+    train_structures: str = "data_train_structures"
+    train_tokens: str = "data_train_tokens"
+    val_structures: str = "data_val_structures"
+    val_tokens: str = "data_val_tokens"
+    val_sigmas: str = "val_sigma_grid"
     run_config_file: str = "config.yaml"
     run_state_file: str = "state.json"
     run_metrics_file: str = "metrics.csv"
@@ -58,6 +81,8 @@ class RecordNames:
     depth_structure: str = "model.n_diffusion_blocks"
     attention: str = "model.triangle_attention"
     preset: str = "model.preset"
+    seed: str = "seed"
+    name: str = "name"
     lr: str = "train.lr"
     warmup: str = "train.warmup_steps"
 
@@ -65,8 +90,9 @@ class RecordNames:
 NAMES = RecordNames()
 
 IDENTITY_COLUMNS = (
-    "run", "name", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer", "depth_structure",
-    "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "axis",
+    "run", "name", "config", "seed", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer",
+    "depth_structure", "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "guard_rescued",
+    "guard_source", "status", "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
 )
 STEP_COLUMNS = ("step", "examples", "flops")
 AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
@@ -123,16 +149,20 @@ def read_mlflow_runs(
             if kind not in ("train", "tune_trial"):
                 continue
             history = [
-                (m.step, key, m.value)
+                (m.step, key, m.value, m.timestamp)
                 for key in run.data.metrics
                 for m in client.get_metric_history(run.info.run_id, key)
             ]
-            metrics = pd.DataFrame(history, columns=["step", "key", "value"])
+            # A resumed run may log a step twice; order by time so "last" means the latest write.
+            metrics = (pd.DataFrame(history, columns=["step", "key", "value", "timestamp"])
+                       .sort_values(["key", "step", "timestamp"], kind="stable")
+                       .drop(columns="timestamp").reset_index(drop=True))
             records.append(RunRecord(
                 name=run.data.tags.get(names.tag_run_key) or run.info.run_name or run.info.run_id,
                 run_id=run.info.run_id,
                 params=dict(run.data.params),
-                tags=dict(run.data.tags),
+                # MLflow's own run status stands in for the harness tag where a trainer did not set it.
+                tags={names.tag_status: str(run.info.status).lower(), **run.data.tags},
                 metrics=metrics,
                 source=f"{tracking_uri}#{run.info.run_id}",
             ))
@@ -306,17 +336,47 @@ def run_table(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.Da
     return table
 
 
+def repeated_steps(record: RunRecord) -> dict[str, int]:
+    """Per metric key, how many of a run's steps were recorded more than once with different values.
+
+    A run resumed from a checkpoint re-logs the steps between that checkpoint and the interruption; the
+    trainer also logs some counters (cumulative FLOPs) once per train log and once per validation at the same
+    step with the same value, which is no conflict and is not counted. :func:`tidy` keeps the last value.
+    """
+    m = record.metrics
+    repeated = m[m.duplicated(["step", "key"], keep=False)]
+    conflicting = repeated.groupby(["key", "step"])["value"].nunique(dropna=False) > 1
+    counts = conflicting[conflicting].groupby(level="key").size()
+    return {str(k): int(n) for k, n in counts.items()}
+
+
+def repeated_step_notes(records: Iterable[RunRecord]) -> list[str]:
+    """One line per run that recorded some step twice with different values: the keys and what was kept."""
+    notes = []
+    for r in records:
+        counts = repeated_steps(r)
+        if counts:
+            keys = ", ".join(f"{k} ({n} steps)" for k, n in sorted(counts.items()))
+            notes.append(f"run {r.name}: steps recorded twice with different values (a resumed run re-logs "
+                         f"the steps after its last checkpoint): {keys}; the last value of each step is kept")
+    return notes
+
+
 def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFrame:
-    """One row per (run, step); see the module docstring for the columns. Sorted by run, then step."""
+    """One row per (run, step); see the module docstring for the columns. Sorted by run, then step.
+
+    A step recorded twice keeps its last value (see :func:`repeated_step_notes` for saying so).
+    """
     frames = []
     for r in records:
         if r.metrics.empty:
             continue
-        wide = r.metrics.pivot_table(index="step", columns="key", values="value", aggfunc="last")
+        last = r.metrics.drop_duplicates(["step", "key"], keep="last")
+        wide = last.pivot(index="step", columns="key", values="value")
         wide = wide.sort_index().reset_index()
         wide.columns.name = None
         for column, key in (("examples", names.examples_seen), ("flops", names.flops_cumulative)):
-            wide[column] = wide[key].ffill() if key in wide else np.nan
+            wide[column] = _fill_cumulative(wide["step"], wide[key]) if key in wide else np.nan
         for column, value in _identity(r, names).items():
             wide[column] = value
         frames.append(wide)
@@ -330,11 +390,25 @@ def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFra
     return frame.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
 
 
+def _fill_cumulative(steps: pd.Series, values: pd.Series) -> pd.Series:
+    """A cumulative counter (FLOPs, examples) at every step: linear in step between the steps that logged it
+    (a validation step between two train logs gets its share), carried forward after the last."""
+    known = values.notna()
+    if not known.any():
+        return values
+    filled = np.interp(steps.to_numpy(float), steps[known].to_numpy(float), values[known].to_numpy(float))
+    return pd.Series(np.where(steps < steps[known].iloc[0], np.nan, filled), index=values.index)
+
+
 def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
     p, t = r.params, r.tags
+    name = t.get("mlflow.runName") or p.get(names.name) or r.name
+    seed = _number(p.get(names.seed), r, names.seed)
     return {
         "run": r.name,
-        "name": t.get("mlflow.runName") or p.get("name") or r.name,
+        "name": name,
+        "config": configuration_of(name, seed),
+        "seed": seed,
         "run_id": r.run_id,
         "sweep": t.get(names.tag_sweep, ""),
         "preset": t.get(names.tag_preset) or p.get(names.preset) or "",
@@ -347,7 +421,44 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
         "params": _number(p.get(names.params_total), r, names.params_total),
         "params_non_embedding": _number(p.get(names.params_non_embedding), r, names.params_non_embedding),
         "flops_per_example": _number(p.get(names.flops_per_example), r, names.flops_per_example),
+        "guard_rescued": guard_rescued(r, names),
+        "status": t.get(names.tag_status, ""),
+        "guard_source": ("tag" if names.tag_guard_rescued in r.tags else
+                         "counters" if r.metrics["key"].isin([names.skipped_steps, names.rollbacks]).any() else ""),
+        "train_structures": _number(p.get(names.train_structures), r, names.train_structures),
+        "train_tokens": _number(p.get(names.train_tokens), r, names.train_tokens),
+        "val_structures": _number(p.get(names.val_structures), r, names.val_structures),
+        "val_tokens": _number(p.get(names.val_tokens), r, names.val_tokens),
+        "val_sigmas": p.get(names.val_sigmas, ""),
     }
+
+
+def configuration_of(name: str, seed: float) -> str:
+    """The configuration a run belongs to: its name without the sweep's seed suffix (``medium-s1`` →
+    ``medium``; ``harness.sweep.expand`` appends ``-s<seed>`` when a sweep has several seeds)."""
+    if not math.isnan(seed):
+        suffix = f"-s{int(seed)}"
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def guard_rescued(r: RunRecord, names: RecordNames = NAMES) -> object:
+    """True when the stability guard skipped a step or rolled the run back, False when it did not, ``pd.NA``
+    when the run recorded neither the tag nor the guard counters.
+
+    The tag ``guard_rescued`` is the record; runs logged before it existed fall back to the cumulative
+    counters ``guard/skipped_steps`` and ``guard/rollbacks``.
+    """
+    tag = r.tags.get(names.tag_guard_rescued)
+    if tag is not None:
+        if tag.strip().lower() not in ("true", "false"):
+            raise ReportInputError(f"{r.source}: tag {names.tag_guard_rescued}={tag!r}; expected 'true' or 'false'")
+        return tag.strip().lower() == "true"
+    counters = r.metrics[r.metrics["key"].isin([names.skipped_steps, names.rollbacks])]
+    if counters.empty:
+        return pd.NA
+    return bool((counters["value"].fillna(0) > 0).any())
 
 
 def _number(raw: str | None, record: RunRecord, key: str) -> float:
@@ -372,6 +483,14 @@ def scaling_axis(runs: pd.DataFrame) -> pd.Series:
     axis[structure > structure.min()] = AXIS_STRUCTURE
     axis[pairformer > pairformer.min()] = AXIS_PAIRFORMER
     return axis
+
+
+def rescued(frame: pd.DataFrame) -> pd.Series:
+    """Per row of a tidy or per-run frame: True where the stability guard rescued the run (False where it
+    did not or it is unknown; ``guard_source`` says which)."""
+    if "guard_rescued" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["guard_rescued"].map(lambda v: bool(v) if isinstance(v, bool | np.bool_) else False)
 
 
 def final_values(frame: pd.DataFrame, column: str) -> pd.DataFrame:

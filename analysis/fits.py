@@ -1,5 +1,9 @@
 """Scaling-law fits (SPEC.md §4): L(X) = E + A·X^(−α) and the Chinchilla form L(N, D) = E + A/N^α + B/D^β.
 
+A fit the data cannot support is refused, not shown (:func:`fit_problem`): too few points for its
+coefficients, a coefficient on the optimiser's bound, or a bootstrap interval that collapsed onto the point
+estimate (every resample lands on the same optimum, so the interval says nothing about the data).
+
 Fitted as in Hoffmann et al. (2022): in log space, log L̂ = LSE(e, a − α·log X) with E = exp(e), A = exp(a),
 minimising a Huber loss (δ = 1e-3) of log L − log L̂ by L-BFGS-B from a grid of starts; the best start wins.
 X is divided by its geometric mean inside the fit (conditioning only); reported coefficients are in the
@@ -9,7 +13,9 @@ with replacement, each resample refitted).
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from analysis.collect import ReportInputError
 
@@ -38,6 +45,19 @@ def to_error(metric: str, values: np.ndarray) -> tuple[np.ndarray, str]:
     if any(marker in metric.lower() for marker in SCORE_MARKERS):
         return 1.0 - values, f"1 − {metric}"
     return values, metric
+
+
+def _one_blas_thread(fit: Callable) -> Callable:
+    """Run a fit with one BLAS thread: L-BFGS-B's 3- or 5-parameter steps call BLAS on tiny vectors, and
+    OpenBLAS's thread hand-off costs ~4 ms per step on a busy 2-core machine (measured: 40 bootstrap resamples
+    of L(C) took 5.1 s of CPU with the default threads, 0.32 s with one)."""
+
+    @functools.wraps(fit)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fit(*args, **kwargs)
+
+    return wrapper
 
 
 def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +158,7 @@ def _power_law_starts(ly: np.ndarray) -> list[np.ndarray]:
     return [np.array(s) for s in itertools.product(es, as_, alphas)]
 
 
+@_one_blas_thread
 def fit_power_law(x: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA, n_bootstrap: int = 200,
                   confidence: float = 0.95, seed: int = 0) -> PowerLawFit:
     """Fit L = E + A·X^(−α) to positive points (x, y), e.g. X = parameters or FLOPs, y = loss.
@@ -219,6 +240,7 @@ def _chinchilla_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ly:
     return float(loss.sum() / n), grad
 
 
+@_one_blas_thread
 def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA,
                    n_bootstrap: int = 100, confidence: float = 0.95, seed: int = 0) -> ChinchillaFit:
     """Fit L(N, D) = E + A/N^α + B/D^β to points from several model sizes N, each at several data sizes D.
@@ -322,14 +344,77 @@ def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> p
     return best.rename(columns={x: "x", y: "y"})[["x", "y", "run"]].reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------------------------- refusal
+
+# The 3 coefficients of L = E + A·X^−α leave no residual degree of freedom on 3 points, and the bootstrap of 4
+# points resamples mostly duplicates; 2 spare points is the least at which an interval means anything.
+SPARE_POINTS = 2
+_BOUND_TOLERANCE = 1e-3  # of the bound's range, in the optimiser's coordinates
+_COLLAPSE_RTOL = 1e-4
+
+
+def _fit_space(name: str, value: float) -> tuple[float, tuple[float, float]]:
+    """A reported coefficient back in the optimiser's coordinates, with that coordinate's bounds."""
+    if name in ("alpha", "beta"):
+        return value, _BOUNDS_EXPONENT
+    if name == "E":
+        return math.log(value) if value > 0 else -math.inf, _BOUNDS_E
+    return math.log(value) if value > 0 else -math.inf, _BOUNDS_LOG_COEF
+
+
+def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = None) -> str | None:
+    """Why ``fit`` must not be presented as a law, or None when it may be.
+
+    Refused when it has fewer than ``n_coefficients + SPARE_POINTS`` points; when the point estimate of the
+    exponent or E sits on its optimiser bound (α = 1e-4 means "no scaling found", E = e^−30 "no floor found");
+    when a bootstrap interval collapsed (width ≤ 1e-4 relative: the resamples did not vary, e.g. zero resamples
+    or every resample at one optimum); or when the exponent's interval reaches its bound (the bound, not the
+    data, ends the interval).
+    """
+    names = ("E", "A", "alpha") if isinstance(fit, PowerLawFit) else ("E", "A", "alpha", "B", "beta")
+    k = n_coefficients or len(names)
+    if fit.n_points < k + SPARE_POINTS:
+        return (f"too few points ({fit.n_points} for {k} coefficients; needs at least {k + SPARE_POINTS})")
+    for name in names:
+        value = getattr(fit, name)
+        if name in ("A", "B"):
+            continue  # their bound is on log A at the conditioned scale: only E and the exponents are checked
+        coord, (lo, hi) = _fit_space(name, value)
+        tol = _BOUND_TOLERANCE * (hi - lo)
+        if coord <= lo + tol or coord >= hi - tol:
+            return f"{_label(name)} = {value:.3g} sits on its bound"
+    for name in names:
+        low, high = fit.intervals[name]
+        value = getattr(fit, name)
+        if high - low <= _COLLAPSE_RTOL * max(abs(value), 1e-300):
+            return (f"bootstrap interval of {_label(name)} collapsed to [{low:.4g}, {high:.4g}]: the resamples "
+                    "do not vary, so the data do not constrain it")
+    for name in ("alpha", "beta") if "beta" in names else ("alpha",):
+        low, high = fit.intervals[name]
+        lo, hi = _BOUNDS_EXPONENT
+        tol = _BOUND_TOLERANCE * (hi - lo)
+        if low <= lo + tol or high >= hi - tol:
+            return f"bootstrap interval of {_label(name)} [{low:.3g}, {high:.3g}] reaches the bound [{lo:g}, {hi:g}]"
+    return None
+
+
+def _label(name: str) -> str:
+    return {"alpha": "α", "beta": "β"}.get(name, name)
+
+
 # ----------------------------------------------------------------------------------- a sweep's fits
+
+LAW_N, LAW_C, LAW_ND, LAW_BACKTEST = "L(N)", "L(C)", "L(N, D)", "extrapolation"
 
 
 @dataclass(frozen=True)
 class ScalingFits:
-    """Every fit of one metric of a sweep; a fit the sweep cannot support is None with a reason in ``notes``.
+    """Every fit of one metric of a sweep. A law the data cannot support is None here and its reason is in
+    ``refused[law]`` (laws: ``L(N)``, ``L(C)``, ``L(N, D)``, ``extrapolation``).
 
-    ``target`` is what was fitted (``"1 − val/lddt"`` for scores, else the metric itself).
+    ``target`` is what was fitted (``"1 − val/lddt"`` for scores, else the metric itself). ``frontier``: the
+    compute-efficient points of the seed-averaged curves (columns x = FLOPs, y = target, run = config).
+    ``converged``: the runs whose final points L(N) used.
     """
 
     metric: str
@@ -338,53 +423,104 @@ class ScalingFits:
     compute: PowerLawFit | None
     extrapolation: ExtrapolationCheck | None
     chinchilla: ChinchillaFit | None
-    notes: tuple[str, ...]
+    refused: dict[str, str]
+    frontier: pd.DataFrame
+    converged: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+CONVERGED_RTOL = 0.05
+
+
+def converged_runs(frame: pd.DataFrame, metric: str, rtol: float = CONVERGED_RTOL) -> list[str]:
+    """Runs whose ``metric`` (as its error, see :func:`to_error`) changed by at most ``rtol`` relative, or by
+    at most twice the recorded estimator noise, over the second half of training (last value against the
+    value interpolated at half the final step). L(N) is a statement about trained-out models; a run still
+    falling fast measures its step budget, not its size."""
+    from analysis.seeds import run_noise
+
+    noise = run_noise(frame, metric)
+    out = []
+    for run, curve in frame.dropna(subset=[metric]).groupby("run", sort=False):
+        curve = curve[curve["step"] > 0]
+        if len(curve) < 2:
+            continue
+        steps = curve["step"].to_numpy(float)
+        error = to_error(metric, curve[metric].to_numpy())[0]
+        half = float(np.interp(np.log(steps[-1] / 2), np.log(steps), error))
+        change = abs(error[-1] - half)
+        allowed = max(rtol * abs(error[-1]), 2 * float(np.nan_to_num(noise.get(run, np.nan))))
+        if steps[0] <= steps[-1] / 2 and change <= allowed:
+            out.append(str(run))
+    return out
 
 
 def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, seed: int = 0,
                  max_chinchilla_points: int = 400) -> ScalingFits:
     """Fit ``metric`` of a tidy frame (``analysis.collect.tidy``) against parameters, compute and (N, D).
 
-    - L(N): the final value of each run against its total parameters;
-    - extrapolation: L(N) without the largest N, predicting it (needs 4 distinct N);
-    - L(C): the compute frontier (lowest value per log-FLOPs bin across runs) against cumulative FLOPs;
+    - L(N): the final value of each converged run (:func:`converged_runs`) against its total parameters;
+    - extrapolation: L(N) without the largest N, predicting the held-out largest;
+    - L(C): the compute frontier of the seed-averaged curves against cumulative FLOPs;
     - L(N, D): every logged point against (parameters, examples seen), subsampled to
       ``max_chinchilla_points`` evenly over the steps.
+    Each law passes :func:`fit_problem` or is refused with its reason.
     """
     from analysis.collect import final_values
+    from analysis.seeds import curves_by_config
 
-    notes: list[str] = []
-    finals = final_values(frame, metric).dropna(subset=["params"])
-    error, target = to_error(metric, finals[metric].to_numpy())
-    n_sizes = finals["params"].nunique()
+    refused: dict[str, str] = {}
+    _, target = to_error(metric, np.zeros(1))
 
-    def attempt(what: str, fit: Callable[[], object]) -> object | None:
-        try:
-            return fit()
-        except ReportInputError as exc:
-            notes.append(f"{what}: skipped ({exc})")
+    def refuse(law: str, problem: str) -> None:
+        refused[law] = problem if law != LAW_BACKTEST else f"the fit without the largest N: {problem}"
+
+    def attempt(law: str, fit: Callable[[], object], n_coefficients: int, n_points: int) -> object | None:
+        if n_points < n_coefficients + SPARE_POINTS:  # known before fitting; the bootstrap is the slow part
+            refuse(law, f"too few points ({n_points} for {n_coefficients} coefficients; needs at least "
+                        f"{n_coefficients + SPARE_POINTS})")
             return None
+        try:
+            result = fit()
+        except ReportInputError as exc:
+            refuse(law, str(exc))
+            return None
+        problem = fit_problem(getattr(result, "fit", result), n_coefficients)  # type: ignore[arg-type]
+        if problem is not None:
+            refuse(law, problem)
+            return None
+        return result
 
-    params_fit = attempt("L(N)", lambda: fit_power_law(finals["params"].to_numpy(), error,
-                                                        n_bootstrap=n_bootstrap, seed=seed))
-    extrapolation = None
-    if n_sizes >= 4:
-        extrapolation = attempt("extrapolation", lambda: extrapolation_check(
-            finals["params"].to_numpy(), error, n_bootstrap=n_bootstrap, seed=seed))
+    finals = final_values(frame, metric).dropna(subset=["params"])
+    converged = converged_runs(frame, metric)
+    finals = finals[finals["run"].isin(converged)]
+    params_fit = extrapolation = None
+    if finals.empty:
+        refused[LAW_N] = (f"no run converged (every run's {target} still changed by more than "
+                          f"{100 * CONVERGED_RTOL:.0f}% and twice its estimator noise over its second half)")
+        refused[LAW_BACKTEST] = refused[LAW_N]
     else:
-        notes.append(f"extrapolation: skipped (needs 4 distinct parameter counts, got {n_sizes})")
+        error = to_error(metric, finals[metric].to_numpy())[0]
+        n = finals["params"].to_numpy()
+        params_fit = attempt(LAW_N, lambda: fit_power_law(n, error, n_bootstrap=n_bootstrap, seed=seed), 3,
+                             len(n))
+        extrapolation = attempt(LAW_BACKTEST, lambda: extrapolation_check(
+            n, error, n_bootstrap=n_bootstrap, seed=seed), 3, int((n < n.max()).sum()))
 
-    points = frame.dropna(subset=[metric]).copy()
+    curves = curves_by_config(frame, metric)
+    curves["_target"] = to_error(metric, curves["mean"].to_numpy())[0]
+    frontier = compute_frontier(curves.rename(columns={"config": "run"}), "flops", "_target")
+    compute_fit = attempt(LAW_C, lambda: fit_power_law(frontier["x"].to_numpy(), frontier["y"].to_numpy(),
+                                                        n_bootstrap=n_bootstrap, seed=seed), 3, len(frontier))
+
+    points = frame.dropna(subset=[metric, "params", "examples"]).copy()
+    points = points[points["examples"] > 0]
     points["_target"] = to_error(metric, points[metric].to_numpy())[0]
-    frontier = compute_frontier(points, "flops", "_target")
-    compute_fit = attempt("L(C)", lambda: fit_power_law(frontier["x"].to_numpy(), frontier["y"].to_numpy(),
-                                                         n_bootstrap=n_bootstrap, seed=seed))
-    nd = points.dropna(subset=["params", "examples"])
-    nd = nd[nd["examples"] > 0]
-    if len(nd) > max_chinchilla_points:
-        nd = nd.iloc[np.linspace(0, len(nd) - 1, max_chinchilla_points).astype(int)]
-    chinchilla = attempt("L(N, D)", lambda: fit_chinchilla(
-        nd["params"].to_numpy(), nd["examples"].to_numpy(), nd["_target"].to_numpy(),
-        n_bootstrap=max(20, n_bootstrap // 4), seed=seed))
+    if len(points) > max_chinchilla_points:
+        points = points.iloc[np.linspace(0, len(points) - 1, max_chinchilla_points).astype(int)]
+    chinchilla = attempt(LAW_ND, lambda: fit_chinchilla(
+        points["params"].to_numpy(), points["examples"].to_numpy(), points["_target"].to_numpy(),
+        n_bootstrap=max(20, n_bootstrap // 4), seed=seed), 5, len(points))
     return ScalingFits(metric=metric, target=target, params=params_fit, compute=compute_fit,  # type: ignore[arg-type]
-                       extrapolation=extrapolation, chinchilla=chinchilla, notes=tuple(notes))  # type: ignore[arg-type]
+                       extrapolation=extrapolation, chinchilla=chinchilla, refused=refused,  # type: ignore[arg-type]
+                       frontier=frontier, converged=tuple(converged))

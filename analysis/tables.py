@@ -1,9 +1,12 @@
 """Tables of a sweep beside the paper's numbers, written as Markdown, CSV and LaTeX.
 
 - :func:`width_vs_depth_table` — measured parameters, FLOPs per example, throughput, peak memory and final
-  validation metrics per configuration, next to the paper's parameters and iter/s (SPEC.md §2.4). Miniature
-  runs are far smaller than the paper's models, so the ``×base`` columns compare ratios to the base config.
-- :func:`fit_table` — power-law coefficients with bootstrap intervals, and the extrapolation check.
+  validation metrics per configuration (seeds aggregated, with intervals and baselines), next to the paper's
+  parameters and iter/s (SPEC.md §2.4). Miniature runs are far smaller than the paper's models, so the
+  ``×base`` columns compare ratios to the base config.
+- :func:`fit_table` — power-law coefficients with bootstrap intervals, the extrapolation check, and the laws
+  refused with their reasons.
+- :func:`data_table` — how many train/val structures and tokens the runs saw.
 - :func:`foldbench_table` — the ``harness eval`` summary (``analysis.eval.summarize``: columns ``task``,
   ``value``, ``value_evaluated_only``, ``n_targets``) as one row beside the published FoldBench rows (§3).
 """
@@ -17,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import paper
-from analysis.collect import ReportInputError, final_values
-from analysis.fits import ScalingFits
+from analysis.collect import ReportInputError, rescued
+from analysis.fits import LAW_BACKTEST, LAW_C, LAW_N, LAW_ND, ScalingFits
+from analysis.seeds import Estimate
 
 ITER_PER_S, EXAMPLES_PER_S, PEAK_MB = "throughput/iter_per_s", "throughput/examples_per_s", "memory/peak_mb"
 
@@ -33,34 +37,80 @@ def paper_row_for(preset: str) -> paper.PaperConfig | None:
     return None
 
 
-def _late_median(frame: pd.DataFrame, run: str, column: str) -> float:
-    """Median over the second half of a run's logged values (skips warm-up and compilation)."""
+def _late_values(frame: pd.DataFrame, runs: list[str], column: str) -> np.ndarray:
+    """The second half of each run's logged values of ``column`` (skips warm-up and compilation), pooled."""
     if column not in frame:
-        return math.nan
-    values = frame.loc[frame["run"] == run, column].dropna().to_numpy()
-    return float(np.median(values[len(values) // 2:])) if len(values) else math.nan
+        return np.array([])
+    parts = [frame.loc[frame["run"] == run, column].dropna().to_numpy() for run in runs]
+    return np.concatenate([v[len(v) // 2:] for v in parts]) if parts else np.array([])
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def _spread(values: np.ndarray) -> str:
+    """``p10–p90`` of a measurement over its logged values (throughput varies step to step)."""
+    if not len(values):
+        return ""
+    return f"{np.percentile(values, 10):.3g}–{np.percentile(values, 90):.3g}"
+
+
+def estimate_cell(e: Estimate | None) -> str:
+    """``0.153 ± 0.004 (3 seeds)``; one seed without recorded estimator noise says so instead of a ±."""
+    if e is None:
+        return ""
+    seeds = f"{e.n_seeds} seed{'s' if e.n_seeds != 1 else ''}"
+    if math.isnan(e.low):
+        return f"{e.mean:.4g} ({seeds}, ± n/a)"
+    extra = "" if e.seed_spread_known else ", estimator noise only"
+    return f"{e.mean:.4g} ± {(e.high - e.low) / 2:.2g} ({seeds}{extra})"
 
 
 def width_vs_depth_table(frame: pd.DataFrame, metrics: tuple[str, ...] = ("val/lddt", "val/loss")) -> pd.DataFrame:
-    """One row per configuration of a tidy (run, step) frame, paper columns alongside; sorted like the paper."""
-    runs = frame.drop_duplicates("run").copy()
+    """One row per configuration (its seeds aggregated) of a tidy (run, step) frame, paper columns alongside;
+    sorted like the paper.
+
+    Final metrics are ``mean ± half-width`` of the 95% interval over seeds and estimator noise
+    (:mod:`analysis.seeds`); beside each structure metric its untrained (step-0) value and, for lDDT, the
+    geometric baseline (:mod:`analysis.baselines`). Throughput is the median over the runs' second halves with
+    its p10–p90 range; parameter and FLOP counts are exact. ``guard`` marks configurations with runs the
+    stability guard rescued.
+    """
+    from analysis.baselines import geometric
+    from analysis.seeds import final_by_config, step0_by_config
+
+    first = frame.drop_duplicates("run")
     rows = []
-    for _, r in runs.iterrows():
+    finals = {m: final_by_config(frame, m) for m in metrics if m in frame and frame[m].notna().any()}
+    step0 = {m: step0_by_config(frame, m) for m in finals}
+    baselines = {m: geometric(frame, m) for m in finals}
+    for config, runs in first.groupby("config", sort=False):
+        r = runs.iloc[0]
+        names = runs["run"].tolist()
         ref = paper_row_for(str(r["preset"]))
+        n_rescued = int(rescued(runs).sum())
+        unknown = int(runs["guard_rescued"].isna().sum()) if "guard_rescued" in runs else len(runs)
+        iter_s = _late_values(frame, names, ITER_PER_S)
         row = {
-            "config": r["name"], "preset": r["preset"], "axis": r["axis"], "c_z": r["width"],
+            "config": config, "preset": r["preset"], "axis": r["axis"], "c_z": r["width"],
             "pairformer_blocks": r["depth_pairformer"], "structure_blocks": r["depth_structure"],
+            "seeds": len(runs),
+            "guard": (f"† {n_rescued} of {len(runs)} rescued" if n_rescued else
+                      "not recorded" if unknown == len(runs) else "none rescued"),
             "params": r["params"], "paper_params": ref.params if ref else math.nan,
             "flops_per_example": r["flops_per_example"],
-            "iter_per_s": _late_median(frame, r["run"], ITER_PER_S),
+            "iter_per_s": _median(iter_s), "iter_per_s p10–p90": _spread(iter_s),
             "paper_iter_per_s": ref.iter_per_s if ref else math.nan,
-            "examples_per_s": _late_median(frame, r["run"], EXAMPLES_PER_S),
-            "peak_memory_mb": frame.loc[frame["run"] == r["run"], PEAK_MB].max() if PEAK_MB in frame else math.nan,
+            "examples_per_s": _median(_late_values(frame, names, EXAMPLES_PER_S)),
+            "peak_memory_mb": frame.loc[frame["run"].isin(names), PEAK_MB].max() if PEAK_MB in frame else math.nan,
         }
-        for metric in metrics:
-            if metric in frame:
-                finals = final_values(frame, metric).set_index("run")[metric]
-                row[f"final {metric}"] = finals.get(r["run"], math.nan)
+        for metric, by_config in finals.items():
+            row[f"final {metric}"] = estimate_cell(by_config.get(config))
+            if metric.startswith("val/") and "lddt" in metric:
+                row[f"{metric} step 0"] = estimate_cell(step0[metric].get(config))
+                if baselines[metric] is not None:
+                    row[f"{metric} geometric baseline"] = f"{baselines[metric].estimate.mean:.4g}"
         rows.append(row)
     table = pd.DataFrame(rows)
     order = {c.name: i for i, c in enumerate(paper.WIDTH_VS_DEPTH)}
@@ -76,28 +126,63 @@ def width_vs_depth_table(frame: pd.DataFrame, metrics: tuple[str, ...] = ("val/l
 
 
 def fit_table(fits: dict[str, ScalingFits]) -> pd.DataFrame:
-    """One row per fitted law: metric, law, what was fitted, coefficients ``value [low, high]``, points."""
+    """One row per law per metric: coefficients ``value [low, high]`` with their points, or ``not fitted:
+    <reason>`` for a law :func:`analysis.fits.fit_problem` refused; the extrapolation backtest's prediction
+    with its interval beside the observed held-out value."""
     rows = []
+    laws = {LAW_N: "L(N) = E + A·N^−α (converged runs)", LAW_C: "L(C) = E + A·C^−α (compute frontier)",
+            LAW_ND: "L(N,D) = E + A·N^−α + B·D^−β", LAW_BACKTEST: "extrapolation: L(N) without the largest N"}
     for metric, f in fits.items():
-        for law, fit in (("L(N) = E + A·N^−α", f.params), ("L(C) = E + A·C^−α", f.compute)):
+        for law, fit in ((LAW_N, f.params), (LAW_C, f.compute)):
             if fit is not None:
-                rows.append({"metric": metric, "law": law, "fitted": f.target, "n_points": fit.n_points,
+                rows.append({"metric": metric, "law": laws[law], "fitted": f.target, "n_points": fit.n_points,
                              **{k: _with_interval(getattr(fit, k), fit.intervals[k]) for k in ("E", "A", "alpha")}})
         if f.chinchilla is not None:
             c = f.chinchilla
-            rows.append({"metric": metric, "law": "L(N,D) = E + A·N^−α + B·D^−β", "fitted": f.target,
-                         "n_points": c.n_points,
+            rows.append({"metric": metric, "law": laws[LAW_ND], "fitted": f.target, "n_points": c.n_points,
                          **{k: _with_interval(getattr(c, k), c.intervals[k]) for k in ("E", "A", "alpha")},
                          "B": _with_interval(c.B, c.intervals["B"]),
                          "beta": _with_interval(c.beta, c.intervals["beta"])})
         if f.extrapolation is not None:
             e = f.extrapolation
-            rows.append({"metric": metric, "law": "extrapolation: L(N) without the largest N", "fitted": f.target,
+            rows.append({"metric": metric, "law": laws[LAW_BACKTEST], "fitted": f.target,
                          "n_points": e.fit.n_points, "held_out_N": f"{e.held_out_x:.4g}",
                          "observed": f"{e.observed:.4g}",
                          "predicted": _with_interval(e.predicted, (e.predicted_low, e.predicted_high)),
-                         "relative_error": f"{100 * e.relative_error:+.1f}%"})
-    return pd.DataFrame(rows).fillna("")
+                         "relative_error": f"{100 * e.relative_error:+.1f}%",
+                         "observed within interval": "yes" if e.within_interval else "no"})
+        for law, reason in f.refused.items():
+            rows.append({"metric": metric, "law": laws[law], "fitted": f.target, "result": f"not fitted: {reason}"})
+    return pd.DataFrame(rows).astype(object).fillna("")
+
+
+def data_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """How many train/val structures and tokens the runs saw: one row per distinct combination, with the
+    number of runs that recorded it; runs that predate these params are one row marked "not recorded"."""
+    columns = ["train_structures", "train_tokens", "val_structures", "val_tokens"]
+    runs = frame.drop_duplicates("run")
+    if not set(columns) <= set(runs.columns):
+        return pd.DataFrame([{"runs": len(runs), "recorded": "not recorded"}])
+    rows = []
+    recorded = runs.dropna(subset=columns, how="all")
+    for values, group in recorded.groupby(columns, dropna=False):
+        counts = {c: "" if pd.isna(v) else int(v) for c, v in zip(columns, values, strict=True)}
+        rows.append({"runs": len(group), **counts,
+                     "val σ nodes": _count_sigmas(group["val_sigmas"].iloc[0]) if "val_sigmas" in group else ""})
+    missing = len(runs) - len(recorded)
+    if missing:
+        rows.append({"runs": missing, "recorded": "not recorded (runs predate the data-count params)"})
+    return pd.DataFrame(rows).astype(object).fillna("")
+
+
+def _count_sigmas(raw: object) -> str:
+    import json
+
+    try:
+        grid = json.loads(str(raw))
+    except (json.JSONDecodeError, TypeError):
+        return ""
+    return f"{len(grid)} from {min(grid):.3g} to {max(grid):.3g} Å" if grid else ""
 
 
 def _with_interval(value: float, interval: tuple[float, float]) -> str:

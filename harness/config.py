@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.data.config import DataConfig
 from harness.errors import ConfigError
@@ -44,6 +44,18 @@ class ModelSpec(ModelConfig):
         if raw.get("miniature"):
             base = miniaturize(base)
         return base.model_dump() | raw
+
+    @field_validator("use_templates")
+    @classmethod
+    def _no_templates(cls, value: bool) -> bool:
+        # The template embedder exists (and is counted by models.accounting), but harness.data builds no
+        # template features, so a run with it on would fail at its first forward; say so up front instead.
+        if value:
+            raise ValueError(
+                "use_templates=true is not supported: the data pipeline builds no template features "
+                "(template_restype, template_pseudo_beta, template_pseudo_beta_mask); set model.use_templates: false"
+            )
+        return value
 
     def architecture(self) -> ModelConfig:
         """The plain ``ModelConfig`` the model is built from (without the preset bookkeeping)."""
@@ -147,6 +159,11 @@ class TrainConfig(BaseModel):
                           "noise, sampler); independent of the run's seed so every run sees the same draws")
     val_batches: int | None = Field(None, ge=1, description="validation examples per validation; None = all")
     checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1, description="most recent checkpoints kept (besides milestones and "
+                                  "the newest rollback target)")
+    milestone_every: int | None = Field(None, ge=1, description="also keep a checkpoint every N steps, for "
+                                        "evaluating along training; None = no periodic milestones")
+    milestone_steps: list[int] = Field(default_factory=list, description="extra steps to checkpoint and keep")
     log_every: int = Field(10, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: int | Literal["auto"] = "auto"
@@ -173,6 +190,9 @@ class TrainConfig(BaseModel):
         b1, b2 = self.betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        outside = [s for s in self.milestone_steps if not 0 < s <= self.max_steps]
+        if outside:
+            raise ValueError(f"train.milestone_steps {outside} lie outside 1..max_steps ({self.max_steps})")
         for i, stage in enumerate(self.stages):
             if stage.start_step >= self.max_steps:
                 raise ValueError(f"train.stages.{i}.start_step={stage.start_step} is not before train.max_steps="
@@ -184,13 +204,25 @@ class TrainConfig(BaseModel):
 
 
 class TrackingConfig(BaseModel):
-    """Where runs are recorded. ``uri=None`` means a sqlite file under ``runs_dir`` (``mlflow.db``)."""
+    """Where runs are recorded. ``uri=None`` means a sqlite file under ``runs_dir`` (``mlflow.db``).
+
+    Jobs on other nodes cannot open the driver's sqlite file safely, so a SLURM sweep serves it through a detached
+    MLflow server (``harness.tracking.server``) bound to ``server_host`` and advertised to jobs as
+    ``advertise_host``; or give ``uri`` a database every node reaches (``postgresql://...``, ``http://...``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    uri: str | None = Field(None, description="MLflow tracking URI (http://host:port or sqlite:///path)")
+    uri: str | None = Field(None, description="MLflow tracking URI (http://host:port, sqlite:///path, "
+                            "postgresql://...)")
+    server_host: str = Field("127.0.0.1", description="address the sweep's MLflow server binds to "
+                             "(0.0.0.0 = every interface, for jobs on other nodes)")
+    advertise_host: str | None = Field(None, description="address jobs use to reach that server; None = "
+                                       "server_host, or this host's name when server_host is 0.0.0.0")
     experiment: str = Field("seedfold-scaling", min_length=1)
     enabled: bool = True
+    flush_timeout_s: float = Field(30.0, ge=0.0, description="at the end of training, wait at most this long "
+                                   "for MLflow; what is left goes later (`harness tracking sync`)")
 
 
 class RunConfig(BaseModel):

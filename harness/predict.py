@@ -212,12 +212,18 @@ def predict(
 
     Seeds: ``seeds`` if given, else an AF3 JSON job's ``modelSeeds``, else ``[0]``. ``chunk_size``: rows per
     chunk of the triangle operations; None chooses from each target's size (:func:`auto_chunk_size`).
+    With a trained confidence head (the run's ``train.confidence_loss``) every sample carries AF3's ranking
+    score; otherwise the samples keep their order (``ranking_score`` = -sample index, so top-1 is the first)
+    and the confidences JSON says that ranking is unavailable.
     """
-    from analysis.structure_io import ranking_score, write_prediction
+    from analysis.structure_io import write_prediction
+    from harness.ranking import UNAVAILABLE_NOTE, fraction_disordered, ranking_available
+    from models.confidence_metrics import ranking_score
 
     dev = resolve_device(device)
     loaded = load_model(checkpoint, use_ema=use_ema, device=dev)
     cycles = n_cycles or loaded.config.train.max_cycles
+    rank = ranking_available(loaded.config)
     written: list[Path] = []
     for path in inputs:
         for target in read_targets(Path(path), loaded.config, msa_dir):
@@ -243,10 +249,18 @@ def predict(
                     plddt = out["plddt"][0, k].numpy() if "plddt" in out else np.full(len(coords), 50.0)
                     ptm = float(out["ptm"][0, k]) if "ptm" in out else 0.0
                     iptm = float(out["iptm"][0, k]) if "iptm" in out else 0.0
-                    score = float(out["ranking_score"][0, k]) if "ranking_score" in out else ranking_score(ptm, iptm)
+                    atoms = atom_array(target.arrays, target.chains, coords)
+                    confidences = {"ptm": ptm, "iptm": iptm, "ranking_available": rank} | run_info
+                    if rank:
+                        disorder, clash = fraction_disordered(atoms), out["has_clash"][:, k : k + 1].bool()
+                        score = float(ranking_score(out["ptm"][:, k : k + 1], out["iptm"][:, k : k + 1],
+                                                    out["multichain"].bool(), torch.tensor([[disorder]]), clash))
+                        confidences |= {"fraction_disordered": disorder, "has_clash": bool(clash)}
+                    else:
+                        score = -float(sample)
+                        confidences["ranking_note"] = UNAVAILABLE_NOTE
                     paths = write_prediction(
-                        out_dir, target.name, sample, atom_array(target.arrays, target.chains, coords), plddt,
-                        ranking=score, seed=seed, confidences={"ptm": ptm, "iptm": iptm} | run_info,
+                        out_dir, target.name, sample, atoms, plddt, ranking=score, seed=seed, confidences=confidences,
                     )
                     written.append(paths.structure)
                     sample += 1

@@ -71,6 +71,9 @@ class ModelConfig(BaseModel):
     )
     kernel_impl: KernelImpl = "auto"
     use_templates: bool = False
+    init: Literal["af3", "torch_default"] = Field(
+        "af3", description="parameter init: AF3's (LeCun normal, zero gates and final projections) or PyTorch's"
+    )
     use_confidence_head: bool = True
     policy: MemoryPolicy = Field(
         default_factory=MemoryPolicy, description="precision and activation memory of every stack (models.policy)"

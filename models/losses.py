@@ -11,7 +11,8 @@ from torch import Tensor
 
 from models.alignment import weighted_rigid_align
 from models.confidence_metrics import PAE_MAX
-from models.lddt import lddt, smooth_lddt_loss
+from models.frames import aligned_errors, frame_atoms
+from models.lddt import EXACT, THRESHOLDS, lddt, pair_distances, smooth_lddt_loss
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import distogram_edges
 
@@ -54,38 +55,66 @@ def mse_loss(x_pred: Tensor, x_true: Tensor, sigma: Tensor, batch: dict, sigma_d
     return (per_copy * scale).mean()
 
 
-def bonded_atom_pairs(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    """Atom index pairs (B, P) of bonds between single-atom (ligand) tokens and their mask (B, P) bool.
+MAX_BOND_LENGTH = 2.6  # Å; a polymer atom farther than this from its bonded ligand atom is not the bond partner
 
-    Polymer-ligand bonds would need the polymer's bonded atom, which the feature contract does not carry."""
-    lig = batch["is_ligand"] & batch["token_mask"]
-    bonds = batch["token_bonds"] & lig[:, :, None] & lig[:, None, :]
-    bonds = torch.triu(bonds, diagonal=1)
-    n = bonds.shape[-1]
-    flat = bonds.flatten(1)
-    ti, tj = (
-        torch.div(torch.arange(n * n, device=flat.device), n, rounding_mode="floor"),
-        torch.arange(n * n, device=flat.device) % n,
-    )
+
+def _single_atom_tokens(batch: dict[str, Tensor]) -> Tensor:
+    counts = torch.zeros(batch["token_mask"].shape, device=batch["atom_mask"].device)
+    counts = counts.scatter_add(1, batch["atom_to_token"], batch["atom_mask"].float())
+    return batch["token_mask"] & (counts == 1)
+
+
+def bonded_atom_pairs(batch: dict[str, Tensor], *, polymer_bonds: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """Atom index pairs (B, P) of the bonds the bond loss scores and their mask (B, P) bool.
+
+    ``token_bonds`` joins tokens. Between two single-atom tokens (ligand atoms, atoms of modified residues) the
+    bond is between their atoms. With ``polymer_bonds`` (AF3's L_bond) a bond between a single-atom token and a
+    polymer residue token is scored too: the residue's partner atom is the feature contract's missing piece, so
+    it is taken as the residue's resolved atom nearest to the ligand atom in the reference structure (a covalent
+    bond is the closest contact; pairs farther than MAX_BOND_LENGTH are dropped). Bonds between two residue
+    tokens (disulfides) are not scored, as in AF3. Only the listed bonds are gathered: no (N, N) or (A, A)
+    coordinate tensors."""
+    single = _single_atom_tokens(batch)
+    bonds = torch.triu(batch["token_bonds"] & batch["token_mask"][:, :, None] & batch["token_mask"][:, None], 1)
+    both = bonds & single[:, :, None] & single[:, None, :]
+    mixed = bonds & (single[:, :, None] ^ single[:, None, :]) if polymer_bonds else torch.zeros_like(bonds)
+    b_idx, ti, tj = (both | mixed).nonzero(as_tuple=True)
     centre = batch["token_center_atom"]
-    return centre[:, ti], centre[:, tj], flat
+    li, mi = centre[b_idx, ti], centre[b_idx, tj]
+    is_mixed = mixed[b_idx, ti, tj]
+    if bool(is_mixed.any()):
+        # the polymer side: the residue's atom closest to the single atom, in the reference structure
+        lig_is_i = single[b_idx, ti]
+        lig_tok, res_tok = torch.where(lig_is_i, ti, tj), torch.where(lig_is_i, tj, ti)
+        lig_atom = centre[b_idx, lig_tok]
+        x = batch["gt_coords"].float()
+        resolved = batch["atom_mask"] & batch["gt_atom_mask"]
+        in_res = (batch["atom_to_token"][b_idx] == res_tok[:, None]) & resolved[b_idx]  # (E, A)
+        d = (x[b_idx] - x[b_idx, lig_atom][:, None]).norm(dim=-1).masked_fill(~in_res, float("inf"))
+        nearest_d, nearest = d.min(-1)
+        li = torch.where(is_mixed, lig_atom, li)
+        mi = torch.where(is_mixed, nearest, mi)
+        keep = ~is_mixed | (nearest_d < MAX_BOND_LENGTH)
+        b_idx, li, mi = b_idx[keep], li[keep], mi[keep]
+    b = batch["token_mask"].shape[0]
+    counts = torch.bincount(b_idx, minlength=b)
+    p = max(1, int(counts.max()) if len(b_idx) else 1)
+    slot = torch.arange(len(b_idx), device=b_idx.device) - (torch.cumsum(counts, 0) - counts)[b_idx]
+    l_out = torch.zeros((b, p), dtype=torch.long, device=b_idx.device)
+    m_out, valid = torch.zeros_like(l_out), torch.zeros((b, p), dtype=torch.bool, device=b_idx.device)
+    l_out[b_idx, slot], m_out[b_idx, slot], valid[b_idx, slot] = li, mi, True
+    return l_out, m_out, valid
 
 
-def bond_loss(x_pred: Tensor, x_true: Tensor, batch: dict) -> Tensor:
-    """Mean over bonded ligand atom pairs of (|x_l - x_m| - |x*_l - x*_m|)², Å²; 0 without bonds."""
-    li, mi, valid = bonded_atom_pairs(batch)
-    if not bool(valid.any()):
-        return x_pred.new_zeros(())
+def bond_loss(x_pred: Tensor, x_true: Tensor, batch: dict, *, polymer_bonds: bool = True) -> Tensor:
+    """AF3 L_bond: mean over bonded atom pairs (see :func:`bonded_atom_pairs`) of
+    (|x_l - x_m| - |x*_l - x*_m|)², Å²; 0 without bonds. x_pred, x_true (B, D, A, 3)."""
+    li, mi, valid = bonded_atom_pairs(batch, polymer_bonds=polymer_bonds)
     resolved = batch["gt_atom_mask"] & batch["atom_mask"]
     valid = valid & torch.gather(resolved, 1, li) & torch.gather(resolved, 1, mi)
-
-    def lengths(x: Tensor) -> Tensor:
-        d = x.shape[1]
-        xl = torch.gather(x, 2, li[:, None, :, None].expand(-1, d, -1, 3))
-        xm = torch.gather(x, 2, mi[:, None, :, None].expand(-1, d, -1, 3))
-        return (xl - xm).norm(dim=-1)
-
-    err = (lengths(x_pred.float()) - lengths(x_true.float())).pow(2)
+    if not bool(valid.any()):
+        return x_pred.new_zeros(())
+    err = (pair_distances(x_pred.float(), li, mi) - pair_distances(x_true.float(), li, mi)).pow(2)
     return _masked_mean(err, valid[:, None].expand_as(err))
 
 
@@ -95,29 +124,42 @@ def distogram_loss(logits: Tensor, batch: dict) -> Tensor:
     atom = batch["token_disto_atom"]
     x = torch.gather(batch["gt_coords"].float(), 1, atom[..., None].expand(-1, -1, 3))
     ok = torch.gather(batch["gt_atom_mask"], 1, atom) & batch["token_mask"]
-    target = torch.bucketize(torch.cdist(x, x), distogram_edges(logits.shape[-1], device=x.device))
+    target = torch.bucketize(torch.cdist(x, x, compute_mode=EXACT), distogram_edges(logits.shape[-1], device=x.device))
     ce = F.cross_entropy(logits.float().permute(0, 3, 1, 2), target, reduction="none")
     return _masked_mean(ce, ok[:, :, None] & ok[:, None, :])
 
 
-def _token_frames(x: Tensor, neighbours: Tensor) -> tuple[Tensor, Tensor]:
-    """Frames from (a, b, c) = (nearest, self, second nearest) token centres: origin (..., N, 3) and rotation
-    (..., N, 3, 3) with rows e1, e2, e3 (AF3's ligand frame construction, used here for every token)."""
-    a = torch.gather(x, -2, neighbours[..., 0:1].expand(*neighbours.shape[:-1], 3))
-    c = torch.gather(x, -2, neighbours[..., 1:2].expand(*neighbours.shape[:-1], 3))
-    w1, w2 = F.normalize(a - x, dim=-1), F.normalize(c - x, dim=-1)
-    e1 = F.normalize(w1 + w2, dim=-1)
-    e2 = F.normalize(w2 - w1, dim=-1)
-    return x, torch.stack([e1, e2, torch.cross(e1, e2, dim=-1)], dim=-2)
+def plddt_target(x_pred: Tensor, batch: dict) -> tuple[Tensor, Tensor]:
+    """AF3's pLDDT target (SI §4.3.1): per atom l (B, S, A), the lDDT of its distances to the token centre atoms
+    m (CA, C1', each ligand atom) of other tokens with reference distance < 15 Å, or < 30 Å when m is a
+    nucleotide's; and the mask (B, A) of atoms it is defined for (resolved, with at least one partner).
+    Pairs are (A, N), never (A, A)."""
+    x_true = batch["gt_coords"].float()
+    resolved = batch["gt_atom_mask"] & batch["atom_mask"]
+    centre = batch["token_center_atom"]
+    n_samples = x_pred.shape[1]
+    rep_ok = batch["token_mask"] & torch.gather(resolved, 1, centre)  # (B, N)
+    rep_true = torch.gather(x_true, 1, centre[..., None].expand(-1, -1, 3))
+    rep_pred = torch.gather(x_pred.float(), 2, centre[:, None, :, None].expand(-1, n_samples, -1, 3))
+    nucleotide = batch["is_dna"] | batch["is_rna"]
+    cutoff = torch.where(nucleotide, 30.0, 15.0)[:, None, :]  # radius of the partner m
+    d_true = torch.cdist(x_true, rep_true, compute_mode=EXACT)  # (B, A, N)
+    other = batch["atom_to_token"][:, :, None] != torch.arange(centre.shape[1], device=centre.device)
+    pair = resolved[:, :, None] & rep_ok[:, None, :] & (d_true < cutoff) & other
+    delta = (torch.cdist(x_pred.float(), rep_pred, compute_mode=EXACT) - d_true[:, None]).abs()  # (B, S, A, N)
+    score = sum((delta < t).float() for t in THRESHOLDS) / len(THRESHOLDS)
+    w = pair[:, None].float()
+    n = w.sum(-1)
+    return (score * w).sum(-1) / n.clamp(min=1.0), resolved & (pair.sum(-1) > 0)
 
 
 def confidence_targets(x_pred: Tensor, batch: dict) -> dict[str, Tensor]:
     """Targets from a rollout x_pred (B, S, A, 3): per-atom lDDT (B, S, A), PAE and PDE errors (B, S, N, N) Å,
-    and the masks they apply to."""
+    and the masks they apply to. PAE uses AF3's frames (``models.frames``); PDE and PAE measure token
+    centre atoms."""
     x_true = batch["gt_coords"].float()[:, None].expand_as(x_pred)
     resolved = batch["gt_atom_mask"] & batch["atom_mask"]
-    same_token = batch["atom_to_token"][:, :, None] == batch["atom_to_token"][:, None, :]
-    plddt = lddt(x_pred, x_true, resolved[:, None], exclude=same_token[:, None], per_atom=True)
+    plddt, plddt_mask = plddt_target(x_pred, batch)
 
     centre = batch["token_center_atom"]
     n_samples = x_pred.shape[1]
@@ -125,22 +167,13 @@ def confidence_targets(x_pred: Tensor, batch: dict) -> dict[str, Tensor]:
     cp, ct = torch.gather(x_pred.float(), 2, idx), torch.gather(x_true, 2, idx)
     token_ok = batch["token_mask"] & torch.gather(resolved, 1, centre)
     pair_ok = token_ok[:, :, None] & token_ok[:, None, :]
-    pde = (torch.cdist(cp, cp) - torch.cdist(ct, ct)).abs()
+    pde = (torch.cdist(cp, cp, compute_mode=EXACT) - torch.cdist(ct, ct, compute_mode=EXACT)).abs()
 
-    d_true = torch.cdist(ct[:, 0], ct[:, 0]).masked_fill(~pair_ok, float("inf"))
-    d_true = d_true + torch.diag_embed(torch.full_like(d_true[..., 0], float("inf")))
-    neighbours = d_true.topk(2, dim=-1, largest=False).indices  # (B, N, 2)
-    frame_ok = token_ok & torch.isfinite(d_true.topk(2, dim=-1, largest=False).values).all(-1)
-    nb = neighbours[:, None].expand(-1, n_samples, -1, -1)
-    errors = []
-    for x in (cp, ct):
-        origin, rot = _token_frames(x, nb)
-        local = torch.einsum("bsiuk,bsijk->bsiju", rot, x[:, :, None] - origin[:, :, :, None])
-        errors.append(local)
-    pae = (errors[0] - errors[1]).norm(dim=-1)
+    frames, frame_ok = frame_atoms(batch)
+    pae = aligned_errors(x_pred.float(), x_true, frames, centre)
     return {
         "plddt": plddt,
-        "plddt_mask": resolved,
+        "plddt_mask": plddt_mask,
         "pde": pde,
         "pde_mask": pair_ok,
         "pae": pae,
@@ -176,11 +209,13 @@ def compute_losses(
     *,
     weights: dict[str, float] | None = None,
     confidence: bool = False,
+    polymer_bonds: bool = True,
     sigma_data: float = 16.0,
 ) -> dict[str, Tensor]:
     """All losses from ``SeedFold.forward`` outputs. Keys: loss, mse, bond, smooth_lddt, distogram and, with
     ``confidence``, plddt, pae, pde, resolved. ``weights`` overrides AF3_WEIGHTS (diffusion, distogram,
-    confidence, bond, pae)."""
+    confidence, bond, pae). ``polymer_bonds`` adds ligand-polymer bonds to the bond loss (AF3's L_bond; whether
+    and when the bond term counts is the recipe's per-stage weight ``bond``)."""
     w = {**AF3_WEIGHTS, **(weights or {})}
     with torch.autocast(outputs["x_denoised"].device.type, enabled=False):
         x_pred, x_true = outputs["x_denoised"].float(), outputs["x_gt_aug"].float()
@@ -188,7 +223,7 @@ def compute_losses(
         nucleotide = atom_flags(batch, "is_dna") | atom_flags(batch, "is_rna")
         out = {
             "mse": mse_loss(x_pred, x_true, outputs["sigma"].float(), batch, sigma_data),
-            "bond": bond_loss(x_pred, x_true, batch),
+            "bond": bond_loss(x_pred, x_true, batch, polymer_bonds=polymer_bonds),
             "smooth_lddt": smooth_lddt_loss(x_pred, x_true, mask, nucleotide).mean(),
             "distogram": distogram_loss(outputs["distogram_logits"], batch),
         }

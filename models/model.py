@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from models.confidence_metrics import summarize_confidence
 from models.config import ModelConfig
+from models.init import apply_init
 from models.modules.confidence import ConfidenceHead
 from models.modules.diffusion import DiffusionModule
 from models.modules.heads import DistogramHead
@@ -35,6 +36,7 @@ class SeedFold(nn.Module):
         self.distogram_head = DistogramHead(c_z, config.n_distogram_bins)
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
+        apply_init(self, config.init)
 
     def trunk(self, batch: dict[str, Tensor], *, n_cycles: int) -> dict[str, Tensor]:
         """Recycled trunk: s_inputs (B, N, c_s_inputs), s (B, N, c_s), z (B, N, N, c_z), all fp32.
@@ -136,7 +138,7 @@ class SeedFold(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
         """Inference: coords (B, n_samples, A, 3) Å and, with the confidence head, plddt (B, n_samples, A)
-        in [0, 100], pae / pde (B, n_samples, N, N) Å, ptm, iptm and ranking_score (B, n_samples)."""
+        in [0, 100], pae / pde (B, n_samples, N, N) Å, ptm, iptm and has_clash (B, n_samples)."""
         trunk = self.trunk(batch, n_cycles=n_cycles)
         s_inputs, s, z = trunk["s_inputs"], trunk["s"], trunk["z"]
         coords = self._sample_coords(
@@ -145,5 +147,5 @@ class SeedFold(nn.Module):
         out = {"coords": coords, "distogram_logits": self.distogram_head(z)}
         if self.confidence_head is not None:
             logits = self.confidence_head(batch, s_inputs, s, z, coords)
-            out.update(summarize_confidence(logits, batch, self.config))
+            out.update(summarize_confidence(logits, batch, self.config, coords))
         return out

@@ -19,3 +19,14 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
     with start_server(root) as server:
         yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _stop_detached_mlflow_servers(tmp_path):
+    """Sweeps on SLURM leave a detached MLflow server running for their jobs (by design); a test's must not
+    outlive it."""
+    yield
+    from harness.tracking.server import SERVER_FILE, stop_detached
+
+    for path in tmp_path.rglob(SERVER_FILE):
+        stop_detached(path.parent)

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis.collect import AXIS_PAIRFORMER, AXIS_STRUCTURE, AXIS_WIDTH  # noqa: E402
+from analysis.collect import AXIS_PAIRFORMER, AXIS_STRUCTURE, AXIS_WIDTH, rescued  # noqa: E402
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,6 +36,9 @@ LABELS = {
     "flops": "cumulative training FLOPs (fwd + bwd)",
     "params": "parameters",
     "examples": "training examples seen",
+    "val/loss_diffusion": "validation diffusion loss (σ quadrature)",
+    "val/distogram_ce": "validation distogram cross-entropy",
+    "val/smooth_lddt": "validation smooth lDDT (σ quadrature)",
     "val/lddt": "validation lDDT",
     "val/loss": "validation loss",
     "train/loss": "training loss",
@@ -102,3 +105,33 @@ def save(fig: Figure, out_dir: str | Path, stem: str,
 def per_run(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run of a tidy frame (identity columns only matter)."""
     return frame.drop_duplicates("run").reset_index(drop=True)
+
+
+GUARD_MARK = "†"  # appended to the label of a configuration with a guard-rescued run
+
+
+def per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration of a tidy frame: ``config``, ``axis``, ``params``, ``width``, ``attention``,
+    ``n_seeds`` and ``n_rescued`` (runs the stability guard rescued)."""
+    runs = per_run(frame)
+    runs = runs.assign(_rescued=rescued(runs))
+    table = runs.groupby("config", sort=False).agg(
+        scaling_axis=("axis", "first"), params=("params", "first"), width=("width", "first"),
+        attention=("attention", "first"), n_seeds=("run", "size"), n_rescued=("_rescued", "sum"))
+    return table.reset_index().rename(columns={"scaling_axis": "axis"})
+
+
+def config_labels(configs: pd.DataFrame) -> dict[str, str]:
+    """``medium (3 seeds)``, with ``† 1 guard-rescued`` when the guard rescued some of its runs."""
+    labels = {}
+    for c in configs.itertuples(index=False):
+        label = f"{c.config} ({c.n_seeds} seed{'s' if c.n_seeds != 1 else ''})"
+        if c.n_rescued:
+            label += f" {GUARD_MARK} {c.n_rescued} guard-rescued"
+        labels[c.config] = label
+    return labels
+
+
+def config_colours(configs: pd.DataFrame) -> dict[str, tuple]:
+    """One colour per configuration, as :func:`run_colours` gives one per run."""
+    return run_colours(configs.rename(columns={"config": "run"}))

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from harness.cli import config, data, eval, predict, report, status, sweep, train, tune, ui
+from harness.allocator import tune_allocator
+from harness.cli import config, data, eval, predict, report, status, sweep, tracking, train, tune, ui
 from harness.cli._common import err_console
 from harness.errors import HarnessError
 
@@ -27,10 +28,12 @@ app.command("predict")(predict.command)
 app.command("ui")(ui.command)
 app.add_typer(data.app, name="data")
 app.add_typer(config.app, name="config")
+app.add_typer(tracking.app, name="tracking")
 
 
 def main() -> None:
     """Entry point: user-caused errors print as one line per problem and exit non-zero, no traceback."""
+    tune_allocator()  # before the first large tensor; see harness/allocator.py
     try:
         app()
     except HarnessError as exc:

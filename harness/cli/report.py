@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from harness.cli._common import console
 from harness.errors import HarnessError
@@ -35,7 +36,7 @@ def command(
                                     help="log the report as artifacts of a report run in --tracking-uri"),
 ) -> None:
     """Turn a sweep's recorded runs into scaling plots, power-law fits and tables (HTML + Markdown report)."""
-    from analysis.collect import ReportInputError, collect, tidy
+    from analysis.collect import ReportInputError, collect, repeated_step_notes, tidy
     from analysis.report import build_report, log_report
 
     if sweep and sweep.endswith((".yaml", ".yml")):
@@ -48,11 +49,13 @@ def command(
     if needs_runs and tracking_uri is None and runs_dir is None:
         runs_dir = Path("runs")
     try:
-        frame = None
+        frame, notes = None, []
         if tracking_uri is not None or runs_dir is not None:
-            frame = tidy(collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment))
+            records = collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment)
+            frame, notes = tidy(records), repeated_step_notes(records)
         report = build_report(frame, out_dir, name, plots=tuple(plot), metrics=tuple(metric),
-                              benchmarks=tuple(benchmarks), eval_summary=eval_summary, n_bootstrap=bootstrap)
+                              benchmarks=tuple(benchmarks), eval_summary=eval_summary, n_bootstrap=bootstrap,
+                              notes=tuple(notes))
         if log_mlflow:
             if tracking_uri is None:
                 raise ReportInputError("--log-mlflow needs --tracking-uri")
@@ -60,6 +63,10 @@ def command(
             console.print(f"logged report run {run_id} to {tracking_uri}")
     except ReportInputError as exc:
         raise ReportError(str(exc)) from None
+    # Lines carry intervals such as "[n/a]" and "[0.1, 0.2]": escaped, or rich would read them as markup.
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    for a in report.answers:
+        for line in a.lines():
+            console.print(f"[bold]{a.study.name}[/bold]: {escape(line)}", highlight=False)
     console.print(f"report: {report.html}  ({len(report.figures)} figures, {len(report.tables)} tables)")

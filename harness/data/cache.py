@@ -81,7 +81,8 @@ def build_example(
     reported in ``msa_rejects``; a structure that cannot be used raises a ``RecordError`` naming the file
     (``FilteredError`` when a filter drops it)."""
     structure = read_structure(
-        path, predicted=predicted, plddt_min=plddt_min, drop_crystallization_aids=drop_crystallization_aids
+        path, predicted=predicted, plddt_min=plddt_min, drop_crystallization_aids=drop_crystallization_aids,
+        assembly=filters.bioassembly if filters is not None else None,
     )
     if filters is not None:
         structure = apply_filters(structure, filters)

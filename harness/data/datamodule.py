@@ -115,15 +115,16 @@ class StructureDataModule(L.LightningDataModule):
                 cropper=cfg.cropper,
                 max_msa_rows=cfg.max_msa_rows,
                 seed=self.seed,
+                units=s.sampling == "af3",
             )
             for s in specs
         }
         self.train_set = MixtureDataset(train)
         self._sampler = MixtureSampler(
-            sizes=[len(d) for d in train.values()],
+            sizes=[d.n_draws for d in train.values()],
             weights=[s.weight for s in specs],
             clusters=[train[s.name].clusters if s.sampling == "cluster" else None for s in specs],
-            example_weights=[train[s.name].sample_weights if s.sampling == "af3" else None for s in specs],
+            example_weights=[train[s.name].draw_weights if s.sampling == "af3" else None for s in specs],
             samples_per_epoch=cfg.samples_per_epoch,
             seed=self.seed,
         )

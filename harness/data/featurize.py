@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from harness.data.constants import DNA, LIGAND, PROTEIN, RNA
 
@@ -19,13 +20,49 @@ def _atom_indices(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total)
 
 
+REF_TRANSLATION_STD = 1.0  # Å per axis, the random shift of each reference conformer
+
+
+def chain_mol_types(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Molecule type of each token's chain (N,): a modified residue's atoms (tokenised per atom, ``mol_type``
+    LIGAND) take their polymer chain's type, so they are not weighted as ligand (AF3 SI Table 5 flags)."""
+    mol, asym = arrays["mol_type"], arrays["asym_id"]
+    chain_type = np.full(int(asym.max()) + 1, LIGAND, dtype=mol.dtype)
+    polymer = mol != LIGAND
+    chain_type[asym[polymer]] = mol[polymer]
+    return chain_type[asym]
+
+
+def augment_conformers(ref_pos: np.ndarray, space_uid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """AF3 (SI Table 5, ref_pos): every reference conformer (atoms sharing ``ref_space_uid``) gets its own
+    uniformly random rotation about its centre and a N(0, REF_TRANSLATION_STD² Å²) translation, drawn from
+    ``rng`` (the example's generator, so a seed reproduces it). ref_pos (A, 3) Å -> (A, 3) Å."""
+    if len(ref_pos) == 0:
+        return ref_pos
+    groups, inverse = np.unique(space_uid, return_inverse=True)
+    rot = Rotation.random(len(groups), random_state=rng).as_matrix()  # (G, 3, 3)
+    shift = rng.normal(0.0, REF_TRANSLATION_STD, size=(len(groups), 3))
+    centre = np.zeros((len(groups), 3))
+    np.add.at(centre, inverse, ref_pos)
+    centre /= np.bincount(inverse, minlength=len(groups))[:, None]
+    local = ref_pos - centre[inverse]
+    moved = np.einsum("aij,aj->ai", rot[inverse], local) + centre[inverse] + shift[inverse]
+    return moved.astype(np.float32)
+
+
 def featurize(
-    arrays: dict[str, np.ndarray], tokens: np.ndarray, max_msa_rows: int, rng: np.random.Generator
+    arrays: dict[str, np.ndarray],
+    tokens: np.ndarray,
+    max_msa_rows: int,
+    rng: np.random.Generator,
+    *,
+    augment_ref: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Build FEATURES for the tokens ``tokens`` (sorted indices) of one cached example.
 
     MSA rows: the query plus up to ``max_msa_rows - 1`` rows sampled without replacement; ``profile`` and
-    ``deletion_mean`` come from the full cached MSA (AF3 SI §2.3).
+    ``deletion_mean`` come from the full cached MSA (AF3 SI §2.3). Reference conformers are randomly rotated and
+    translated (``augment_ref``, AF3) with draws from ``rng`` after the MSA's.
     """
     n_full = len(arrays["restype"])
     n = len(tokens)
@@ -52,7 +89,10 @@ def featurize(
         rows = np.arange(depth)
     msa = msa_all[rows][:, tokens]
     deletions = arrays["deletions"][rows][:, tokens].astype(np.float32)
-    mol = arrays["mol_type"][tokens]
+    mol = chain_mol_types(arrays)[tokens]
+    ref_pos = arrays["ref_pos"][atoms]
+    if augment_ref:
+        ref_pos = augment_conformers(ref_pos, arrays["ref_space_uid"][atoms], rng)
 
     def t(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
@@ -80,7 +120,7 @@ def featurize(
         "deletion_mean": t(arrays["deletion_mean"][tokens], torch.float32),
         "atom_mask": torch.ones(len(atoms), dtype=torch.bool),
         "atom_to_token": t(np.repeat(np.arange(n), counts), torch.long),
-        "ref_pos": t(arrays["ref_pos"][atoms], torch.float32),
+        "ref_pos": t(ref_pos, torch.float32),
         "ref_element": t(arrays["ref_element"][atoms], torch.long),
         "ref_charge": t(arrays["ref_charge"][atoms], torch.float32),
         "ref_atom_name_chars": t(arrays["ref_atom_name_chars"][atoms], torch.long),

@@ -63,6 +63,10 @@ class FilterConfig(BaseModel):
     plddt_mean_min: float | None = Field(
         None, ge=0, le=100, description="distillation: drop entries whose mean pLDDT is lower"
     )
+    bioassembly: str | None = Field(
+        None, min_length=1, description="expand this biological assembly before filtering (AF3: '1'); "
+        "None keeps the asymmetric unit"
+    )
 
     @classmethod
     def af3(cls, release_date_max: str | None = "2021-09-30", **overrides) -> FilterConfig:
@@ -74,6 +78,7 @@ class FilterConfig(BaseModel):
             min_polymer_length=4,
             max_unknown_fraction=0.99,
             clash_fraction=0.3,
+            bioassembly="1",
         )
         return cls(**(values | overrides))
 

@@ -183,12 +183,27 @@ def _polymer_chain(
     return chain, gemmi_at_slot
 
 
+def _expand_assembly(st: gemmi.Structure, name: str) -> str:
+    """Expand assembly ``name`` of ``st`` in place; what the structure now is, for ``meta["assembly"]``."""
+    found = [a for a in st.assemblies if a.name == name]
+    if not found:
+        return f"asymmetric unit (the file has no assembly {name!r})"
+    # Waters (and other removed subchains) are still listed by the operators; gemmi refuses missing ones.
+    present = {sub.subchain_id() for ch in st[0] for sub in ch.subchains()}
+    for gen in found[0].generators:
+        gen.subchains = [s for s in gen.subchains if s in present]
+    # Short: the identity copy keeps its chain names (so MSAs named by chain still match), copies get new ones.
+    st.transform_to_assembly(name, gemmi.HowToNameCopiedChain.Short)
+    return f"assembly {name}"
+
+
 def read_structure(
     path: str | Path,
     *,
     predicted: bool = False,
     plddt_min: float | None = None,
     drop_crystallization_aids: bool = True,
+    assembly: str | None = None,
 ) -> Structure:
     """Parse ``path`` (``.cif``/``.mmcif``/``.pdb``/``.ent``, optionally ``.gz``) into a :class:`Structure`.
 
@@ -196,6 +211,10 @@ def read_structure(
         predicted: read pLDDT (0-100, or 0-1 rescaled) from the B-factor column.
         plddt_min: with ``predicted``, residues whose mean atom pLDDT is below this count as unresolved.
         drop_crystallization_aids: remove AF3's list of crystallisation aids (SO4, GOL, ...) from ligands.
+        assembly: expand this biological assembly (AF3 trains on the first, ``"1"``) from the file's
+            ``pdbx_struct_assembly_gen`` / REMARK 350 operators: the copy under the identity keeps its chain
+            names, other copies get new ones. A file without that assembly keeps its asymmetric unit, which
+            ``meta["assembly"]`` records. None: the asymmetric unit.
 
     Raises:
         DataPathError: the path does not exist or is a folder.
@@ -205,6 +224,7 @@ def read_structure(
     """
     path = Path(path)
     st = _read_gemmi(path)
+    built_from = _expand_assembly(st, assembly) if assembly is not None else "asymmetric unit"
     chains: list[Chain] = []
     where: dict[tuple[str, int, str, str], tuple[int, int]] = {}
     for ch in st[0]:
@@ -275,6 +295,7 @@ def read_structure(
         "release_date": st.info["_harness.release_date"] or None,
         "resolution": st.resolution if st.resolution > 0 else None,
         "method": dict(st.info).get("_exptl.method"),  # gemmi.InfoMap has no .get
+        "assembly": built_from,
     }
     return Structure(entry_id_of(path), str(path), chains, bonds, predicted, meta=meta)
 

@@ -1,11 +1,12 @@
 """MLflow for dispatched jobs: the driver creates each experiment once (INFRA.md: concurrent
-``set_experiment`` loses runs) and hands its id to jobs; on SLURM a sqlite store is served through an MLflow
-server for the driver's lifetime, so jobs never write the sqlite file concurrently."""
+``set_experiment`` loses runs) and hands its id to jobs; on SLURM a sqlite store is served through a detached
+MLflow server (``harness.tracking.server.serve_detached``), so jobs never write the sqlite file concurrently and
+keep logging when the driver stops. A non-sqlite ``tracking.uri`` (a server or database every node reaches) is
+handed to jobs as it is."""
 
 from __future__ import annotations
 
 import hashlib
-import urllib.request
 from typing import Any
 
 from harness.config import RunConfig
@@ -14,7 +15,6 @@ from harness.config import RunConfig
 class JobTracking:
     def __init__(self, kind: str):
         self.kind = kind
-        self._server = None
         self._url: str | None = None
         self._experiments: dict[tuple[str, str], str] = {}
 
@@ -29,14 +29,11 @@ class JobTracking:
     def _serve(self, config: RunConfig, backend_uri: str) -> str:
         """The server URL for this store. Its port is derived from the store's path, so a driver started again
         (after Ctrl-C, say) finds the server its still-running jobs log to, or restarts it on the same port."""
-        from harness.tracking.server import start_server
+        from harness.tracking.server import serve_detached
 
-        port = stable_port(backend_uri)
-        url = f"http://127.0.0.1:{port}"
-        if _healthy(url):
-            return url
-        self._server = start_server(config.runs_dir, port=port, backend_uri=backend_uri)
-        return self._server.url
+        t = config.tracking
+        return serve_detached(config.runs_dir, backend_uri, port=stable_port(backend_uri), host=t.server_host,
+                              advertise_host=t.advertise_host)
 
     def experiment_id(self, uri: str, name: str) -> str:
         if (uri, name) not in self._experiments:
@@ -55,20 +52,10 @@ class JobTracking:
         return raw, self.experiment_id(uri, config.tracking.experiment)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Forget the URL; the detached server keeps running for jobs still logging (``harness tracking stop``)."""
         self._url = None
 
 
 def stable_port(key: str) -> int:
     """A port in 20000..39999 derived from ``key``."""
     return 20000 + int(hashlib.sha256(key.encode()).hexdigest(), 16) % 20000
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False

@@ -1,28 +1,30 @@
-"""A Lightning logger that writes each metric to one existing MLflow run and to the run folder's metrics.csv.
+"""A Lightning logger that records each metric in the run folder's metrics.csv and leaves MLflow to a background
+uploader (``harness.tracking.sync``): logging never waits on, and never fails because of, the tracking server.
 
-The run is created (or found again on resume) by ``harness.train.run``; passing its id here is what makes a
-resumed job keep logging into the same MLflow run.
+The record is cut back to the checkpoint's step when a run resumes (``harness.tracking.record``), and MLflow only
+receives rows a durable checkpoint covers, so a resumed run's record holds each step once, in both places.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import contextlib
 from typing import Any
 
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from harness.tracking.record import MetricRecord
 from harness.tracking.run_folder import RunFolder
+from harness.tracking.sync import Uploader
 
 
 class RunLogger(Logger):
-    def __init__(self, tracking_uri: str | None, run_id: str | None, folder: RunFolder):
+    def __init__(self, folder: RunFolder, uploader: Uploader | None = None, run_id: str | None = None):
         super().__init__()
-        self._uri = tracking_uri
-        self._run_id = run_id
         self._folder = folder
-        self._client = None
+        self._record = MetricRecord(folder.metrics_path)
+        self.uploader = uploader
+        self._run_id = run_id
         self.last_metrics: dict[str, float] = {}
 
     @property
@@ -33,38 +35,34 @@ class RunLogger(Logger):
     def version(self) -> str:
         return self._run_id or "offline"
 
-    @property
-    def client(self):
-        if self._client is None and self._uri and self._run_id:
-            from mlflow.tracking import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self._uri)
-        return self._client
-
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         pass  # the resolved config is logged once when the run is created
 
     @rank_zero_only
     def log_params(self, params: dict[str, str]) -> None:
-        """Params learnt during the run (e.g. data counts): to MLflow and to the run folder's state."""
+        """Params learnt during the run (e.g. data counts): into the run folder's state, and to MLflow when
+        its client is reachable now (best effort: the folder is the record)."""
         state = self._folder.read_state()
         self._folder.update_state(params=state.get("params", {}) | params)
-        if self.client is not None:
+        client = getattr(getattr(self.uploader, "sync", None), "client", None)
+        if client is not None and self._run_id:
             from mlflow.entities import Param
 
-            self.client.log_batch(self._run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
+            with contextlib.suppress(Exception):  # a tracking outage must not stop training
+                client.log_batch(self._run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
         step = int(step or 0)
         clean = {k: float(v) for k, v in metrics.items() if k != "epoch"}
-        self._folder.append_metrics(step, clean)
+        self._record.append(step, clean)
         self.last_metrics.update(clean)
-        if self.client is not None:
-            now = int(time.time() * 1000)
-            batch = [Metric(k, v if math.isfinite(v) else float("nan"), now, step) for k, v in clean.items()]
-            self.client.log_batch(self._run_id, metrics=batch, synchronous=True)
         self._folder.update_state(step=step, last_metrics=self.last_metrics)
+
+    @rank_zero_only
+    def checkpoint_saved(self, step: int) -> None:
+        """Rows up to ``step`` can no longer be retrained: they may go to MLflow now."""
+        self._folder.update_state(durable_step=step)
+        if self.uploader is not None:
+            self.uploader.wake()

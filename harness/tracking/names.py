@@ -52,6 +52,10 @@ PARAM_TRAIN_TOKENS = "data_train_tokens"
 PARAM_VAL_STRUCTURES = "data_val_structures"
 PARAM_VAL_TOKENS = "data_val_tokens"
 PARAM_VAL_SIGMAS = "val_sigma_grid"  # JSON list of the sigma nodes (Å) behind VAL_LOSS_DIFFUSION_AT_SIGMA
+# What ran underneath (models/kernels/self_check.py, harness/allocator.py).
+PARAM_KERNEL_TRIANGLE_ATTENTION = "kernel_triangle_attention"  # triton | torch | ...
+PARAM_KERNEL_SELF_CHECK = "kernel_self_check"  # "passed: max error …" | "failed: …" | "not run: …"
+PARAM_CPU_MALLOC = "cpu_malloc"  # tuned | env | off | unsupported
 
 # Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig

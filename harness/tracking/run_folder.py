@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from harness.tracking import names
+
+# The training loop and the MLflow uploader thread both update state.json: read-modify-write under one lock.
+_STATE_LOCK = threading.Lock()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -50,15 +54,13 @@ class RunFolder:
         return json.loads(self.state_path.read_text())
 
     def update_state(self, **changes: Any) -> dict[str, Any]:
-        state = self.read_state() | changes
-        atomic_write_text(self.state_path, json.dumps(state, indent=2, sort_keys=True, default=str))
+        with _STATE_LOCK:
+            state = self.read_state() | changes
+            atomic_write_text(self.state_path, json.dumps(state, indent=2, sort_keys=True, default=str))
         return state
 
-    def append_metrics(self, step: int, metrics: dict[str, float]) -> None:
-        new = not self.metrics_path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_path, "a") as f:
-            if new:
-                f.write("step,key,value\n")
-            for key, value in metrics.items():
-                f.write(f"{step},{key},{value!r}\n")
+    def append_metrics(self, step: int, metrics: dict[str, float]) -> dict[str, float]:
+        """Record metrics at ``step`` in metrics.csv, each (step, key) once (``harness.tracking.record``)."""
+        from harness.tracking.record import MetricRecord
+
+        return MetricRecord(self.metrics_path).append(step, metrics)

@@ -27,13 +27,16 @@ class StabilityGuard:
         self.consecutive_spikes = 0
         self.skipped = 0
         self.rollbacks = 0
+        self.clean_steps = 0  # steps since the last spike or non-finite step (what makes a checkpoint "good")
 
     def observe(self, loss: float, grad_norm: float | None) -> Action:
         """Decide what to do with a step whose loss (and gradient norm, if computed) is given."""
         if not self.config.enabled:
+            self.clean_steps += 1
             return Action.APPLY
         finite = math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm))
         if not finite:
+            self.clean_steps = 0
             self.skipped += 1
             self.consecutive_nonfinite += 1
             if self.consecutive_nonfinite >= self.config.max_nonfinite and self._can_roll_back():
@@ -43,12 +46,14 @@ class StabilityGuard:
         self.consecutive_nonfinite = 0
         if self.is_spike(loss):
             # A collapse persists; one heavy-tailed batch does not. Spiking losses stay out of the median.
+            self.clean_steps = 0
             self.consecutive_spikes += 1
             if self.consecutive_spikes >= self.config.spike_patience and self._can_roll_back():
                 self.consecutive_spikes = 0
                 return Action.ROLLBACK
             return Action.APPLY
         self.consecutive_spikes = 0
+        self.clean_steps += 1
         self.recent.append(loss)
         return Action.APPLY
 
@@ -62,11 +67,13 @@ class StabilityGuard:
 
     def rolled_back(self) -> None:
         self.rollbacks += 1
+        self.clean_steps = 0
         self.recent.clear()
 
     def state_dict(self) -> dict:
         return {"recent": list(self.recent), "skipped": self.skipped, "rollbacks": self.rollbacks,
-                "consecutive_nonfinite": self.consecutive_nonfinite, "consecutive_spikes": self.consecutive_spikes}
+                "consecutive_nonfinite": self.consecutive_nonfinite, "consecutive_spikes": self.consecutive_spikes,
+                "clean_steps": self.clean_steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.recent.clear()
@@ -75,3 +82,4 @@ class StabilityGuard:
         self.rollbacks = state["rollbacks"]
         self.consecutive_nonfinite = state["consecutive_nonfinite"]
         self.consecutive_spikes = state.get("consecutive_spikes", 0)
+        self.clean_steps = state.get("clean_steps", 0)

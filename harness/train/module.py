@@ -35,6 +35,38 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def step_seed(seed: int, rank: int, step: int, micro: int = 0) -> int:
+    """A 64-bit seed for (seed, rank, optimizer step, micro-batch), well mixed (numpy's SeedSequence) so nearby
+    tuples give unrelated streams."""
+    return int(np.random.SeedSequence([seed % 2**63, rank, step, micro]).generate_state(1, np.uint64)[0])
+
+
+def load_optimizer_state_inplace(opt: torch.optim.Optimizer, saved: dict) -> None:
+    """Load ``saved`` (an optimizer state_dict on the CPU) by copying into the existing state tensors, which
+    keeps them on their device without allocating a second set; falls back to ``load_state_dict`` when the
+    layouts differ (e.g. the optimizer has not stepped yet)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    states = saved["state"]
+    same = len(states) == len(opt.state) and all(
+        i in states and set(states[i]) == set(opt.state[p]) and all(
+            not torch.is_tensor(v) or v.shape == opt.state[p][k].shape for k, v in states[i].items())
+        for i, p in enumerate(params) if p in opt.state
+    )
+    if not same:
+        opt.load_state_dict(saved)
+        return
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            for key, value in states.get(i, {}).items():
+                current = opt.state[p][key]
+                if torch.is_tensor(current):
+                    current.copy_(value)
+                else:
+                    opt.state[p][key] = value
+    for group, saved_group in zip(opt.param_groups, saved["param_groups"], strict=True):
+        group.update({k: v for k, v in saved_group.items() if k != "params"})
+
+
 class _Window:
     """What the micro-batches of one optimizer step accumulated on this rank."""
 
@@ -68,6 +100,7 @@ class SeedFoldModule(L.LightningModule):
         self.config = config
         self.arch = config.model.architecture()
         self.model = SeedFold(self.arch)
+        self._freeze_unused()
         self.stage = stage or plan_stages(config)[0]
         self.diffusion_batch = diffusion_batch or self.stage.diffusion_batch
         self.loss_weights = self.stage.loss_weights(config.train.loss_weights.model_dump())
@@ -78,7 +111,9 @@ class SeedFoldModule(L.LightningModule):
         self.flops_cumulative = 0.0
         self.examples_seen = 0
         self.token_pairs_seen = 0.0
-        self.rollback_checkpoint = None  # set by train_run: Path of the last good checkpoint
+        self.checkpoints = None  # set by train_run: the CheckpointKeeper that knows the last good checkpoint
+        self.noise_trace: list[dict] = []  # this rank's first draws (step, cycles, sigma), to check rank streams
+        self._last_sigma = None
         self._t_last = None
         self._flops_cache: dict[tuple, float] = {}
         self.events: list[dict] = []  # stability-guard decisions of this session, for state.json
@@ -91,10 +126,20 @@ class SeedFoldModule(L.LightningModule):
 
     # ---- optimisation -------------------------------------------------------------------------------------
 
+    def _freeze_unused(self) -> None:
+        """Parameters that get no gradient by design leave training: DDP then needs no
+        ``find_unused_parameters`` (an extra graph traversal per step), and the optimiser never sees them.
+        The confidence head learns only from the confidence loss; without it the head stays at initialisation."""
+        if self.model.confidence_head is not None and not self.config.train.confidence_loss:
+            self.model.confidence_head.requires_grad_(False)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
     def configure_optimizers(self):
         t = self.config.train
         cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        opt = cls(self.model.parameters(), lr=t.lr, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)
+        opt = cls(self.trainable_parameters(), lr=t.lr, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: lr_multiplier(step, t) * self.lr_scale
         )
@@ -111,11 +156,19 @@ class SeedFoldModule(L.LightningModule):
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step + 7_919_993 * micro)
         return int(torch.randint(1, self.config.train.max_cycles + 1, (1,), generator=g))
 
+    def _seed_rank_stream(self) -> None:
+        """Seed the global RNG (CPU and CUDA) from (seed, rank, step, micro-batch) before each micro-batch: ranks
+        draw different sigma, rotations, noise and dropout masks, and a resumed run draws what it would have
+        drawn, with no RNG state to restore. The recycling count has its own rank-free stream (``_n_cycles``)."""
+        torch.manual_seed(step_seed(self.config.seed, self.global_rank, self.global_step,
+                                    self._window.micro_batches))
+
     def _loss(self, batch, n_cycles: int, diffusion_batch: int) -> dict[str, torch.Tensor]:
         from models.losses import compute_losses
 
         confidence = self.config.train.confidence_loss and self.arch.use_confidence_head
         outputs = self.model(batch, n_cycles=n_cycles, diffusion_batch=diffusion_batch, with_confidence=confidence)
+        self._last_sigma = outputs["sigma"].detach()
         return compute_losses(outputs, batch, weights=self.loss_weights, confidence=confidence,
                               sigma_data=self.arch.sigma_data)
 
@@ -131,11 +184,16 @@ class SeedFoldModule(L.LightningModule):
             self._t_last = time.perf_counter()
         if window.finite:
             n_cycles = self._n_cycles()
+            self._seed_rank_stream()
             try:
                 losses = self._loss(batch, n_cycles, self.diffusion_batch)
             except torch.linalg.LinAlgError:
                 # Non-finite inputs make the rigid alignment's SVD fail before the loss can turn NaN.
                 losses = {"loss": torch.tensor(float("nan"), device=self.device)}
+            if len(self.noise_trace) < 16 and self._last_sigma is not None:
+                self.noise_trace.append({"step": self.global_step, "micro": window.micro_batches,
+                                         "rank": self.global_rank, "cycles": n_cycles,
+                                         "sigma": float(self._last_sigma.flatten()[0])})
             if self._all_ranks_finite(losses["loss"]):
                 self.manual_backward(losses["loss"] / self.accumulation)
                 window.add(losses, self._micro_flops(batch, n_cycles), batch)
@@ -153,7 +211,7 @@ class SeedFoldModule(L.LightningModule):
         if not window.finite:
             self._handle(self.guard.observe(float("nan"), None), opt)
             return
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.config.train.grad_clip)
         losses = window.mean_losses()
         action = self.guard.observe(float(losses["loss"]), float(grad_norm))
         if action is not Action.APPLY:
@@ -168,28 +226,37 @@ class SeedFoldModule(L.LightningModule):
     def _handle(self, action: Action, opt) -> None:
         opt.zero_grad(set_to_none=True)
         step = self.global_step
+        event = {"step": step, "event": action.value, "lr_scale": self.lr_scale}
         if action is Action.ROLLBACK:
-            self._roll_back(opt)
+            event["checkpoint"] = self._roll_back(opt)
+            event["lr_scale"] = self.lr_scale
             self.guard.rolled_back()
-            self.print(f"stability guard: rolled back at step {step}, lr scale now {self.lr_scale:g}")
+            self.print(f"stability guard: rolled back at step {step} to {event['checkpoint']}, "
+                       f"lr scale now {self.lr_scale:g}")
         self._log_now({names.SKIPPED_STEPS: float(self.guard.skipped), names.ROLLBACKS: float(self.guard.rollbacks)})
-        self.events.append({"step": step, "event": action.value, "lr_scale": self.lr_scale})
+        self.events.append(event)
 
-    def _roll_back(self, opt) -> None:
-        """Restore model, optimizer and EMA from the last good checkpoint; lower the learning rate."""
+    def _roll_back(self, opt) -> str | None:
+        """Restore model, optimizer and EMA from the newest good checkpoint (one saved before the trouble began,
+        see ``CheckpointKeeper``); lower the learning rate.
+
+        The checkpoint is memory-mapped on the CPU and copied into the existing parameters and optimizer
+        moments, so the GPU never holds a second copy of the model.
+        """
         self.lr_scale *= self.config.train.guard.lr_factor
-        path = self.rollback_checkpoint
+        path = self.checkpoints.last_good() if self.checkpoints is not None else None
         if path is None or not path.exists():
-            return
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        self.load_state_dict(ckpt["state_dict"])
+            return None
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        self.load_state_dict(ckpt["state_dict"])  # copy_ into the parameters, on their device
         # Into the wrapped optimizer: LightningOptimizer keeps its own copy of the attribute dict.
-        getattr(opt, "optimizer", opt).load_state_dict(ckpt["optimizer_states"][0])
+        load_optimizer_state_inplace(getattr(opt, "optimizer", opt), ckpt["optimizer_states"][0])
         saved = ckpt.get("callbacks", {})
         for cb in self.trainer.callbacks:
             if isinstance(cb, EMA) and cb.state_key in saved:
                 cb.load_state_dict(saved[cb.state_key])
                 cb.on_fit_start(self.trainer, self)
+        return path.name
 
     def _micro_flops(self, batch, n_cycles: int) -> float:
         """FLOPs of this rank's micro-batch, from each example's real token, atom and MSA-row counts."""

@@ -81,40 +81,54 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
         names.PARAM_FLOPS_PER_EXAMPLE: str(flops),
-    }
+    } | runtime_params(config)
     return all_tags, params
 
 
-def _open_mlflow_run(config: RunConfig, folder: RunFolder, experiment_id: str | None,
-                     tags: dict[str, str]) -> tuple[str | None, str | None]:
-    """Find this folder's MLflow run again, or create it (rank 0 only). Returns (tracking_uri, run_id)."""
+def runtime_params(config: RunConfig) -> dict[str, str]:
+    """The triangle-attention kernel that runs (and its parity self-check on CUDA) and the CPU allocator mode."""
+    import torch
+
+    from harness.allocator import tune_allocator
+    from models.kernels.self_check import kernel_choice
+
+    arch = config.model.architecture()
+    cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
+    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
+    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
+                           dtype, arch.tri_att_head_dim)  # fmt: skip
+    return {
+        names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
+        names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
+        names.PARAM_CPU_MALLOC: tune_allocator(),
+    }
+
+
+def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | None, tags: dict[str, str]):
+    """Rank 0: the run folder's identity (so reports work without MLflow), and a background uploader that keeps
+    this folder's MLflow run up to date (``harness.tracking.sync``). None when tracking is off.
+
+    The run is created (or found again) before training when the store answers within its request timeout;
+    otherwise the uploader creates it once the store is back. Training starts either way.
+    """
+    from harness.tracking.sync import TrackingSync, Uploader
+
     state = folder.read_state()
-    if state.get("mlflow_run_id") and config.tracking.enabled:
-        from mlflow.tracking import MlflowClient
-
-        uri, run_id = state["tracking_uri"], state["mlflow_run_id"]
-        MlflowClient(tracking_uri=uri).update_run(run_id, status="RUNNING")
-        return uri, run_id
+    # Computed here, in the training thread (it may probe kernels), never in the uploader's.
     all_tags, params = run_identity(config, folder, tags)
-    # The run folder carries the run's identity too, so reports work without MLflow.
-    state = folder.update_state(tags=all_tags, params={k: v for k, v in params.items() if "." not in k})
+    if "tags" not in state:
+        folder.update_state(tags=all_tags, params={k: v for k, v in params.items() if "." not in k})
     if not config.tracking.enabled:
-        return None, None
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
-    from harness.tracking.store import get_or_create_experiment
-
-    uri = config.tracking_uri()
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = experiment_id or get_or_create_experiment(uri, config.tracking.experiment)
-    run_id = client.create_run(experiment_id, run_name=config.name, tags=all_tags).info.run_id
-    items = [Param(k, v) for k, v in params.items()]
-    for i in range(0, len(items), 100):
-        client.log_batch(run_id, params=items[i : i + 100])
-    client.log_artifact(run_id, str(folder.config_path))
-    folder.update_state(mlflow_run_id=run_id, experiment_id=experiment_id, tracking_uri=uri)
-    return uri, run_id
+        return None
+    stored = folder.read_state()["tags"]
+    # A run found again keeps the store it lives in; a new one goes where the config says.
+    uri = state.get("tracking_uri") if state.get("mlflow_run_id") else config.tracking_uri()
+    sync = TrackingSync(folder, uri, experiment_name=config.tracking.experiment, experiment_id=experiment_id,
+                        identity=lambda: (stored, params))
+    uploader = Uploader(sync)
+    uploader._attempt()  # create/find the run now if the store answers; never raises
+    return uploader.start()
 
 
 def _write_config(config: RunConfig, folder: RunFolder) -> None:
@@ -134,6 +148,17 @@ def _write_config(config: RunConfig, folder: RunFolder) -> None:
     atomic_write_text(folder.config_path, text)
 
 
+def local_devices(train) -> int:
+    """How many devices this node trains on (``devices: auto`` = every visible GPU, or 1 CPU process)."""
+    if isinstance(train.devices, int):
+        return train.devices
+    import torch
+
+    if train.accelerator == "cpu" or not torch.cuda.is_available():
+        return 1
+    return max(torch.cuda.device_count(), 1)
+
+
 def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbacks):
     from lightning.pytorch.plugins.environments import SLURMEnvironment
 
@@ -144,12 +169,13 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         plugins.append(SLURMEnvironment(auto_requeue=False))
     devices = t.devices
     strategy = "auto"
-    if isinstance(devices, int) and devices * t.num_nodes > 1 or t.num_nodes > 1:
+    if local_devices(t) * t.num_nodes > 1:
         from lightning.pytorch.strategies import DDPStrategy
 
-        # The confidence head (when its loss is off) and the template embedder (without templates) get no
-        # gradient, and the recycling count changes the graph from step to step.
-        strategy = DDPStrategy(find_unused_parameters=True)
+        # Every trainable parameter gets a gradient each step (those that get none by design are frozen by
+        # SeedFoldModule), so DDP skips the per-step search for unused ones. Also for `devices: auto`, which
+        # Lightning would otherwise turn into its own DDP on several GPUs.
+        strategy = DDPStrategy(find_unused_parameters=False)
     return L.Trainer(
         accelerator=t.accelerator,
         devices=devices,
@@ -187,9 +213,11 @@ def train_run(
     """
     import torch
 
+    from harness.allocator import tune_allocator
     from harness.data.datamodule import StructureDataModule
     from harness.tracking.logger import RunLogger
-    from harness.train.checkpointing import AtomicCheckpoint
+    from harness.tracking.record import MetricRecord
+    from harness.train.checkpointing import CheckpointKeeper
     from harness.train.ema import EMA
     from harness.train.module import SeedFoldModule
 
@@ -201,7 +229,11 @@ def train_run(
         _write_config(config, folder)
     state = folder.read_state()
     if state.get("status") == "finished" and state.get("step", -1) >= config.train.max_steps:
-        return state
+        if rank == 0 and config.tracking.enabled:
+            # Backfill what an outage at the end of the last session left behind, then stop.
+            _open_tracking(config, folder, experiment_id, tags or {}).close(timeout_s=30)
+        return folder.read_state()
+    tune_allocator()  # SLURM/submitit jobs do not pass through the CLI's start-up
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     # Denormal floats appear as weights settle and make CPU kernels 10-50x slower; flush them to zero.
@@ -209,16 +241,20 @@ def train_run(
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LightningModule.configure_optimizers.*")
 
-    uri = run_id = None
+    ckpt = folder.last_checkpoint
+    fresh = not ckpt.exists()
+    uploader = None
     if rank == 0:
-        uri, run_id = _open_mlflow_run(config, folder, experiment_id, tags or {})
+        # Rows logged after the checkpoint are retrained from it: cut them, so each step is recorded once.
+        MetricRecord(folder.metrics_path).truncate_after(-1 if fresh else _checkpoint_step(ckpt))
         folder.update_state(status="running", started=state.get("started", time.time()))
-    logger = RunLogger(uri, run_id, folder)
+        uploader = _open_tracking(config, folder, experiment_id, tags or {})
+    logger = RunLogger(folder, uploader, folder.read_state().get("mlflow_run_id"))
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     t0 = time.perf_counter()
-    ckpt = folder.last_checkpoint
     events: list[dict] = []
+    noise: list[dict] = []
     try:
         for stage in plan_stages(config):
             resume_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
@@ -232,42 +268,48 @@ def train_run(
             else:
                 datamodule = datamodule_factory(data_cfg, seed=config.seed)
             module = SeedFoldModule(config, stage=stage)
-            module.rollback_checkpoint = ckpt
             ema = EMA(config.train.ema_decay)
-            saver = AtomicCheckpoint(ckpt, config.train.checkpoint_every)
-            trainer = _trainer(config, stage, folder, logger, [ema, saver])
+            keeper = CheckpointKeeper(folder, config.train)
+            module.checkpoints = keeper
+            trainer = _trainer(config, stage, folder, logger, [ema, keeper])
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
                         weights_only=True)
             events += module.events
+            noise += module.noise_trace
             if trainer.global_step < stage.end:
                 raise RuntimeError(f"training stopped at step {trainer.global_step} before {stage.end}")
     except BaseException:
         if rank == 0:
+            _record_guard(folder, events)
             folder.update_state(status="failed")
-            if run_id:
-                from mlflow.tracking import MlflowClient
-
-                MlflowClient(tracking_uri=uri).set_terminated(run_id, status="FAILED")
+            if uploader is not None:
+                uploader.close(timeout_s=config.tracking.flush_timeout_s)
         raise
     wall = time.perf_counter() - t0
     final_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
     state = folder.read_state()
     if rank == 0:
-        state = folder.update_state(status="finished", step=final_step, wall_s_last_session=wall,
-                                    guard_events=state.get("guard_events", []) + events)
-        if run_id:
-            from mlflow.tracking import MlflowClient
-
-            client = MlflowClient(tracking_uri=uri)
-            client.log_artifact(run_id, str(folder.state_path))
-            client.set_terminated(run_id, status="FINISHED")
+        _record_guard(folder, events)
+        state = folder.update_state(status="finished", step=final_step, wall_s_last_session=wall)
+        if uploader is not None:
+            uploader.close(timeout_s=config.tracking.flush_timeout_s)
+            state = folder.read_state()
         m = state.get("last_metrics", {})
         print(
             f"[{config.name}] finished step {final_step} in {wall:.0f}s: "
             f"loss {m.get(names.LOSS, float('nan')):.4g}, val lDDT {m.get(names.VAL_LDDT, float('nan')):.3f}, "
-            f"{m.get(names.ITER_PER_S, float('nan')):.2f} it/s, run {run_id}"
+            f"{m.get(names.ITER_PER_S, float('nan')):.2f} it/s, run {state.get('mlflow_run_id')}"
         )
-    return state
+    # This rank's first noise draws (not in state.json: every rank returns its own).
+    return state | {"rank": rank, "noise_trace": noise}
+
+
+def _record_guard(folder: RunFolder, events: list[dict]) -> None:
+    """Append this session's guard decisions to state.json and mark the run rescued if the guard ever acted
+    (a skipped step or a rollback): the report tells such runs apart (tag ``guard_rescued``)."""
+    all_events = folder.read_state().get("guard_events", []) + events
+    rescued = any(e["event"] in ("skip", "rollback") for e in all_events)
+    folder.update_state(guard_events=all_events, guard_rescued=rescued)
 
 
 def _checkpoint_step(path: Path) -> int:

@@ -2,7 +2,8 @@
 
 ``torch`` is the pure-PyTorch reference (``models.triangle_attention_ref``); ``triton`` runs the kernels of
 this package (on CUDA, or on CPU under ``TRITON_INTERPRET=1``); ``auto`` picks Triton for CUDA tensors when
-Triton is installed and the reference otherwise.
+Triton is installed and the kernel passed its one-time parity self-check on that device, dtype and head dim
+(``models.kernels.self_check``; a failure logs a warning), and the reference otherwise.
 
 The additive linear form has no Triton kernel: it is two batched matrix products (the right-product trick
 φ(q)(φ(k)ᵀv) and the shared ψ(bias)·v), which the reference already computes with O(n²) memory through
@@ -58,7 +59,7 @@ def triangle_attention(
         (B, I, H, J, D) in q's dtype.
     """
     _check_inputs(q, k, v, bias, mask, variant, bias_activation, impl)
-    if variant == "additive" or _resolve(impl, q) == "torch":
+    if variant == "additive" or _resolve(impl, q, variant) == "torch":
         from models.triangle_attention_ref import triangle_attention_torch
 
         if mask is None:
@@ -73,14 +74,33 @@ def triangle_attention(
     return gated_attention(q, k, v, torch.sigmoid(bias), mask, scale)
 
 
-def _resolve(impl: Impl, q: Tensor) -> str:
+def auto_eligible(q: Tensor) -> bool:
+    """Whether ``auto`` considers Triton for ``q`` at all: CUDA, Triton installed, a kernel dtype and head dim."""
+    return (
+        q.is_cuda and triton_importable() and q.dtype in _TRITON_DTYPES and q.shape[-1] <= _MAX_TRITON_HEAD_DIM
+    )
+
+
+def _auto_uses_triton(q: Tensor, variant: str) -> bool:
+    """Eligible, and the one-time parity self-check for (device, dtype, head dim, variant) passed. Under
+    ``torch.compile`` tracing no check can run: a cached result decides, else Triton is trusted."""
+    if not auto_eligible(q):
+        return False
+    from models.kernels import self_check
+
+    key = (str(q.device), q.dtype, q.shape[-1], variant)
+    if torch.compiler.is_compiling():
+        cached = self_check.cached_results().get(key)
+        return cached is None or cached.passed
+    return self_check.self_check(variant, q.device, q.dtype, q.shape[-1]).passed
+
+
+def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
     """The implementation that runs: "torch" or "triton"."""
     if impl == "torch":
         return "torch"
     if impl == "auto":
-        use_triton = q.is_cuda and triton_importable() and q.dtype in _TRITON_DTYPES
-        use_triton = use_triton and q.shape[-1] <= _MAX_TRITON_HEAD_DIM
-        return "triton" if use_triton else "torch"
+        return "triton" if _auto_uses_triton(q, variant) else "torch"
     if not triton_can_run(q.device):
         if not triton_importable():
             why = "triton is not installed"

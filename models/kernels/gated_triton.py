@@ -17,8 +17,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, choose_tiles, dense, dot_precision, rows_per_split
-from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
+from models.kernels.launch import launch_meta, row_grid, strides
+from models.kernels.launch_config import dense, rows_per_split
+from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, store_tile
 
 
 @triton.jit
@@ -30,19 +31,19 @@ def _fwd_kernel(
     so_b, so_i, so_h, so_j, so_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
-    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
-    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
     gate_ptr = GATE + b * sg_b + h * sg_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+    q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
     q = tl.maximum(q, 0.0)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
@@ -54,7 +55,7 @@ def _fwd_kernel(
         w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
         w = tl.where(valid_n[None, :], w, 0.0)
         acc += tl.dot(w.to(v.dtype), v, input_precision=PRECISION)
-    store_tile(OUT + b * so_b + i * so_i + h * so_h, acc * scale, offs_m, offs_d, so_j, so_d, n_keys, n_dim)
+    store_tile(head_ptr(OUT, b, i, h, so_b, so_i, so_h), acc * scale, offs_m, offs_d, so_j, so_d, n_store, n_dim)
 
 
 @triton.jit
@@ -66,23 +67,23 @@ def _dkdv_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """One key tile of one row: dK and dV accumulated over all query tiles. DK, DV are laid out like K, V."""
-    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
-    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_n = tile * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
-    q_ptr = Q + b * sq_b + i * sq_i + h * sq_h
-    do_ptr = DO + b * sd_b + i * sd_i + h * sd_h
+    q_ptr = head_ptr(Q, b, i, h, sq_b, sq_i, sq_h)
+    do_ptr = head_ptr(DO, b, i, h, sd_b, sd_i, sd_h)
     gate_ptr = GATE + b * sg_b + h * sg_h
 
     valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-    k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+    k = load_tile(head_ptr(K, b, i, h, sk_b, sk_i, sk_h), offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
     k_pos = k > 0
     k = tl.maximum(k, 0.0)
-    v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
+    v = load_tile(head_ptr(V, b, i, h, sv_b, sv_i, sv_h), offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     for start_m in range(0, n_keys, BLOCK_M):
@@ -96,8 +97,8 @@ def _dkdv_kernel(
         da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
         dk += tl.dot(tl.trans(da.to(q.dtype)), q, input_precision=PRECISION)
     dk = tl.where(k_pos, dk, 0.0)
-    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim)
-    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim)
+    store_tile(head_ptr(DK, b, i, h, sk_b, sk_i, sk_h), dk, offs_n, offs_d, sk_j, sk_d, n_store, n_dim)
+    store_tile(head_ptr(DV, b, i, h, sv_b, sv_i, sv_h), dv, offs_n, offs_d, sv_j, sv_d, n_store, n_dim)
 
 
 @triton.jit
@@ -109,22 +110,22 @@ def _dq_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
-    b, i, h = row_coords(tl.program_id(1), n_rows, n_heads)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
-    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
-    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
     gate_ptr = GATE + b * sg_b + h * sg_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q_pos = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
+    q_pos = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
                       AS_FP32) > 0
-    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
+    do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
@@ -136,7 +137,7 @@ def _dq_kernel(
         da = tl.where(valid_n[None, :], da, 0.0)
         dq += tl.dot(da.to(k.dtype), k, input_precision=PRECISION)
     dq = tl.where(q_pos, dq * scale, 0.0)
-    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim)
+    store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq, offs_m, offs_d, sq_j, sq_d, n_store, n_dim)
 
 
 @triton.jit
@@ -177,26 +178,6 @@ def _dgate_kernel(
     store_tile(part_ptr, acc * scale, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
 
 
-def _strides(t: Tensor) -> tuple[int, ...]:
-    return tuple(t.stride())
-
-
-def _common(q: Tensor, mask: Tensor | None) -> tuple[Tensor, tuple[int, ...], dict]:
-    """Mask pointer (a uint8 view, or q as an unused stand-in), its strides, and the shared constexprs."""
-    j, d = q.shape[-2:]
-    tiles = choose_tiles(j, d)
-    if mask is None:
-        mask_arg, mask_strides = q, (0, 0, 0)
-    else:
-        mask_arg, mask_strides = mask.view(torch.uint8), _strides(mask)
-    meta = dict(
-        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
-        HAS_MASK=mask is not None, AS_FP32=INTERPRETING or q.dtype == torch.float32,
-        PRECISION=dot_precision(q.dtype), num_warps=tiles.num_warps, num_stages=tiles.num_stages,
-    )
-    return mask_arg, mask_strides, meta
-
-
 def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float) -> Tensor:
     """Run the forward kernel.
 
@@ -206,11 +187,11 @@ def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | 
     q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
-    mask_arg, mask_strides, meta = _common(q, mask)
-    _fwd_kernel[(triton.cdiv(j, meta["BLOCK_M"]), b * i * h)](
-        q, k, v, gate, mask_arg, out,
-        *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(gate), *mask_strides,
-        i, h, j, d, scale, **meta,
+    mask_arg, mask_strides, meta = launch_meta(q, mask)
+    rows = row_grid(j, meta["BLOCK_M"], b * i * h)
+    _fwd_kernel[rows.grid](
+        q, k, v, gate, mask_arg, out, *strides(q, k, v, out, gate), *mask_strides,
+        b * i * h, i, h, j, d, *rows.args, scale, **meta,
     )
     return out
 
@@ -222,15 +203,16 @@ def gated_backward(
     q, k, v = dense(q), dense(k), dense(v)
     b, i, h, j, d = q.shape
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    mask_arg, mask_strides, meta = _common(q, mask)
-    qkvdo = (*_strides(q), *_strides(k), *_strides(v), *_strides(grad_out))
-    _dkdv_kernel[(triton.cdiv(j, meta["BLOCK_N"]), b * i * h)](
-        q, k, v, gate, mask_arg, grad_out, dk, dv, *qkvdo, *_strides(gate), *mask_strides,
-        i, h, j, d, scale, **meta,
+    mask_arg, mask_strides, meta = launch_meta(q, mask)
+    qkvdo = strides(q, k, v, grad_out)
+    key_rows, query_rows = row_grid(j, meta["BLOCK_N"], b * i * h), row_grid(j, meta["BLOCK_M"], b * i * h)
+    _dkdv_kernel[key_rows.grid](
+        q, k, v, gate, mask_arg, grad_out, dk, dv, *qkvdo, *strides(gate), *mask_strides,
+        b * i * h, i, h, j, d, *key_rows.args, scale, **meta,
     )
-    _dq_kernel[(triton.cdiv(j, meta["BLOCK_M"]), b * i * h)](
-        q, k, v, gate, mask_arg, grad_out, dq, *qkvdo, *_strides(gate), *mask_strides,
-        i, h, j, d, scale, **meta,
+    _dq_kernel[query_rows.grid](
+        q, k, v, gate, mask_arg, grad_out, dq, *qkvdo, *strides(gate), *mask_strides,
+        b * i * h, i, h, j, d, *query_rows.args, scale, **meta,
     )
     n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
     per_program = rows_per_split(i, n_m * n_n, b * h)

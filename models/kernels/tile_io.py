@@ -46,3 +46,26 @@ def key_valid(mask_ptr, cols, stride_j, n_keys, HAS_MASK: tl.constexpr):
         keep = tl.load(mask_ptr + cols.to(tl.int64) * stride_j, mask=valid, other=0)
         valid = valid & (keep != 0)
     return valid
+
+
+@triton.jit
+def program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold):
+    """(b, i, h, row, tile, n_store) of this program of a folded row-parallel grid (``launch.RowGrid``).
+
+    Axis 0 holds ``fold`` rows × ``n_tiles`` tiles, axis 1 the groups of ``fold`` rows; row = (b·I + i)·H + h
+    of n_total = B·I·H. The last group may run past n_total: those programs recompute the last row and get
+    n_store = 0, so bounding their stores by n_store writes nothing (one code path, no early return).
+    """
+    pid0 = tl.program_id(0).to(tl.int64)
+    tile = pid0 % n_tiles
+    row = tl.program_id(1).to(tl.int64) * fold + pid0 // n_tiles
+    n_store = tl.where(row < n_total, n_keys, 0)
+    row = tl.minimum(row, n_total - 1)
+    b, i, h = row_coords(row, n_rows, n_heads)
+    return b, i, h, row, tile, n_store
+
+
+@triton.jit
+def head_ptr(ptr, b, i, h, s_b, s_i, s_h):
+    """Pointer to the (J, D) plane of row i, head h in batch b of a (B, I, H, J, D) tensor."""
+    return ptr + b * s_b + i * s_i + h * s_h

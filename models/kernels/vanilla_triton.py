@@ -21,8 +21,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, choose_tiles, dense, dot_precision, rows_per_split
-from models.kernels.tile_io import key_valid, load_tile, row_coords, store_tile
+from models.kernels.launch import launch_meta, row_grid, strides
+from models.kernels.launch_config import dense, rows_per_split
+from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, store_tile
 
 LOG2E = 1.4426950408889634
 
@@ -46,20 +47,19 @@ def _fwd_kernel(
     so_b, so_i, so_h, so_j, so_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, qk_scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, qk_scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    pid_row = tl.program_id(1)
-    b, i, h = row_coords(pid_row, n_rows, n_heads)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
-    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
-    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
     bias_ptr = BIAS + b * sb_b + h * sb_h
     mask_ptr = MASK + b * sm_b + i * sm_i
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+    q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
     m_run = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_run = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
@@ -80,9 +80,9 @@ def _fwd_kernel(
 
     empty = l_run == 0.0
     out = acc / tl.where(empty, 1.0, l_run)[:, None]
-    store_tile(OUT + b * so_b + i * so_i + h * so_h, out, offs_m, offs_d, so_j, so_d, n_keys, n_dim)
+    store_tile(head_ptr(OUT, b, i, h, so_b, so_i, so_h), out, offs_m, offs_d, so_j, so_d, n_store, n_dim)
     lse = tl.where(empty, float("inf"), m_run + tl.log2(tl.where(empty, 1.0, l_run)))
-    tl.store(LSE + pid_row.to(tl.int64) * n_keys + offs_m, lse, mask=offs_m < n_keys)
+    tl.store(LSE + row * n_keys + offs_m, lse, mask=offs_m < n_store)
 
 
 @triton.jit
@@ -94,23 +94,22 @@ def _dkdv_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, qk_scale, scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, qk_scale, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """One key tile of one row: dK and dV accumulated over all query tiles. DK, DV are laid out like K, V."""
-    pid_row = tl.program_id(1)
-    b, i, h = row_coords(pid_row, n_rows, n_heads)
-    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_n = tile * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
-    q_ptr = Q + b * sq_b + i * sq_i + h * sq_h
-    do_ptr = DO + b * sd_b + i * sd_i + h * sd_h
+    q_ptr = head_ptr(Q, b, i, h, sq_b, sq_i, sq_h)
+    do_ptr = head_ptr(DO, b, i, h, sd_b, sd_i, sd_h)
     bias_ptr = BIAS + b * sb_b + h * sb_h
-    stat_ptr = pid_row.to(tl.int64) * n_keys
+    stat_ptr = row * n_keys
 
     valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-    k_row = K + b * sk_b + i * sk_i + h * sk_h
-    v_row = V + b * sv_b + i * sv_i + h * sv_h
+    k_row = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_row = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
     k = load_tile(k_row, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
     v = load_tile(v_row, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
@@ -128,8 +127,8 @@ def _dkdv_kernel(
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
         dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
-    store_tile(DK + b * sk_b + i * sk_i + h * sk_h, dk * scale, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim)
-    store_tile(DV + b * sv_b + i * sv_i + h * sv_h, dv, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim)
+    store_tile(head_ptr(DK, b, i, h, sk_b, sk_i, sk_h), dk * scale, offs_n, offs_d, sk_j, sk_d, n_store, n_dim)
+    store_tile(head_ptr(DV, b, i, h, sv_b, sv_i, sv_h), dv, offs_n, offs_d, sv_j, sv_d, n_store, n_dim)
 
 
 @triton.jit
@@ -141,24 +140,23 @@ def _dq_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_rows, n_heads, n_keys, n_dim, qk_scale, scale,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, qk_scale, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
-    pid_row = tl.program_id(1)
-    b, i, h = row_coords(pid_row, n_rows, n_heads)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     in_m = offs_m < n_keys
-    k_ptr = K + b * sk_b + i * sk_i + h * sk_h
-    v_ptr = V + b * sv_b + i * sv_i + h * sv_h
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
     bias_ptr = BIAS + b * sb_b + h * sb_h
     mask_ptr = MASK + b * sm_b + i * sm_i
-    stat_ptr = pid_row.to(tl.int64) * n_keys
+    stat_ptr = row * n_keys
 
-    q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
-    do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
+    q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+    do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
     lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
     delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
@@ -172,7 +170,7 @@ def _dq_kernel(
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
-    store_tile(DQ + b * sq_b + i * sq_i + h * sq_h, dq * scale, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim)
+    store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq * scale, offs_m, offs_d, sq_j, sq_d, n_store, n_dim)
 
 
 @triton.jit
@@ -220,26 +218,6 @@ def _dbias_kernel(
     store_tile(part_ptr, acc, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
 
 
-def _strides(t: Tensor) -> tuple[int, ...]:
-    return tuple(t.stride())
-
-
-def _common(q: Tensor, bias: Tensor, mask: Tensor | None) -> tuple[Tensor, tuple[int, ...], dict]:
-    """Mask pointer (a uint8 view, or q as an unused stand-in), its strides, and the shared constexprs."""
-    b, _, _, j, d = q.shape
-    tiles = choose_tiles(j, d)
-    if mask is None:
-        mask_arg, mask_strides = q, (0, 0, 0)
-    else:
-        mask_arg, mask_strides = mask.view(torch.uint8), _strides(mask)
-    meta = dict(
-        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
-        HAS_MASK=mask is not None, AS_FP32=INTERPRETING or q.dtype == torch.float32,
-        PRECISION=dot_precision(q.dtype), num_warps=tiles.num_warps, num_stages=tiles.num_stages,
-    )
-    return mask_arg, mask_strides, meta
-
-
 def vanilla_forward(
     q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask: Tensor | None, scale: float
 ) -> tuple[Tensor, Tensor]:
@@ -252,12 +230,11 @@ def vanilla_forward(
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
     lse = torch.empty((b, i, h, j), device=q.device, dtype=torch.float32)
-    mask_arg, mask_strides, meta = _common(q, bias, mask)
-    grid = (triton.cdiv(j, meta["BLOCK_M"]), b * i * h)
-    _fwd_kernel[grid](
-        q, k, v, bias, mask_arg, out, lse,
-        *_strides(q), *_strides(k), *_strides(v), *_strides(out), *_strides(bias), *mask_strides,
-        i, h, j, d, scale * LOG2E, **meta,
+    mask_arg, mask_strides, meta = launch_meta(q, mask)
+    rows = row_grid(j, meta["BLOCK_M"], b * i * h)
+    _fwd_kernel[rows.grid](
+        q, k, v, bias, mask_arg, out, lse, *strides(q, k, v, out, bias), *mask_strides,
+        b * i * h, i, h, j, d, *rows.args, scale * LOG2E, **meta,
     )
     return out, lse
 
@@ -271,23 +248,23 @@ def vanilla_backward(
     b, i, h, j, d = q.shape
     delta = (grad_out.float() * out.float()).sum(-1)  # (B, I, H, J) fp32
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    mask_arg, mask_strides, meta = _common(q, bias, mask)
-    strides = (*_strides(q), *_strides(k), *_strides(v), *_strides(grad_out), *_strides(bias), *mask_strides)
-    rows = (b * i * h,)
-    _dkdv_kernel[(triton.cdiv(j, meta["BLOCK_N"]), *rows)](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, dk, dv, *strides,
-        i, h, j, d, scale * LOG2E, scale, **meta,
+    mask_arg, mask_strides, meta = launch_meta(q, mask)
+    all_strides = (*strides(q, k, v, grad_out, bias), *mask_strides)
+    key_rows, query_rows = row_grid(j, meta["BLOCK_N"], b * i * h), row_grid(j, meta["BLOCK_M"], b * i * h)
+    _dkdv_kernel[key_rows.grid](
+        q, k, v, bias, mask_arg, grad_out, lse, delta, dk, dv, *all_strides,
+        b * i * h, i, h, j, d, *key_rows.args, scale * LOG2E, scale, **meta,
     )
-    _dq_kernel[(triton.cdiv(j, meta["BLOCK_M"]), *rows)](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *strides,
-        i, h, j, d, scale * LOG2E, scale, **meta,
+    _dq_kernel[query_rows.grid](
+        q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *all_strides,
+        b * i * h, i, h, j, d, *query_rows.args, scale * LOG2E, scale, **meta,
     )
     n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
     per_program = rows_per_split(i, n_m * n_n, b * h)
     splits = triton.cdiv(i, per_program)
     part = torch.empty((splits, b, h, j, j), device=q.device, dtype=torch.float32)
     _dbias_kernel[(n_m, n_n, splits * b * h)](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, part, *strides,
+        q, k, v, bias, mask_arg, grad_out, lse, delta, part, *all_strides,
         b, i, h, j, d, scale * LOG2E, per_program, **meta,
     )
     dbias = part.sum(0) if splits > 1 else part[0]

@@ -142,7 +142,7 @@ class AtomAttentionDecoder(nn.Module):
         self.proj_in = linear(config.c_token, config.c_atom)
         self.transformer = AtomTransformer(config, config.n_atom_decoder_blocks)
         self.norm_out = nn.LayerNorm(config.c_atom)
-        self.proj_out = linear(config.c_atom, 3)
+        self.proj_out = linear(config.c_atom, 3, init="zeros")  # the update starts at 0: x_denoised = c_skip·x
 
     def forward(
         self, a: Tensor, q_skip: Tensor, c_skip: Tensor, p_skip: Tensor, windows: AtomWindows, batch: dict

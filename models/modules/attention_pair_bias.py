@@ -23,7 +23,7 @@ class AttentionPairBias(nn.Module):
         self.norm_a = AdaLN(c_a, c_cond) if c_cond is not None else nn.LayerNorm(c_a)
         self.proj_q = linear(c_a, c_a, bias=True)
         self.proj_kv = linear(c_a, 2 * c_a)
-        self.proj_gate = linear(c_a, c_a)
+        self.proj_gate = linear(c_a, c_a, init="gating")
         self.norm_z = nn.LayerNorm(c_z)
         self.proj_z = linear(c_z, n_heads)
         self.proj_out = linear(c_a, c_a, init="zeros" if c_cond is None else "default")

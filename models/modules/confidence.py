@@ -7,13 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
+from models.lddt import EXACT
 from models.modules.atom_attention import tokens_to_atoms
-from models.modules.heads import (
-    CONFIDENCE_DISTANCE_RANGE,
-    N_CONFIDENCE_DISTANCE_BINS,
-    atom_slot,
-    bin_edges,
-)
+from models.modules.heads import N_CONFIDENCE_DISTANCE_BINS, atom_slot, confidence_distance_edges
 from models.modules.pairformer import Pairformer
 from models.modules.primitives import linear
 
@@ -46,9 +42,11 @@ class ConfidenceHead(nn.Module):
         b, n_samples = x.shape[:2]
         token_mask = batch["token_mask"]
         z = self.norm_z(z) + self.proj_row(s_inputs)[:, :, None] + self.proj_col(s_inputs)[:, None]
-        center = torch.gather(x, 2, batch["token_center_atom"][:, None, :, None].expand(-1, n_samples, -1, 3))
-        dist = torch.cdist(center, center)  # (B, S, N, N)
-        edges = bin_edges(*CONFIDENCE_DISTANCE_RANGE, N_CONFIDENCE_DISTANCE_BINS, device=x.device)
+        # AF3 Algorithm 31 embeds distances between representative atoms (CB, CA for GLY, C4 / C2 for
+        # purines / pyrimidines, the ligand atom): the distogram's atoms, not the token centres.
+        rep = torch.gather(x, 2, batch["token_disto_atom"][:, None, :, None].expand(-1, n_samples, -1, 3))
+        dist = torch.cdist(rep, rep, compute_mode=EXACT)  # (B, S, N, N)
+        edges = confidence_distance_edges(device=x.device)
         dist_bins = F.one_hot(torch.bucketize(dist, edges), N_CONFIDENCE_DISTANCE_BINS).to(z.dtype)
         z = z[:, None] + self.proj_dist(dist_bins)  # (B, S, N, N, c_z)
         s = self.norm_s(s)[:, None].expand(-1, n_samples, -1, -1)

@@ -8,13 +8,21 @@ from torch import Tensor, nn
 from models.modules.primitives import linear
 
 DISTOGRAM_RANGE = (2.3125, 21.6875)  # Å, first and last bin edge (SPEC.md §2.1)
-CONFIDENCE_DISTANCE_RANGE = (3.25, 52.0)  # Å, bin edges of the confidence head's distance embedding
-N_CONFIDENCE_DISTANCE_BINS = 39
+CONFIDENCE_DISTANCE_RANGE = (3.25, 52.0)  # Å, span of the confidence head's distance embedding (AF3 Alg. 31)
+N_CONFIDENCE_DISTANCE_BINS = 39  # AF3: 39 bins of 1.25 Å (3.25 + 39 x 1.25 = 52)
 
 
 def bin_edges(lo: float, hi: float, n_bins: int, device=None) -> Tensor:
     """n_bins - 1 interior edges, evenly spaced from lo to hi (Å); bin k holds d in [edge_{k-1}, edge_k)."""
     return torch.linspace(lo, hi, n_bins - 1, device=device)
+
+
+def confidence_distance_edges(device=None) -> Tensor:
+    """The 38 interior edges 4.5, 5.75, ..., 50.75 Å of AF3's 39 confidence distance bins of 1.25 Å; distances
+    below 3.25 Å fall in the first bin, beyond 52 Å in the last."""
+    lo, hi = CONFIDENCE_DISTANCE_RANGE
+    step = (hi - lo) / N_CONFIDENCE_DISTANCE_BINS
+    return lo + step * torch.arange(1, N_CONFIDENCE_DISTANCE_BINS, device=device, dtype=torch.float32)
 
 
 def distogram_edges(n_bins: int, device=None) -> Tensor:

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from models.config import ModelConfig
 from models.features import N_RESTYPES
+from models.init import init_linear
 from models.modules.pairformer import PairBlock
 from models.modules.primitives import Transition, linear, shared_dropout
 from models.policy import checkpointed
@@ -57,6 +58,8 @@ class PairWeightedAveraging(nn.Module):
         self.n_heads, self.head_dim = n_heads, head_dim
         self.norm_m = nn.LayerNorm(c_m)
         self.proj_vg = linear(c_m, 2 * n_heads * head_dim)
+        self.proj_vg.gate_from = n_heads * head_dim  # rows after the values are the gate's (AF3: g = σ(W m))
+        init_linear(self.proj_vg)
         self.norm_z = nn.LayerNorm(c_z)
         self.proj_z = linear(c_z, n_heads)
         self.proj_out = linear(n_heads * head_dim, c_m, init="zeros")

@@ -34,7 +34,7 @@ class TemplateEmbedder(nn.Module):
         self.proj_feat = linear(TEMPLATE_FEATURE_DIM, c_t)
         self.stack = PairStack(config, config.n_template_blocks, c_t)
         self.norm_out = nn.LayerNorm(c_t)
-        self.proj_out = linear(c_t, config.c_z)
+        self.proj_out = linear(c_t, config.c_z, init="zeros")  # adds into z
 
     def forward(self, batch: dict[str, Tensor], z: Tensor) -> Tensor:
         missing = [name for name in TEMPLATE_FEATURES if name not in batch]

@@ -57,7 +57,7 @@ class TriangleAttention(nn.Module):
         self.norm = nn.LayerNorm(c_z)
         self.proj_qkv = linear(c_z, 3 * width)
         self.proj_bias = linear(c_z, n_heads)
-        self.proj_gate = linear(c_z, width)
+        self.proj_gate = linear(c_z, width, init="gating")
         self.norm_attn = nn.LayerNorm(width) if variant != "vanilla" else None
         self.proj_out = linear(width, c_z, init="zeros")
 
@@ -73,7 +73,12 @@ class TriangleAttention(nn.Module):
         for start in range(0, n_i, chunk):
             rows = slice(start, start + chunk)
             qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
-            q, k, v = (t.transpose(2, 3) for t in qkv.unbind(dim=3))  # (B, I, H, J, D)
+            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
+            if not z.is_cuda or self.kernel_impl == "torch":
+                # The PyTorch core's products read contiguous k and v in place (one copy each, here); q stays a
+                # view since its scaling makes a copy anyway. The CUDA kernels read the views through their
+                # strides, and copies there would only add memory kept for backward.
+                k, v = k.contiguous(), v.contiguous()
             o = core(
                 q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation
             )

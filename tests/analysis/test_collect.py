@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,11 +21,16 @@ from analysis.collect import (
     final_values,
     read_mlflow_runs,
     read_run_folders,
+    repeated_step_notes,
+    repeated_steps,
     run_table,
     tidy,
 )
+from analysis.coverage import coverage_notes
+from tests.analysis.recorded_runs import SIGMAS, RecordedRun, log_run, metrics_of, width_vs_depth, write_run
 
 RUNS = Path(__file__).parent / "data" / "runs"
+RUNS_V0 = Path(__file__).parent / "data" / "runs_v0"  # quickstart runs recorded before the estimator
 
 
 def load_fixture_module():
@@ -45,11 +52,85 @@ def test_record_names_equal_harness_tracking_names():
     assert (NAMES.flops_cumulative, NAMES.examples_seen) == (names.FLOPS_CUMULATIVE, names.EXAMPLES_SEEN)
     assert (NAMES.run_config_file, NAMES.run_state_file, NAMES.run_metrics_file) == (
         names.RUN_CONFIG_FILE, names.RUN_STATE_FILE, names.RUN_METRICS_FILE)
+    assert (NAMES.val_loss, NAMES.val_loss_diffusion, NAMES.val_loss_diffusion_at_sigma, NAMES.val_distogram_ce,
+            NAMES.val_smooth_lddt, NAMES.val_lddt, NAMES.val_loss_noise, NAMES.val_lddt_noise,
+            NAMES.baseline_lddt_geometric) == (
+        names.VAL_LOSS, names.VAL_LOSS_DIFFUSION, names.VAL_LOSS_DIFFUSION_AT_SIGMA, names.VAL_DISTOGRAM_CE,
+        names.VAL_SMOOTH_LDDT, names.VAL_LDDT, names.VAL_LOSS_NOISE, names.VAL_LDDT_NOISE,
+        names.BASELINE_LDDT_GEOMETRIC)
+    assert (NAMES.train_structures, NAMES.train_tokens, NAMES.val_structures, NAMES.val_tokens, NAMES.val_sigmas,
+            NAMES.tag_guard_rescued, NAMES.skipped_steps, NAMES.rollbacks) == (
+        names.PARAM_TRAIN_STRUCTURES, names.PARAM_TRAIN_TOKENS, names.PARAM_VAL_STRUCTURES, names.PARAM_VAL_TOKENS,
+        names.PARAM_VAL_SIGMAS, names.TAG_GUARD_RESCUED, names.SKIPPED_STEPS, names.ROLLBACKS)
+    from analysis.seeds import NOISE_OF
+
+    assert NOISE_OF == {names.VAL_LOSS: names.VAL_LOSS_NOISE, names.VAL_LDDT: names.VAL_LDDT_NOISE}
+
+
+def test_new_metrics_params_seeds_and_guard_tag_are_read(tmp_path):
+    width_vs_depth(tmp_path, seeds=2)
+    write_run(tmp_path, RecordedRun(name="rescued", preset="base", guard_rescued=True))
+    frame = tidy(read_run_folders(tmp_path, "width_vs_depth"))
+    runs = frame.drop_duplicates("run").set_index("name")
+    assert runs.loc["medium-s1", "config"] == "medium" and runs.loc["medium-s1", "seed"] == 1
+    assert runs.loc["rescued", "guard_rescued"] and not runs.loc["medium-s0", "guard_rescued"]
+    assert (runs["guard_source"] == "tag").all()
+    assert (runs["train_structures"] == 120).all() and (runs["val_tokens"] == 6000).all()
+    assert json.loads(runs.loc["base-s0", "val_sigmas"]) == list(SIGMAS)
+    for key in ("val/loss_noise", "val/lddt_noise", "baseline/lddt_geometric", "val/loss_diffusion_sigma_04"):
+        assert key in frame, key
+    # A validation step between two train logs gets its FLOPs by interpolation in step (not the last log's).
+    medium = frame[frame["name"] == "medium-s0"].set_index("step")
+    assert medium.loc[16, "flops"] == pytest.approx(16 * 2e8)
+
+
+def test_old_runs_without_the_new_records_are_read_and_described():
+    frame = tidy(read_run_folders(RUNS_V0, "width_vs_depth"))
+    runs = frame.drop_duplicates("run")
+    assert runs["train_structures"].isna().all() and (runs["val_sigmas"] == "").all()
+    assert (runs["guard_source"] == "counters").all() and (runs["guard_rescued"] == False).all()  # noqa: E712
+    (note,) = coverage_notes(frame)
+    assert note.startswith("None of the 5 runs recorded val/loss_noise, val/lddt_noise")
+    assert "intervals of val/loss come from the seeds alone" in note
+
+
+def test_a_resumed_run_keeps_the_last_value_of_a_repeated_step_and_says_so(tmp_path):
+    folder = write_run(tmp_path, RecordedRun(name="resumed", repeat_from=100, repeat_shift=0.5))
+    records = read_run_folders(tmp_path)
+    raw = pd.read_csv(folder / "metrics.csv")
+    repeated = raw[(raw["key"] == "val/loss") & (raw["step"] >= 100)]
+    assert repeated.groupby("step").size().eq(2).all()
+    frame = tidy(records)
+    assert not frame.duplicated(["run", "step"]).any()
+    for step, values in repeated.groupby("step")["value"]:
+        assert frame.set_index("step").loc[step, "val/loss"] == pytest.approx(values.iloc[-1])
+    n_repeated = repeated["step"].nunique()
+    assert repeated_steps(records[0]) == {"val/loss": n_repeated}
+    (note,) = repeated_step_notes(records)
+    assert f"val/loss ({n_repeated} steps)" in note and "the last value of each step is kept" in note
+
+
+@pytest.mark.slow
+def test_mlflow_keeps_the_latest_write_of_a_repeated_step(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = MlflowClient(uri).create_experiment("resume")
+    run = RecordedRun(name="resumed", repeat_from=100, repeat_shift=0.5, guard_rescued=True)
+    log_run(uri, experiment_id, run)
+    records = collect(tracking_uri=uri)
+    frame = tidy(records)
+    assert frame["guard_rescued"].iloc[0] and frame["train_structures"].iloc[0] == 120
+    expected = metrics_of(run)
+    last = expected[expected["key"] == "val/loss"].drop_duplicates("step", keep="last").set_index("step")["value"]
+    got = frame.dropna(subset=["val/loss"]).set_index("step")["val/loss"]
+    assert np.allclose(got.reindex(last.index), last)
+    assert repeated_step_notes(records) and "val/loss" in repeated_step_notes(records)[0]
 
 
 def test_tidy_has_one_row_per_run_and_step_with_expected_columns():
     frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
-    assert frame["run"].nunique() == 5
+    assert frame["run"].nunique() == 10 and frame["config"].nunique() == 5
     assert not frame.duplicated(["run", "step"]).any()
     raw = pd.concat(pd.read_csv(p) for p in (RUNS / "width_vs_depth").glob("*/metrics.csv"))
     per_run = {p.parent.name: pd.read_csv(p)["step"].nunique() for p in (RUNS / "width_vs_depth").glob("*/metrics.csv")}
@@ -58,9 +139,9 @@ def test_tidy_has_one_row_per_run_and_step_with_expected_columns():
                    "examples", "flops", "train/loss", "val/lddt", "val/loss", "train/grad_norm"):
         assert column in frame, column
     assert set(raw["key"]) <= set(frame.columns)
-    large = frame[frame["preset"] == "large"]
+    large = frame[frame["name"] == "large-s1"]
     assert large["width"].iloc[0] == 64 and large["depth_pairformer"].iloc[0] == 2
-    # Cumulative FLOPs are forward-filled onto validation rows and increase with step.
+    # Cumulative FLOPs reach every validation row and increase with step.
     assert large["flops"].notna().all() and large["flops"].is_monotonic_increasing
     axes = frame.drop_duplicates("run").set_index("preset")["axis"].to_dict()
     assert axes == {"base": AXIS_WIDTH, "medium": AXIS_WIDTH, "large": AXIS_WIDTH,

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.collect import ReportInputError
-from analysis.fits import compute_frontier, extrapolation_check, fit_chinchilla, fit_power_law, to_error
+from analysis.fits import (
+    LAW_BACKTEST,
+    LAW_C,
+    LAW_N,
+    LAW_ND,
+    compute_frontier,
+    extrapolation_check,
+    fit_chinchilla,
+    fit_power_law,
+    fit_problem,
+    scaling_fits,
+    to_error,
+)
 
 
 def noisy_power_law(seed: int, e: float = 0.5, a: float = 20.0, alpha: float = 0.3, n: int = 24):
@@ -55,8 +68,6 @@ def test_chinchilla_recovers_exponents():
 
 
 def test_frontier_is_the_lower_envelope():
-    import pandas as pd
-
     frame = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "flops": [1, 10, 100, 1, 10, 100],
                           "loss": [5.0, 3.0, 2.5, 6.0, 2.0, 1.0]})
     front = compute_frontier(frame, "flops", "loss", n_bins=3)
@@ -71,3 +82,68 @@ def test_bad_input_and_score_transform():
         fit_power_law(np.array([1.0, 2.0, 3.0]), np.array([1.0, -1.0, 0.5]))
     values, label = to_error("val/lddt", np.array([0.8]))
     assert values[0] == pytest.approx(0.2) and label == "1 − val/lddt"
+
+
+# ------------------------------------------------------------------------------------------------ refusal
+
+
+def test_refusal_on_too_few_points():
+    x, y = noisy_power_law(6, n=4)
+    assert fit_problem(fit_power_law(x, y, n_bootstrap=20)) == (
+        "too few points (4 for 3 coefficients; needs at least 5)")
+
+
+def test_refusal_on_a_collapsed_interval():
+    x, y = noisy_power_law(7)
+    problem = fit_problem(fit_power_law(x, y, n_bootstrap=0))  # no resamples: the interval is the point
+    assert problem is not None and problem.startswith("bootstrap interval of E collapsed to [")
+
+
+def test_refusal_on_a_bound_pinned_exponent():
+    x = np.geomspace(1e6, 1e9, 8)
+    y = 2.0 + 0.01 * np.log(x) * np.exp(np.random.default_rng(8).normal(0, 0.01, 8))  # rises: no decay at all
+    problem = fit_problem(fit_power_law(x, y, n_bootstrap=20))
+    assert problem is not None and "sits on its bound" in problem
+
+
+def test_a_well_posed_power_law_is_fitted_and_covers_the_truth():
+    x, y = noisy_power_law(9, n=16)
+    fit = fit_power_law(x, y, n_bootstrap=40, seed=1)
+    assert fit_problem(fit) is None
+    for name, truth in (("E", 0.5), ("A", 20.0), ("alpha", 0.3)):
+        assert fit.intervals[name][0] <= truth <= fit.intervals[name][1]
+
+
+def test_scaling_fits_refuses_and_fits_on_recorded_runs(tmp_path):
+    """Frontier of seed means along one law L = 0.5 + 2e3·C^−0.3: L(C) fitted with α's interval covering 0.3;
+    L(N) refused (no run converged); refusals never leave a drawn law behind."""
+    from analysis.collect import read_run_folders, tidy
+    from tests.analysis.recorded_runs import RecordedRun, write_run
+
+    rng = np.random.default_rng(10)
+    for i, flops in enumerate((1e8, 3e8, 1e9)):
+        run = RecordedRun(name=f"c{i}", preset=f"p{i}", params=100_000 * (i + 1), flops_per_step=flops,
+                          max_steps=400)
+        folder = write_run(tmp_path, run)
+        metrics = pd.read_csv(folder / "metrics.csv")
+        val = (metrics["key"] == "val/loss") & (metrics["step"] > 0)
+        c = metrics.loc[val, "step"] * flops
+        metrics.loc[val, "value"] = (0.5 + 2e3 * c ** -0.3) * np.exp(rng.normal(0, 0.005, val.sum()))
+        metrics.to_csv(folder / "metrics.csv", index=False)
+    fits = scaling_fits(tidy(read_run_folders(tmp_path)), "val/loss", n_bootstrap=25)
+    assert fits.compute is not None, fits.refused
+    assert fits.compute.intervals["alpha"][0] <= 0.3 <= fits.compute.intervals["alpha"][1]
+    assert LAW_C not in fits.refused and len(fits.frontier) >= 5
+    assert fits.params is None and fits.refused[LAW_N].startswith("no run converged")
+    assert fits.extrapolation is None and LAW_BACKTEST in fits.refused
+
+
+def test_scaling_fits_on_old_quickstart_runs_refuse_every_law():
+    from pathlib import Path
+
+    from analysis.collect import read_run_folders, tidy
+
+    frame = tidy(read_run_folders(Path(__file__).parent / "data" / "runs_v0", "width_vs_depth"))
+    fits = scaling_fits(frame, "val/loss", n_bootstrap=20)
+    assert (fits.params, fits.compute, fits.extrapolation, fits.chinchilla) == (None, None, None, None)
+    assert set(fits.refused) == {LAW_N, LAW_C, LAW_ND, LAW_BACKTEST}

@@ -10,7 +10,7 @@ import pytest
 from analysis.structure_io import read_structure
 from harness.config import RunConfig, parse_config
 from harness.data.starter import starter_dir
-from harness.predict import CheckpointError, load_model
+from harness.predict import CheckpointError, load_model, predict
 from harness.train.run import train_run
 
 ENTRY = "1ahsa"  # a 126-residue monomer of the starter set
@@ -59,6 +59,10 @@ def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
     assert (plddt >= 0).all() and (plddt <= 100).all()
     conf = json.loads(cifs[0].with_name(f"{ENTRY}_sample_0_confidences.json").read_text())
     assert np.isfinite(conf["ranking_score"]) and conf["checkpoint_step"] == 4
+    # this run never trained its confidence head: no ranking, sampling order kept and said so
+    assert conf["ranking_available"] is False and "ranking unavailable" in conf["ranking_note"]
+    scores = [json.loads(p.with_name(p.stem + "_confidences.json").read_text())["ranking_score"] for p in cifs]
+    assert scores == [0.0, -1.0, -2.0, -3.0]
 
     targets = tmp_path / "targets.csv"
     targets.write_text(f"task,entry_id,chain_ids,reference\nmonomer,{ENTRY},A,{structure}\n")
@@ -67,6 +71,26 @@ def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     raw = (tmp_path / "eval" / "raw.csv").read_text()
     assert ",ok," in raw
+
+
+def test_a_trained_confidence_head_ranks_with_af3s_score(tmp_path):
+    config = parse_config(RunConfig, {
+        "name": "ranked", "runs_dir": str(tmp_path / "runs"),
+        "model": {"preset": "base", "miniature": True},
+        "data": {"crop_size": 32, "max_msa_rows": 4, "val_max_tokens": 32},
+        "train": {"max_steps": 2, "val_every": 100, "val_batches": 1, "diffusion_batch": 2, "max_cycles": 1,
+                  "threads": 1, "checkpoint_every": 2, "val_sampling_steps": 20, "confidence_loss": True},
+    }, "<test>")  # fmt: skip
+    train_run(config, tmp_path / "run")
+    paths = predict(tmp_path / "run", [starter_dir() / "structures" / f"{ENTRY}.pdb.gz"], tmp_path / "preds",
+                    n_samples=2, n_steps=10)  # fmt: skip
+    for p in paths:
+        conf = json.loads(p.with_name(p.stem + "_confidences.json").read_text())
+        assert conf["ranking_available"] is True and "ranking_note" not in conf
+        assert 0.0 <= conf["fraction_disordered"] <= 1.0 and isinstance(conf["has_clash"], bool)
+        # a monomer: pTM + 0.5·disorder − 100·clash
+        expected = conf["ptm"] + 0.5 * conf["fraction_disordered"] - 100.0 * conf["has_clash"]
+        assert conf["ranking_score"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path):

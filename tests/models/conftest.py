@@ -21,6 +21,9 @@ def tiny_config(**overrides) -> ModelConfig:
     return ModelConfig(**base)
 
 
+_NAME_CODES = torch.tensor([[ord(c) - 32 for c in name.ljust(4)] for name in ("N", "CA", "C", "O", "CB", "CG")])
+
+
 def random_example(n_tokens: int, atoms_per_token: int = 3, n_msa: int = 3, seed: int = 0) -> dict:
     """A valid example: two protein chains, ``atoms_per_token`` atoms per token on a helix-like trace."""
     g = torch.Generator().manual_seed(seed)
@@ -58,7 +61,8 @@ def random_example(n_tokens: int, atoms_per_token: int = 3, n_msa: int = 3, seed
         "ref_pos": offsets.repeat(n, 1),
         "ref_element": torch.tensor([7, 6, 6, 8, 6, 6][:atoms_per_token]).repeat(n),
         "ref_charge": torch.zeros(a),
-        "ref_atom_name_chars": torch.randint(0, 64, (a, 4), generator=g),
+        # backbone names first (N, CA, C, ...), so the PAE has AF3's (N, CA, C) frames
+        "ref_atom_name_chars": _NAME_CODES[:atoms_per_token].repeat(n, 1),
         "ref_space_uid": torch.arange(n).repeat_interleave(atoms_per_token),
         "gt_coords": gt,
         "gt_atom_mask": torch.ones(a, dtype=torch.bool),

@@ -89,7 +89,7 @@ def test_sampler_gives_finite_coordinates_and_confidences(tiny_batch):
     assert bool((out["coords"][1, :, 30:] == 0).all())
     assert bool(((out["plddt"] >= 0) & (out["plddt"] <= 100)).all())
     assert out["pae"].shape == (2, 2, 12, 12) and bool((out["pae"] >= 0).all())
-    assert bool(((out["ranking_score"] >= 0) & (out["ranking_score"] <= 1)).all())
+    assert bool(((out["ptm"] >= 0) & (out["ptm"] <= 1)).all()) and out["has_clash"].shape == (2, 2)
 
 
 def test_full_forward_backward_of_a_tiny_preset_trains():

@@ -61,6 +61,8 @@ def test_af3_weights_drive_training_draws(starter_cache, tmp_path):
     dm.setup("fit")
     weights = dm.train_set.datasets[0].sample_weights
     assert (weights > 0).all() and weights.max() > 5 * weights.min()  # assemblies outweigh monomers
-    hits = np.bincount([i for _, i, _ in dm._sampler], minlength=len(weights)) / 4000
+    # The sampler draws units (chains and interfaces); each belongs to one entry.
+    unit_entry = dm.train_set.datasets[0].unit_table["example"]
+    hits = np.bincount([unit_entry[i] for _, i, _ in dm._sampler], minlength=len(weights)) / 4000
     top = int(weights.argmax())
     assert abs(hits[top] - weights[top] / weights.sum()) < 0.02

@@ -22,7 +22,8 @@ from harness.data.parse import read_structure
 
 def test_metadata_read_from_mmcif(structures):
     s = read_structure(structures / "1a8q.cif.gz")
-    assert s.meta == {"release_date": "1998-06-17", "resolution": 1.75, "method": "X-RAY DIFFRACTION"}
+    assert s.meta == {"release_date": "1998-06-17", "resolution": 1.75, "method": "X-RAY DIFFRACTION",
+                      "assembly": "asymmetric unit"}
 
 
 def test_entry_filters_raise_with_their_reason(structures):

@@ -121,6 +121,11 @@ def test_sigkill_then_rerun_resumes_same_mlflow_run(make_config, tmp_path):
     run_id = killed["mlflow_run_id"]
     ckpt_step = torch.load(folder.last_checkpoint, weights_only=True)["global_step"]
     assert 10 <= ckpt_step <= killed["step"] + 1
+    logged = read_metrics(folder)[names.LOSS]
+    assert max(s for s, _ in logged) > ckpt_step, "the kill should land after rows the resume retrains"
+    # MLflow only ever received rows a checkpoint covers (they are never retrained).
+    client = MlflowClient(tracking_uri=config.tracking_uri())
+    assert max(m.step for m in client.get_metric_history(run_id, names.LOSS)) <= ckpt_step
 
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -128,11 +133,17 @@ def test_sigkill_then_rerun_resumes_same_mlflow_run(make_config, tmp_path):
     assert state["status"] == "finished" and state["step"] == 60
     assert state["mlflow_run_id"] == run_id
 
-    client = MlflowClient(tracking_uri=config.tracking_uri())
     runs = client.search_runs([state["experiment_id"]])
     assert [r.info.run_id for r in runs] == [run_id]
-    steps = sorted({m.step for m in client.get_metric_history(run_id, names.LOSS)})
-    assert steps == list(range(1, 61)), "steps missing after resume"
+    # Each step exactly once, in the run folder and in MLflow, for every key.
+    with open(folder.metrics_path) as f:
+        pairs = [(row["step"], row["key"]) for row in csv.DictReader(f)]
+    assert len(pairs) == len(set(pairs)), "a (step, key) recorded twice in metrics.csv"
+    assert [s for s, _ in read_metrics(folder)[names.LOSS]] == list(range(1, 61))
+    # (examples seen also rides along with the validations at steps 0 and 60)
+    for key, first in ((names.LOSS, 1), (names.LR, 1), (names.EXAMPLES_SEEN, 0)):
+        steps = sorted(m.step for m in client.get_metric_history(run_id, key))
+        assert steps == list(range(first, 61)), key
     # Cumulative counters continue from the checkpoint instead of restarting at zero.
     examples = {m.step: m.value for m in client.get_metric_history(run_id, names.EXAMPLES_SEEN)}
     assert examples[60] == 60
@@ -158,7 +169,10 @@ def test_nonfinite_batch_is_skipped_and_logged(make_config, tmp_path):
     client = MlflowClient(tracking_uri=config.tracking_uri())
     skipped = client.get_metric_history(state["mlflow_run_id"], names.SKIPPED_STEPS)
     assert max(m.value for m in skipped) == 1.0
-    assert min(m.step for m in skipped if m.value == 1.0) == 4
+    # Step 4's row (0 skipped) was recorded when step 4 was taken; each (step, key) is recorded once, so the
+    # skip between steps 4 and 5 shows from step 5 on.
+    assert min(m.step for m in skipped if m.value == 1.0) == 5
+    assert sorted(m.step for m in skipped) == list(range(1, 11))
     losses = client.get_metric_history(state["mlflow_run_id"], names.LOSS)
     assert all(m.value == m.value for m in losses)  # no NaN reached the weights
 
@@ -176,7 +190,15 @@ def test_repeated_nonfinite_rolls_back_and_lowers_lr(make_config, tmp_path):
     assert events[-1]["lr_scale"] == 0.5
     client = MlflowClient(tracking_uri=config.tracking_uri())
     rollbacks = client.get_metric_history(state["mlflow_run_id"], names.ROLLBACKS)
-    assert min(m.step for m in rollbacks if m.value == 1.0) == 6
+    assert min(m.step for m in rollbacks if m.value == 1.0) == 7  # rolled back between steps 6 and 7
+    assert events[-1]["checkpoint"] == "step-00000006.ckpt"  # the newest good one
+    # Kept: the newest two (after the rollback: not yet a clean window behind them) and the rollback target.
+    kept = {e["step"]: e["good"] for e in state["checkpoints"]}
+    assert kept == {6: True, 9: False, 10: False}
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step-*.ckpt")) == [
+        "step-00000006.ckpt", "step-00000009.ckpt", "step-00000010.ckpt"]
+    assert state["guard_rescued"] is True
+    assert client.get_run(state["mlflow_run_id"]).data.tags[names.TAG_GUARD_RESCUED] == "true"
     assert max(m.value for m in rollbacks) == 1.0
     lrs = {m.step: m.value for m in client.get_metric_history(state["mlflow_run_id"], names.LR)}
     assert lrs[9] == pytest.approx(0.5 * config.train.lr * min(1.0, 10 / config.train.warmup_steps))

@@ -72,10 +72,10 @@ def test_auto_picks_triton_on_cuda(variant, monkeypatch):
     assert triangle_attention(q, k, v, bias, mask, variant=variant).shape == q.shape
 
 
+@pytest.mark.parametrize("n", [512, 1024])
 @pytest.mark.parametrize("variant", ["vanilla", "gated"])
-def test_peak_memory_is_quadratic_in_n(variant):
-    """fwd+bwd at n = 512 over all rows stays far below the (B, I, H, J, J) logits the naive path builds."""
-    n = 512
+def test_peak_memory_is_quadratic_in_n(variant, n):
+    """fwd+bwd over all rows stays far below the (B, I, H, J, J) logits the naive path builds."""
     q, k, v, bias, mask = make_inputs(n, n)
     leaves = [t.requires_grad_(True) for t in (q, k, v, bias)]
     inputs_bytes = sum(t.numel() * t.element_size() for t in leaves)
@@ -103,3 +103,53 @@ def test_ending_node_layout_on_gpu(variant):
     dense = triangle_attention(*dense, mask, variant=variant, impl="triton")
     assert strided.stride() == q.stride()
     torch.testing.assert_close(strided, dense, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("op_name", ["tri_att_vanilla", "tri_att_gated"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_custom_ops_pass_opcheck_on_cuda(op_name, dtype):
+    q, k, v, bias, mask = make_inputs(48, 3, dtype=dtype)
+    if op_name == "tri_att_gated":
+        bias = torch.sigmoid(bias)
+    args = tuple(t.requires_grad_(True) for t in (q, k, v, bias)) + (mask, 32**-0.5)
+    torch.library.opcheck(getattr(torch.ops.seedfold, op_name), args)
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "gated"])
+def test_compiles_fullgraph_with_inductor_on_cuda(variant):
+    q, k, v, bias, mask = make_inputs(96, 4)
+
+    def loss(q, k, v, bias):
+        return triangle_attention(q, k, v, bias, mask, variant=variant, impl="triton").float().square().sum()
+
+    leaves = [t.detach().requires_grad_(True) for t in (q, k, v, bias)]
+    compiled = torch.compile(loss, fullgraph=True)
+    got = torch.autograd.grad(compiled(*leaves), leaves)
+    want = torch.autograd.grad(loss(*leaves), leaves)
+    for a, e in zip(got, want, strict=True):
+        torch.testing.assert_close(a, e, rtol=2e-2, atol=2e-2 * e.abs().max().item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("head_dim", [16, 32, 64])
+@pytest.mark.parametrize("variant", ["vanilla", "gated"])
+def test_self_check_passes_on_this_gpu(variant, head_dim, dtype):
+    from models.kernels.self_check import run_self_check
+
+    result = run_self_check(variant, torch.device("cuda"), dtype, head_dim)
+    assert result.passed, result.detail
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "gated"])
+def test_folded_grid_on_gpu(variant):
+    """The grid folding with the axis-1 limit lowered to 7: same result as the unfolded launch."""
+    from models.kernels.launch import grid_limit
+
+    q, k, v, bias, mask = make_inputs(130, 9, dtype=torch.float32)
+    grad_out = torch.randn(q.shape, device="cuda")
+    kernel = lambda *t: triangle_attention(*t, mask, variant=variant, impl="triton")  # noqa: E731
+    plain = grads(kernel, (q, k, v, bias), grad_out)
+    with grid_limit(7):
+        folded = grads(kernel, (q, k, v, bias), grad_out)
+    for a, e in zip(folded, plain, strict=True):
+        torch.testing.assert_close(a, e, rtol=0, atol=0)

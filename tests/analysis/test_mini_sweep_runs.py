@@ -1,0 +1,88 @@
+"""The analysis on real recorded SeedFold runs of the validation estimator: tests/analysis/data/runs/width_vs_depth
+(a shortened `--profile mini` sweep, 5 configurations × seeds 0 and 1; README.md beside the data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.collect import read_run_folders, repeated_step_notes, tidy
+from analysis.compare import answer
+from analysis.coverage import coverage_notes, sigma_columns
+from analysis.report import build_report
+from analysis.tables import data_table, width_vs_depth_table
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+@pytest.fixture(scope="module")
+def records():
+    return read_run_folders(RUNS, "width_vs_depth")
+
+
+@pytest.fixture(scope="module")
+def frame(records):
+    return tidy(records)
+
+
+def test_every_run_records_the_estimator_contract(records, frame):
+    runs = frame.drop_duplicates("run")
+    assert len(runs) == 10 and sorted(runs.groupby("config").size().unique()) == [2]
+    assert set(runs["seed"]) == {0, 1}
+    grid = json.loads(runs["val_sigmas"].iloc[0])
+    assert len(sigma_columns(frame)) == len(grid) and (runs["val_sigmas"] == runs["val_sigmas"].iloc[0]).all()
+    for key in ("val/loss_noise", "val/lddt_noise", "baseline/lddt_geometric", "val/distogram_ce",
+                "val/smooth_lddt", "val/loss_diffusion"):
+        assert frame.dropna(subset=[key])["run"].nunique() == 10, key
+    # Only the guard tag is not part of these runs' record yet; nothing else is reported missing.
+    assert coverage_notes(frame) == ["None of the 10 runs recorded tag guard_rescued (their trainer predates "
+                                     "these records): guard rescue read from the guard counters."]
+    assert repeated_step_notes(records) == []
+
+
+def test_data_counts_come_from_the_params(frame):
+    (row,) = data_table(frame).to_dict("records")
+    raw = json.loads((next((RUNS / "width_vs_depth").glob("base-s0-*")) / "state.json").read_text())["params"]
+    assert row["runs"] == 10
+    assert (row["train_structures"], row["train_tokens"], row["val_structures"], row["val_tokens"]) == tuple(
+        int(raw[k]) for k in ("data_train_structures", "data_train_tokens", "data_val_structures",
+                              "data_val_tokens"))
+
+
+def test_verdicts_follow_their_intervals(frame):
+    answers = answer(frame, "width_vs_depth", ("val/loss", "val/lddt", "val/distogram_ce"))
+    assert [a.metric for a in answers] == ["val/loss", "val/lddt", "val/distogram_ce"]
+    for a in answers:
+        assert not a.problem, a.problem
+        assert len(a.comparisons) == 6
+        for c in a.comparisons:
+            assert c.a_est.n_seeds == 2 and c.b_est.n_seeds == 2
+            assert c.resolved == (c.diff.low > 0 or c.diff.high < 0)
+            assert c.diff.value == pytest.approx(c.a_est.mean - c.b_est.mean)
+            # The estimator noise (recorded for val/loss and val/lddt) is a floor under each spread.
+            assert np.isnan(c.a_est.noise) == (a.metric == "val/distogram_ce")
+            assert np.isnan(c.a_est.noise) or c.a_est.se >= c.a_est.noise / np.sqrt(2) - 1e-12
+
+
+def test_table_shows_baselines_beside_lddt(frame):
+    table = width_vs_depth_table(frame).set_index("config")
+    geometric = frame.dropna(subset=["baseline/lddt_geometric"])["baseline/lddt_geometric"]
+    assert (table["val/lddt geometric baseline"] == f"{geometric.iloc[0]:.4g}").all()
+    assert table["final val/lddt"].str.contains(" ± ").all() and table["val/lddt step 0"].str.contains(" ± ").all()
+    assert (table["seeds"] == 2).all() and (table["guard"] == "none rescued").all()
+
+
+@pytest.mark.slow
+def test_report_of_the_mini_sweep(frame, tmp_path):
+    report = build_report(frame, tmp_path, "width_vs_depth", n_bootstrap=20)
+    page = report.html.read_text()
+    assert page.index("The question, answered") < page.index("Data and runs") < page.index("Figure: scaling")
+    assert "comparisons resolved" in page and "budget set by" in page
+    fits = pd.read_csv(report.tables["fits"][1], keep_default_na=False)
+    # Every law is either fitted with intervals or says why not.
+    assert ((fits["result"].str.startswith("not fitted: ")) | (fits["alpha"].str.contains(r"\["))).all()
+    assert set(report.figures) == {"scaling", "sigma"}
