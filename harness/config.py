@@ -139,12 +139,24 @@ class TrainConfig(BaseModel):
     confidence_loss: bool = Field(False, description="train the confidence head on a detached mini-rollout")
     stages: list[StageConfig] = Field(default_factory=list)
     guard: GuardConfig = Field(default_factory=GuardConfig)
-    val_every: int = Field(250, ge=1)
+    # Validation (harness/train/validation.py): when, on how much, and how precisely.
+    val_every: int | None = Field(250, ge=1, description="validate every this many steps; None = only the "
+                                  "log-spaced points (and always at step 0 and the final step)")
+    val_log_points: int = Field(0, ge=0, description="extra validations at this many log-spaced steps in "
+                                "[1, max_steps], so the curve's early part has points too")
+    val_lddt_every: int = Field(1, ge=1, description="sampled lDDT (expensive) at every n-th scheduled "
+                                "validation, and always at the first and the last")
     val_sampling_steps: int = Field(
         20, ge=10, description="sampler steps for validation structures (AF3: 200; below ~10 the sampler's "
         "large early steps leave noise of hundreds of Å and lDDT reads ~0)"
     )
-    val_samples: int = Field(1, ge=1)
+    val_samples: int = Field(2, ge=1, description="sampled structures per validation example (fixed seeds); "
+                             ">= 2 also measures the lDDT's own noise")
+    val_sigma_nodes: int = Field(7, ge=1, le=32, description="Gauss-Hermite nodes of the sigma quadrature")
+    val_copies: int = Field(2, ge=1, description="augmentation + noise draws per example and sigma node; "
+                            ">= 2 also measures the val loss's own noise")
+    val_seed: int = Field(0, description="seed of the fixed validation draws (crops, MSA rows, rotations, "
+                          "noise, sampler); independent of the run's seed so every run sees the same draws")
     val_batches: int | None = Field(None, ge=1, description="validation examples per validation; None = all")
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1, description="most recent checkpoints kept (besides milestones and "

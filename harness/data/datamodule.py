@@ -1,7 +1,8 @@
 """``StructureDataModule``: training batches from the weighted dataset mixture, validation from a val split.
 
 Training: ``MixtureSampler`` -> ``MixtureDataset`` (crop + MSA subsample per draw) -> ``collate`` (padding).
-Validation: the 'val' entries of the first dataset with ``validate_on``, uncropped up to ``val_max_tokens``.
+Validation: the 'val' entries of the first dataset with ``validate_on``, uncropped up to ``val_max_tokens``
+(one fixed spatial crop and MSA subsample per entry, drawn from ``val_seed``; harness/train/validation.py).
 Structure folders (and the bundled starter set) are prepared into a cache on first use, on rank 0
 (``prepare_data``). With DDP set ``Trainer(use_distributed_sampler=False)``: the sampler shards by rank.
 """
@@ -85,10 +86,13 @@ def ensure_cache(spec: DatasetSpec, config: DataConfig, cache_root: Path) -> Pat
 class StructureDataModule(L.LightningDataModule):
     """Lightning data module over ``config`` (see ``DataConfig``); batches are dicts of padded FEATURES."""
 
-    def __init__(self, config: DataConfig, *, seed: int, cache_dir: str | Path | None = None):
+    def __init__(self, config: DataConfig, *, seed: int, val_seed: int = 0, cache_dir: str | Path | None = None):
         super().__init__()
         self.config = config
         self.seed = seed
+        # The validation set's crops and MSA rows are drawn from val_seed, not the run's seed: every run of a
+        # sweep (and every seed) is scored on the same fixed examples.
+        self.val_seed = val_seed
         self.cache_root = Path(cache_dir or config.cache_dir or DEFAULT_CACHE_ROOT)
         self.train_set: MixtureDataset | None = None
         self.val_set: CachedDataset | None = None
@@ -134,7 +138,7 @@ class StructureDataModule(L.LightningDataModule):
                 max_atoms=cfg.val_max_atoms,
                 cropper={"spatial": 1.0},
                 max_msa_rows=cfg.max_msa_rows,
-                seed=self.seed,
+                seed=self.val_seed,
             )
 
     def train_dataloader(self) -> DataLoader:

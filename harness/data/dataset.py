@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,10 @@ class CachedDataset(Dataset):
         return example
 
     def __getitem__(self, index: int) -> dict:
-        return self.get(index, hash((self.seed, index)) & 0x7FFFFFFF)
+        # Keyed by the entry id, not its position: the fixed validation crop of an entry stays the same
+        # when other entries join or leave the split.
+        entry_id = self.entries[index]["entry_id"]
+        return self.get(index, (zlib.crc32(entry_id.encode()) + 1_000_003 * self.seed) & 0x7FFFFFFF)
 
 
 class MixtureDataset(Dataset):

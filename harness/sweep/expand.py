@@ -106,8 +106,9 @@ def expand(sweep: SweepFile, profile: str | None = None, *, source: str = "<swee
     named: list[tuple[str | None, dict[str, Any]]] = list(sweep.runs.items()) or [(None, {})]
     specs: list[RunSpec] = []
     by_key: dict[str, str] = {}
-    for (run, run_overrides), point, seed in itertools.product(named, _grid_points(sweep), sweep.seeds):
-        label = _label(run, point, seed, len(sweep.seeds) > 1)
+    seeds = prof.seeds or sweep.seeds
+    for (run, run_overrides), point, seed in itertools.product(named, _grid_points(sweep), seeds):
+        label = _label(run, point, seed, len(seeds) > 1)
         raw = copy.deepcopy(base)
         layers = [flatten(RunConfig, prof.overrides), flatten(RunConfig, run_overrides), point,
                   flatten(RunConfig, prof.runs.get(run or "", {})), dict(extra or {}),

@@ -60,7 +60,15 @@ class SweepProfile(BaseModel):
     description: str = ""
     overrides: Overrides = Field(default_factory=dict, description="dotted keys applied to every run")
     runs: dict[str, Overrides] = Field(default_factory=dict, description="per named run, after `overrides`")
+    seeds: list[int] | None = Field(None, min_length=1, description="replace the sweep's seeds (None keeps them)")
     executor: dict[str, Any] = Field(default_factory=dict, description="partial ExecutorSettings")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value}")
+        return value
 
 
 class SweepFile(BaseModel):

@@ -7,6 +7,7 @@ receives rows a durable checkpoint covers, so a resumed run's record holds each 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from lightning.pytorch.loggers.logger import Logger
@@ -37,6 +38,19 @@ class RunLogger(Logger):
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         pass  # the resolved config is logged once when the run is created
+
+    @rank_zero_only
+    def log_params(self, params: dict[str, str]) -> None:
+        """Params learnt during the run (e.g. data counts): into the run folder's state, and to MLflow when
+        its client is reachable now (best effort: the folder is the record)."""
+        state = self._folder.read_state()
+        self._folder.update_state(params=state.get("params", {}) | params)
+        client = getattr(getattr(self.uploader, "sync", None), "client", None)
+        if client is not None and self._run_id:
+            from mlflow.entities import Param
+
+            with contextlib.suppress(Exception):  # a tracking outage must not stop training
+                client.log_batch(self._run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:

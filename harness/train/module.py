@@ -9,6 +9,7 @@ per step on the accumulated gradient.
 
 from __future__ import annotations
 
+import json
 import random
 import resource
 import time
@@ -116,6 +117,12 @@ class SeedFoldModule(L.LightningModule):
         self._t_last = None
         self._flops_cache: dict[tuple, float] = {}
         self.events: list[dict] = []  # stability-guard decisions of this session, for state.json
+        from harness.train.validation import Validator, validation_schedule
+
+        t = config.train
+        self.validator = Validator(self.model, t, loss_weights=self.loss_weights)
+        self._val_schedule = set(validation_schedule(t.max_steps, t.val_every, t.val_log_points))
+        self._last_val_step: int | None = None
 
     # ---- optimisation -------------------------------------------------------------------------------------
 
@@ -310,53 +317,72 @@ class SeedFoldModule(L.LightningModule):
                                                  confidence=confidence)
         return self._flops_cache[key]
 
-    # ---- validation -----------------------------------------------------------------------------------------
+    # ---- validation (the estimator lives in harness/train/validation.py) --------------------------------------
 
-    def on_validation_end(self) -> None:
-        self._t_last = None  # throughput measures training steps only
+    def on_train_start(self) -> None:
+        if self.global_step == 0:
+            self.validate_now()  # the untrained model: the baseline that learning is measured against
 
-    def validation_step(self, batch, batch_idx):
-        from models.losses import compute_losses
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # After the callbacks' hook, so the EMA already holds this step's update.
+        if self.global_step in self._val_schedule and self.global_step != self._last_val_step:
+            self.validate_now()
 
-        t = self.config.train
-        g = torch.Generator(device=self.device).manual_seed(self.config.seed + batch_idx)
-        out = self.model.sample(batch, n_cycles=t.max_cycles, n_samples=t.val_samples,
-                                n_steps=t.val_sampling_steps, generator=g)
-        lddt = self._lddt(out["coords"], batch)
-        # Same noise for every validation, so val/loss is comparable across steps.
-        g = torch.Generator(device=self.device).manual_seed(self.config.seed + batch_idx)
-        fwd = self.model(batch, n_cycles=1, diffusion_batch=min(4, self.diffusion_batch), generator=g)
-        val_loss = compute_losses(fwd, batch, confidence=False, sigma_data=self.arch.sigma_data)["loss"]
-        self._val_sums += torch.stack([lddt.detach().float().cpu(), val_loss.detach().float().cpu(), torch.tensor(1.0)])
+    def validate_now(self) -> dict[str, float]:
+        """Score the EMA weights on this rank's shard of the fixed validation set, reduce the sums over ranks
+        and log at ``global_step`` with the compute axis. Returns the metrics (on every rank)."""
+        from harness.train.validation import lddt_steps
 
-    def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(3)
-
-    def on_validation_epoch_end(self) -> None:
-        # Logged here rather than with self.log so that the step is the number of optimizer steps taken,
-        # the same scale as the training metrics (0 = the validation at initialisation).
-        sums = self.trainer.strategy.reduce(self._val_sums.to(self.device), reduce_op="sum").cpu()
-        n = max(float(sums[2]), 1.0)
-        metrics = {names.VAL_LDDT: float(sums[0]) / n, names.VAL_LOSS: float(sums[1]) / n,
-                   # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
-                   names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
-                   names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
-        self.log("val_lddt", metrics[names.VAL_LDDT], prog_bar=True, logger=False, rank_zero_only=True)
+        step = self.global_step
+        self._last_val_step = step
+        with_lddt = step in lddt_steps(sorted(self._val_schedule), self.config.train.val_lddt_every)
+        with_baseline = step == 0
+        ema = next((cb for cb in self.trainer.callbacks if isinstance(cb, EMA)), None)
+        if ema is not None:
+            ema.swap_in(self)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            sums = self.validator.sums(self._val_examples(), self.device, with_lddt=with_lddt,
+                                       with_baseline=with_baseline)
+        finally:
+            self.model.train(was_training)
+            if ema is not None:
+                ema.swap_out(self)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        metrics = self.validator.estimator.metrics(sums, with_lddt=with_lddt, with_baseline=with_baseline)
+        # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
+        metrics |= {names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
+                    names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
         self._log_now(metrics)
+        if with_baseline:
+            self._log_data_params(sums)
+        self._t_last = None  # throughput measures training steps only
+        return metrics
 
-    @staticmethod
-    def _lddt(coords: torch.Tensor, batch) -> torch.Tensor:
-        """Mean all-atom lDDT of the sampled structures (B, S, A, 3) against the ground truth, with symmetric
-        side-chain naming resolved per residue (as the structure-level lDDT does)."""
-        from analysis.metrics.lddt import lddt_torch
+    def _val_examples(self):
+        """This rank's examples of the fixed validation set (see ``harness.train.validation.shard``)."""
+        from harness.train.validation import shard
 
-        mask = batch["atom_mask"] & batch["gt_atom_mask"]
-        scores = [
-            lddt_torch(coords[:, s], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"],
-                       restype=batch.get("restype"), atom_name_chars=batch.get("ref_atom_name_chars"))
-            for s in range(coords.shape[1])
-        ]
-        return torch.stack([torch.as_tensor(x, dtype=torch.float32).mean() for x in scores]).mean()
+        dm = self.trainer.datamodule
+        return shard(dm.val_set, self.config.train.val_batches, self.global_rank, self.trainer.world_size)
+
+    def _log_data_params(self, sums: torch.Tensor) -> None:
+        """How many structures and tokens the run trains and validates on (params, logged once)."""
+        dm = self.trainer.datamodule
+        n_val, val_tokens = self.validator.estimator.tokens(sums)
+        sigmas = self.validator.estimator.quadrature.sigmas
+        train = getattr(dm, "train_set", None)
+        entries = [e for d in getattr(train, "datasets", []) for e in d.entries]
+        params = {
+            names.PARAM_TRAIN_STRUCTURES: str(len(entries)),
+            names.PARAM_TRAIN_TOKENS: str(sum(int(e.get("n_tokens", 0)) for e in entries)),
+            names.PARAM_VAL_STRUCTURES: str(n_val),
+            names.PARAM_VAL_TOKENS: str(val_tokens),
+            names.PARAM_VAL_SIGMAS: json.dumps([round(float(x), 6) for x in sigmas]),
+        }
+        if self.trainer.is_global_zero and self.logger is not None and hasattr(self.logger, "log_params"):
+            self.logger.log_params(params)
 
     # ---- checkpoint state -----------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import yaml
 
 from harness.config import RunConfig
 from harness.errors import HarnessError
-from harness.recipe import TRAINER_PRECISION, Stage, accumulation_for, plan_stages, resolve
+from harness.recipe import TRAINER_PRECISION, Stage, plan_stages, resolve
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
 
@@ -176,8 +176,6 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         # SeedFoldModule), so DDP skips the per-step search for unused ones. Also for `devices: auto`, which
         # Lightning would otherwise turn into its own DDP on several GPUs.
         strategy = DDPStrategy(find_unused_parameters=False)
-    # Lightning counts val_check_interval in training batches: with accumulation a step is several of them.
-    accumulation = accumulation_for(config)
     return L.Trainer(
         accelerator=t.accelerator,
         devices=devices,
@@ -186,9 +184,7 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
         precision=TRAINER_PRECISION,
         max_steps=stage.end,
         max_epochs=-1,
-        val_check_interval=t.val_every * accumulation,
-        limit_val_batches=t.val_batches,
-        check_val_every_n_epoch=None,
+        limit_val_batches=0,  # validation runs on its own schedule of optimizer steps (SeedFoldModule.validate_now)
         num_sanity_val_steps=0,
         log_every_n_steps=t.log_every,
         logger=logger,
@@ -267,25 +263,21 @@ def train_run(
             data_cfg = config.data
             if stage.crop_size is not None:
                 data_cfg = data_cfg.model_copy(update={"crop_size": stage.crop_size})
-            datamodule = (datamodule_factory or StructureDataModule)(data_cfg, seed=config.seed)
+            if datamodule_factory is None:
+                datamodule = StructureDataModule(data_cfg, seed=config.seed, val_seed=config.train.val_seed)
+            else:
+                datamodule = datamodule_factory(data_cfg, seed=config.seed)
             module = SeedFoldModule(config, stage=stage)
             ema = EMA(config.train.ema_decay)
             keeper = CheckpointKeeper(folder, config.train)
             module.checkpoints = keeper
             trainer = _trainer(config, stage, folder, logger, [ema, keeper])
-            if fresh:
-                # Validation at initialisation: the baseline that learning is measured against.
-                trainer.validate(module, datamodule=datamodule, verbose=False)
-                fresh = False
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
                         weights_only=True)
             events += module.events
             noise += module.noise_trace
             if trainer.global_step < stage.end:
                 raise RuntimeError(f"training stopped at step {trainer.global_step} before {stage.end}")
-            # Validate the final weights (unless the loop just did).
-            if trainer.global_step % config.train.val_every != 0:
-                trainer.validate(module, datamodule=datamodule, verbose=False)
     except BaseException:
         if rank == 0:
             _record_guard(folder, events)

@@ -174,10 +174,10 @@ def test_lddt_torch_resolves_symmetry_like_lddt(load, entry):
 
 
 def test_validation_lddt_is_symmetry_resolved_on_pipeline_features():
-    """The training module's validation lDDT, on features built by the data pipeline from a starter entry."""
+    """The validation estimator's lDDT (harness/train/validation.py) on features the data pipeline built."""
     from harness.data.cache import build_example
     from harness.data.featurize import featurize
-    from harness.train.module import SeedFoldModule
+    from harness.train.validation import all_atom_lddt
 
     _, tokens, _ = build_example(STARTER / "1ubq.cif.gz", None)
     arrays = tokens.arrays
@@ -196,9 +196,8 @@ def test_validation_lddt_is_symmetry_resolved_on_pipeline_features():
             swapped[atoms[a]], swapped[atoms[b]] = noisy[atoms[b]], noisy[atoms[a]]
             n_swapped += 1
     assert n_swapped > 20
-    score = SeedFoldModule._lddt
-    resolved = float(score(swapped[None, None], batch))
-    assert resolved == pytest.approx(float(score(noisy[None, None], batch)), abs=1e-6)
+    resolved = float(all_atom_lddt(swapped[None], batch)[0])
+    assert resolved == pytest.approx(float(all_atom_lddt(noisy[None], batch)[0]), abs=1e-6)
     mask = batch["atom_mask"] & batch["gt_atom_mask"]
     plain = float(lddt_torch(swapped[None], batch["gt_coords"], mask, atom_to_token=batch["atom_to_token"]))
     assert resolved > plain + 0.02

@@ -63,6 +63,21 @@ def test_paper_sweeps_expand_to_the_papers_table():
         (512, 1.8e-3, 1000), (512, 1.0e-3, 3000)}
 
 
+def test_a_profile_sets_its_own_seeds(tmp_path):
+    path = write_sweep(tmp_path, runs={"a": {}}, seeds=[0], profiles={"mini": {"seeds": [3, 4]}, "paper": {}})
+    _, mini = load_and_expand(path, "mini")
+    assert sorted((s.label, s.config.seed) for s in mini) == [("a-s3", 3), ("a-s4", 4)]
+    _, paper = load_and_expand(path, "paper")
+    assert [(s.label, s.config.seed) for s in paper] == [("a", 0)]
+    # The shipped mini profiles run every configuration with more than one seed; the paper ones with one.
+    for sweep, n_seeds in (("sweeps/width_vs_depth.yaml", 2), ("sweeps/attention_ablation.yaml", 3)):
+        _, specs = load_and_expand(sweep, "mini")
+        seeds_per_config: dict[str, set[int]] = {}
+        for s in specs:
+            seeds_per_config.setdefault(s.label.rsplit("-s", 1)[0], set()).add(s.config.seed)
+        assert all(len(v) == n_seeds for v in seeds_per_config.values()), (sweep, seeds_per_config)
+
+
 @pytest.mark.parametrize("sections, expected", [
     ({"grid": {"train.lrr": [1]}}, "grid.train.lrr: unknown key 'lrr' under train"),
     ({"grid": {"train.lr.x": [1]}}, "train.lr is a value, not a mapping"),
@@ -72,6 +87,7 @@ def test_paper_sweeps_expand_to_the_papers_table():
     ({"runs": {"a": {}, "b": {"train.lr": 0.2}}, "base": {"runs_dir": "r", "train": {"lr": 0.2}}},
      "run b: resolves to the same config as run a"),
     ({"seeds": [1, 1]}, "seeds must be distinct"),
+    ({"profiles": {"mini": {"seeds": [2, 2]}}}, "seeds must be distinct"),
     ({"profiles": {"mini": {"runs": {"zzz": {}}}}}, "profiles.mini.runs names unknown runs ['zzz']"),
     ({"executor": {"kind": "cloud"}}, "executor.kind: Input should be 'auto', 'local' or 'slurm'"),
 ])
