@@ -48,7 +48,8 @@ def _check(prepared):
 def test_mini_sweep_as_slurm_job_array(tmp_path):
     prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
                        extra=SHORT | {"train.threads": 1})
-    assert prepared.resources.cpus_per_task == 1 and len(prepared.specs) == 5
+    # 5 configurations x the mini profile's 2 seeds.
+    assert prepared.resources.cpus_per_task == 1 and len(prepared.specs) == 10
     outcome = run_prepared(prepared, poll_s=2.0, console=QUIET)
     assert outcome.failed == {}, outcome.failed
     ledger = Ledger.load(prepared.specs[0].run_dir.parent)
@@ -56,13 +57,15 @@ def test_mini_sweep_as_slurm_job_array(tmp_path):
     _check(prepared)
     again = run_prepared(prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
                                  extra=SHORT | {"train.threads": 1}), console=QUIET)
-    assert again.submitted == 0 and len(again.skipped) == 5
+    assert again.submitted == 0 and len(again.skipped) == 10
 
 
 @pytest.mark.slow
 def test_mini_sweep_local_executor(tmp_path):
     prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="local", extra=SHORT)
-    assert prepared.kind == "local" and (prepared.settings.parallelism or 1) == 1
+    # Two single-threaded runs at a time on 2 cores (SPEC.md §5: two 2-thread jobs would slow each other).
+    assert prepared.kind == "local" and prepared.settings.parallelism == 2
+    assert all(spec.config.train.threads == 1 for spec in prepared.specs)
     outcome = run_prepared(prepared, poll_s=1.0, console=QUIET)
     assert outcome.failed == {}, outcome.failed
     _check(prepared)
