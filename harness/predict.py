@@ -160,12 +160,6 @@ def read_targets(path: Path, config: RunConfig, msa_dir: Path | None = None) -> 
                    {})]
 
 
-def featurise_input(path: Path, config: RunConfig, msa_dir: Path | None = None):
-    """The first target of ``path`` as ``(batch, arrays, name, chains)`` (see :func:`read_targets`)."""
-    target = read_targets(Path(path), config, msa_dir)[0]
-    return target.batch, target.arrays, target.name, target.chains
-
-
 def atom_array(arrays: dict[str, np.ndarray], chain_list: list[dict], coords: np.ndarray):
     """A biotite AtomArray of the featurised atoms at ``coords`` (A, 3), named as in the input."""
     import biotite.structure as struc

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.config import parse_config
-from harness.inputs.job import Entity, FoldInputError, FoldJob
+from harness.inputs.job import Entity, FoldInputError, FoldJob, read_msa_file
 
 
 class _Strict(BaseModel):
@@ -119,14 +119,7 @@ def _ids(value: str | list[str]) -> list[str]:
 
 
 def _msa_text(inline: str | None, path: str | None, base: Path, source: Path, where: str) -> str | None:
-    if path is None:
-        return inline
-    file = (base / path).expanduser()
-    if not file.is_file():
-        raise FoldInputError(source, f"{where}: MSA file {path!r} not found (looked for {file})")
-    from harness.data.msa import _read_text
-
-    return _read_text(file)
+    return inline if path is None else read_msa_file(source, base, path, where)
 
 
 def _entity(entry: SequenceEntry, base: Path, source: Path, where: str, notes: list[str]) -> Entity:

@@ -15,7 +15,7 @@ import re
 import string
 from pathlib import Path
 
-from harness.inputs.job import Entity, FoldInputError, FoldJob
+from harness.inputs.job import Entity, FoldInputError, FoldJob, read_msa_file
 
 _TYPES = {"protein", "dna", "rna", "ccd", "smiles"}
 _ALPHABETS = {"protein": set("ACDEFGHIKLMNPQRSTVWYXUBZO"), "dna": set("ACGTN"), "rna": set("ACGUN")}
@@ -90,11 +90,4 @@ def read_fasta(path: Path) -> list[FoldJob]:
 
 
 def _msa(path: Path, value: str, lineno: int) -> str:
-    if value.lower() == "empty":
-        return ""
-    file = (path.parent / value).expanduser()
-    if not file.is_file():
-        raise FoldInputError(path, f"line {lineno}: MSA file {value!r} not found (looked for {file})")
-    from harness.data.msa import _read_text
-
-    return _read_text(file)
+    return "" if value.lower() == "empty" else read_msa_file(path, path.parent, value, f"line {lineno}")

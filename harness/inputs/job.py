@@ -60,6 +60,16 @@ class FoldJob:
         return [c for e in self.entities for c in e.chain_ids]
 
 
+def read_msa_file(source: str | Path, base: Path, value: str, where: str) -> str:
+    """Text of an MSA file that a fold input names (``value`` relative to the input's folder; ``.gz`` ok)."""
+    from harness.data.msa import _read_text
+
+    file = (base / value).expanduser()
+    if not file.is_file():
+        raise FoldInputError(source, f"{where}: MSA file {value!r} not found (looked for {file})")
+    return _read_text(file)
+
+
 def is_fold_job_file(path: Path) -> bool:
     return path.suffix.lower() in FOLD_JOB_SUFFIXES
 
