@@ -66,6 +66,8 @@ class RecordNames:
     val_lddt: str = "val/lddt"
     val_loss_noise: str = "val/loss_noise"
     val_lddt_noise: str = "val/lddt_noise"
+    val_loss_diffusion_noise: str = "val/loss_diffusion_noise"
+    val_smooth_lddt_noise: str = "val/smooth_lddt_noise"
     baseline_lddt_geometric: str = "baseline/lddt_geometric"
     train_structures: str = "data_train_structures"
     train_tokens: str = "data_train_tokens"

@@ -25,6 +25,8 @@ def _consequences(names: RecordNames) -> dict[str, str]:
     return {
         names.val_loss_noise: f"intervals of {names.val_loss} come from the seeds alone",
         names.val_lddt_noise: f"intervals of {names.val_lddt} come from the seeds alone",
+        names.val_loss_diffusion_noise: f"intervals of {names.val_loss_diffusion} come from the seeds alone",
+        names.val_smooth_lddt_noise: f"intervals of {names.val_smooth_lddt} come from the seeds alone",
         names.val_loss_diffusion: "no quadrature-weighted diffusion loss",
         names.val_distogram_ce: "no distogram cross-entropy",
         names.val_smooth_lddt: "no smooth lDDT",

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-# The estimator noise recorded beside each validation metric (harness.tracking.names).
-NOISE_OF = {"val/loss": "val/loss_noise", "val/lddt": "val/lddt_noise"}
+# The estimator noise recorded beside each validation metric (harness.tracking.names). val/distogram_ce has
+# none: it is a function of the weights and the fixed crops only, so its seeds' spread is all there is.
+NOISE_OF = {"val/loss": "val/loss_noise", "val/lddt": "val/lddt_noise",
+            "val/loss_diffusion": "val/loss_diffusion_noise", "val/smooth_lddt": "val/smooth_lddt_noise"}
 
 
 @dataclass(frozen=True)

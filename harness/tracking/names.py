@@ -27,6 +27,8 @@ VAL_LOSS_BOND = "val/loss_bond"  # the ligand bond term's share of VAL_LOSS_DIFF
 # The estimator's own noise: std of the metric at one checkpoint over independent noise draws (absolute units).
 VAL_LOSS_NOISE = "val/loss_noise"
 VAL_LDDT_NOISE = "val/lddt_noise"
+VAL_LOSS_DIFFUSION_NOISE = "val/loss_diffusion_noise"
+VAL_SMOOTH_LDDT_NOISE = "val/smooth_lddt_noise"
 # What a trivial prediction scores on the same validation set (logged once, at step 0).
 BASELINE_LDDT_GEOMETRIC = "baseline/lddt_geometric"
 

@@ -22,9 +22,10 @@ Metrics per validation (``harness.tracking.names``):
 - ``VAL_SMOOTH_LDDT``: smooth lDDT (a score, 1 − loss) with the same quadrature.
 - ``VAL_LOSS``: the training loss's weighting of those terms, α_diff·diffusion + α_disto·distogram CE.
 - ``VAL_LDDT`` (every ``val_lddt_every``-th validation): all-atom lDDT of ``val_samples`` sampled structures.
-- ``VAL_LOSS_NOISE`` / ``VAL_LDDT_NOISE``: the estimator's own noise, the standard deviation of the metric
-  over independent noise draws at these weights, estimated from the spread of the draws the validation already
-  made (:func:`noise_of_mean`; no extra model passes). ``tests/harness/train/test_validation.py`` checks it
+- ``VAL_LOSS_NOISE``, ``VAL_LOSS_DIFFUSION_NOISE``, ``VAL_SMOOTH_LDDT_NOISE``, ``VAL_LDDT_NOISE``: the
+  estimator's own noise, the standard deviation of the metric over independent noise draws at these weights,
+  estimated from the spread of the draws the validation already made (:func:`noise_of_mean`; no extra model
+  passes). The distogram CE has none: it depends on the weights and the fixed crop only. ``tests/harness/train/test_validation.py`` checks it
   against a brute-force re-evaluation with many independent seeds.
 - ``BASELINE_LDDT_GEOMETRIC`` (step 0): :func:`helix_baseline_coords` scored on the same examples.
 
@@ -153,7 +154,7 @@ def all_atom_lddt(coords: Tensor, batch: dict[str, Tensor]) -> Tensor:
 
 # The sums one validation accumulates over examples (and all-reduces over ranks), in this order.
 SCALARS = ("n", "distogram_ce", "loss", "loss_var", "bond", "n_lddt", "lddt", "lddt_var", "baseline_lddt",
-           "tokens")
+           "tokens", "diffusion_var", "smooth_lddt_var")
 
 
 class ValidationEstimator:
@@ -226,6 +227,7 @@ class ValidationEstimator:
         diffusion = (w * per_copy.mean(-1)).sum()
         loss = self.w_diff * diffusion + self.w_disto * disto.double()
         loss_var = noise_of_mean(per_copy, self.w_diff * w)
+        slddt = 1.0 - slddt_loss.double().reshape(k, r)  # smooth lDDT (a score) per node and copy
 
         sums = self.zero_sums(device)
         at = {name: i for i, name in enumerate(SCALARS)}
@@ -233,6 +235,8 @@ class ValidationEstimator:
         sums[at["distogram_ce"]] = float(disto)
         sums[at["loss"]] = loss
         sums[at["loss_var"]] = loss_var
+        sums[at["diffusion_var"]] = noise_of_mean(per_copy, w)
+        sums[at["smooth_lddt_var"]] = noise_of_mean(slddt, w)
         sums[at["bond"]] = (w * bond.double().reshape(k, r).mean(-1)).sum()
         sums[at["tokens"]] = float(batch["token_mask"].sum())
         if with_lddt:
@@ -247,7 +251,7 @@ class ValidationEstimator:
             sums[at["baseline_lddt"]] = float(all_atom_lddt(helix_baseline_coords(batch), batch)[0])
         base = len(SCALARS)
         sums[base : base + k] = per_copy.mean(-1)
-        sums[base + k :] = 1.0 - slddt_loss.double().reshape(k, r).mean(-1)
+        sums[base + k :] = slddt.mean(-1)
         return sums
 
     def metrics(self, sums: Tensor, *, with_lddt: bool, with_baseline: bool) -> dict[str, float]:
@@ -260,7 +264,9 @@ class ValidationEstimator:
         per_node = sums[base : base + k] / n
         out = {
             names.VAL_LOSS: float(sums[at["loss"]]) / n,
-            names.VAL_LOSS_NOISE: math.sqrt(max(float(sums[at["loss_var"]]), 0.0)) / n,
+            names.VAL_LOSS_NOISE: _std(sums[at["loss_var"]]) / n,
+            names.VAL_LOSS_DIFFUSION_NOISE: _std(sums[at["diffusion_var"]]) / n,
+            names.VAL_SMOOTH_LDDT_NOISE: _std(sums[at["smooth_lddt_var"]]) / n,
             names.VAL_DISTOGRAM_CE: float(sums[at["distogram_ce"]]) / n,
             names.VAL_LOSS_DIFFUSION: float((w * per_node).sum()),
             names.VAL_SMOOTH_LDDT: float((w * sums[base + k :]).sum()) / n,
@@ -270,7 +276,7 @@ class ValidationEstimator:
         if with_lddt:
             n_l = max(float(sums[at["n_lddt"]]), 1.0)
             out[names.VAL_LDDT] = float(sums[at["lddt"]]) / n_l
-            out[names.VAL_LDDT_NOISE] = math.sqrt(max(float(sums[at["lddt_var"]]), 0.0)) / n_l
+            out[names.VAL_LDDT_NOISE] = _std(sums[at["lddt_var"]]) / n_l
         if with_baseline:
             out[names.BASELINE_LDDT_GEOMETRIC] = float(sums[at["baseline_lddt"]]) / n
         return out
@@ -279,6 +285,10 @@ class ValidationEstimator:
         """(examples, tokens) the sums cover."""
         at = {name: i for i, name in enumerate(SCALARS)}
         return int(sums[at["n"]]), int(sums[at["tokens"]])
+
+
+def _std(variance: Tensor) -> float:
+    return math.sqrt(max(float(variance), 0.0))
 
 
 def shard(val_set, limit: int | None, rank: int, world: int):

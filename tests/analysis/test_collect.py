@@ -54,17 +54,19 @@ def test_record_names_equal_harness_tracking_names():
         names.RUN_CONFIG_FILE, names.RUN_STATE_FILE, names.RUN_METRICS_FILE)
     assert (NAMES.val_loss, NAMES.val_loss_diffusion, NAMES.val_loss_diffusion_at_sigma, NAMES.val_distogram_ce,
             NAMES.val_smooth_lddt, NAMES.val_lddt, NAMES.val_loss_noise, NAMES.val_lddt_noise,
-            NAMES.baseline_lddt_geometric) == (
+            NAMES.val_loss_diffusion_noise, NAMES.val_smooth_lddt_noise, NAMES.baseline_lddt_geometric) == (
         names.VAL_LOSS, names.VAL_LOSS_DIFFUSION, names.VAL_LOSS_DIFFUSION_AT_SIGMA, names.VAL_DISTOGRAM_CE,
         names.VAL_SMOOTH_LDDT, names.VAL_LDDT, names.VAL_LOSS_NOISE, names.VAL_LDDT_NOISE,
-        names.BASELINE_LDDT_GEOMETRIC)
+        names.VAL_LOSS_DIFFUSION_NOISE, names.VAL_SMOOTH_LDDT_NOISE, names.BASELINE_LDDT_GEOMETRIC)
     assert (NAMES.train_structures, NAMES.train_tokens, NAMES.val_structures, NAMES.val_tokens, NAMES.val_sigmas,
             NAMES.tag_guard_rescued, NAMES.skipped_steps, NAMES.rollbacks) == (
         names.PARAM_TRAIN_STRUCTURES, names.PARAM_TRAIN_TOKENS, names.PARAM_VAL_STRUCTURES, names.PARAM_VAL_TOKENS,
         names.PARAM_VAL_SIGMAS, names.TAG_GUARD_RESCUED, names.SKIPPED_STEPS, names.ROLLBACKS)
     from analysis.seeds import NOISE_OF
 
-    assert NOISE_OF == {names.VAL_LOSS: names.VAL_LOSS_NOISE, names.VAL_LDDT: names.VAL_LDDT_NOISE}
+    assert NOISE_OF == {names.VAL_LOSS: names.VAL_LOSS_NOISE, names.VAL_LDDT: names.VAL_LDDT_NOISE,
+                        names.VAL_LOSS_DIFFUSION: names.VAL_LOSS_DIFFUSION_NOISE,
+                        names.VAL_SMOOTH_LDDT: names.VAL_SMOOTH_LDDT_NOISE}
 
 
 def test_new_metrics_params_seeds_and_guard_tag_are_read(tmp_path):

@@ -126,7 +126,9 @@ def test_reported_noise_agrees_with_brute_force_redraws(val_examples):
                                    with_lddt=True, with_baseline=False)
     redraws = [v.estimator.metrics(v.sums(examples, "cpu", with_lddt=True, with_baseline=False, salt=s),
                                    with_lddt=True, with_baseline=False) for s in range(1, 17)]
-    for metric, noise in ((names.VAL_LOSS, names.VAL_LOSS_NOISE), (names.VAL_LDDT, names.VAL_LDDT_NOISE)):
+    for metric, noise in ((names.VAL_LOSS, names.VAL_LOSS_NOISE), (names.VAL_LDDT, names.VAL_LDDT_NOISE),
+                          (names.VAL_LOSS_DIFFUSION, names.VAL_LOSS_DIFFUSION_NOISE),
+                          (names.VAL_SMOOTH_LDDT, names.VAL_SMOOTH_LDDT_NOISE)):
         brute = statistics.stdev(r[metric] for r in redraws)
         # 16 draws pin a standard deviation to about ±18 % (1σ); the reported figure is one draw's estimate.
         assert 0.5 < reported[noise] / brute < 2.0, (metric, reported[noise], brute)
@@ -172,7 +174,8 @@ def test_a_run_validates_on_its_schedule_and_records_the_estimator(make_config, 
     assert sorted(series[names.VAL_LOSS]) == [0, 1, 2, 6]  # 0, log-spaced 1 / 2 / 6, the last
     assert sorted(series[names.VAL_LDDT]) == sorted(series[names.VAL_LDDT_NOISE]) == [0, 2, 6]
     assert sorted(series[names.BASELINE_LDDT_GEOMETRIC]) == [0]
-    for key in (names.VAL_LOSS_NOISE, names.VAL_DISTOGRAM_CE, names.VAL_SMOOTH_LDDT, names.FLOPS_CUMULATIVE,
+    for key in (names.VAL_LOSS_NOISE, names.VAL_LOSS_DIFFUSION_NOISE, names.VAL_SMOOTH_LDDT_NOISE,
+                names.VAL_DISTOGRAM_CE, names.VAL_SMOOTH_LDDT, names.FLOPS_CUMULATIVE,
                 names.EXAMPLES_SEEN, names.TOKEN_PAIRS_SEEN, names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=2)):
         assert set(series[key]) >= {0, 1, 2, 6}, key
     assert series[names.EXAMPLES_SEEN][0] == 0 and series[names.EXAMPLES_SEEN][6] == 6
