@@ -13,6 +13,7 @@ structures (tokens of one structure are not independent), 2000 resamples.
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import time
 from pathlib import Path
@@ -50,23 +51,29 @@ def per_token(values: torch.Tensor, mask: torch.Tensor, atom_to_token: torch.Ten
 
 
 @torch.no_grad()
-def collect(model, loader, n_cycles: int, n_samples: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per structure: (pLDDT per token in [0, 1], true lDDT per token) over every sample."""
-    out = []
+def collect(model, heads, loader, n_cycles: int, n_samples: int, seed: int) -> list[list[tuple[np.ndarray, ...]]]:
+    """Per head, per structure: (pLDDT per token in [0, 1], true lDDT per token) over every sample.
+
+    The trunk and the samples are the trained model's, made once per structure; each head in ``heads`` (the
+    trained one first) scores the same samples, so the heads differ by their weights only."""
+    from models.confidence_metrics import summarize_confidence
+
+    out: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in heads]
     for i, batch in enumerate(loader):
         batch = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
         g = torch.Generator().manual_seed(seed + i)
-        pred = model.sample(batch, n_cycles=n_cycles, n_samples=n_samples, n_steps=20, generator=g)
-        target, mask = plddt_target(pred["coords"], batch)
+        trunk = model.trunk(batch, n_cycles=n_cycles)
+        s_inputs, s, z = trunk["s_inputs"], trunk["s"], trunk["z"]
+        coords = model._sample_coords(batch, s_inputs, s, z, n_samples=n_samples, n_steps=20, generator=g)
+        target, mask = plddt_target(coords, batch)
         n = int(batch["token_mask"].sum())
         a2t = batch["atom_to_token"][0]
-        p, t = [], []
-        for k in range(n_samples):
-            p.append(per_token(pred["plddt"][0, k] / 100.0, mask[0], a2t, n)[:n])
-            t.append(per_token(target[0, k], mask[0], a2t, n)[:n])
-        p, t = np.concatenate(p), np.concatenate(t)
-        ok = np.isfinite(p) & np.isfinite(t)
-        out.append((p[ok], t[ok]))
+        t = np.concatenate([per_token(target[0, k], mask[0], a2t, n)[:n] for k in range(n_samples)])
+        for h, head in enumerate(heads):
+            plddt = summarize_confidence(head(batch, s_inputs, s, z, coords), batch, model.config, coords)["plddt"]
+            p = np.concatenate([per_token(plddt[0, k] / 100.0, mask[0], a2t, n)[:n] for k in range(n_samples)])
+            ok = np.isfinite(p) & np.isfinite(t)
+            out[h].append((p[ok], t[ok]))
     return out
 
 
@@ -92,7 +99,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--samples", type=int, default=2, help="samples per validation structure")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fresh-heads", type=int, default=4, help="re-initialised heads as the chance baseline")
+    parser.add_argument("--fresh-heads", type=int, default=19,
+                        help="re-initialised heads: the chance distribution (19 puts a one-sided 5%% test in reach)")
+    parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights (default: the raw weights)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/confidence_calibration"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -105,31 +114,50 @@ def main() -> None:
     dm = StructureDataModule(config.data, seed=config.seed)
     dm.setup("validate")
     loader = dm.val_dataloader()
-    loaded = load_model(args.out / "run", use_ema=False)  # EMA (0.999) over a few hundred steps is ~the init
-    rows = [("trained", collect(loaded.model, loader, 1, args.samples, args.seed))]
-    # Baselines: the same trunk and samples, the head re-initialised with different seeds. A single random head
-    # correlates by chance (its random projection of trunk features may track lDDT either way); the spread
-    # over seeds is that chance level.
+    loaded = load_model(args.out / "run", use_ema=args.ema)
+    # Chance: the same trunk and samples, the head re-initialised with other seeds. A single random head
+    # correlates by chance (its random projection of trunk features may track lDDT either way); the
+    # distribution over many seeds is that chance level, and the trained head's rank in it is the test.
+    heads = [loaded.model.confidence_head]
     for k in range(args.fresh_heads):
-        fresh = load_model(args.out / "run", use_ema=False).model
+        fresh = copy.deepcopy(loaded.model.confidence_head)
         torch.manual_seed(1000 + k)
-        apply_init(fresh.confidence_head, fresh.config.init)
-        rows.append((f"fresh head {k}", collect(fresh, loader, 1, args.samples, args.seed)))
-
+        apply_init(fresh, loaded.model.config.init)
+        heads.append(fresh.eval())
+    groups = collect(loaded.model, heads, loader, 1, args.samples, args.seed)
+    rows = [("trained", groups[0])] + [(f"fresh head {k}", g) for k, g in enumerate(groups[1:])]
     trained = rows[0][1]
+    stats_of = {name: correlations(g, seed=args.seed) for name, g in rows}
     table = Table(title=f"pLDDT vs true lDDT per token, {len(trained)} validation structures, "
                   f"{sum(len(g[0]) for g in trained)} token-samples ({args.samples} samples each)")
     for col in ("head", "pooled Pearson r [95% CI]", "pooled Spearman ρ [95% CI]", "within-structure r [95% CI]",
                 "mean pLDDT", "mean lDDT"):
         table.add_column(col)
-    for name, groups in rows:
-        c = correlations(groups, seed=args.seed)
-        p = np.concatenate([g[0] for g in groups])
-        t = np.concatenate([g[1] for g in groups])
-        table.add_row(name, *(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in c.values()),
+    for name, g in rows:
+        p = np.concatenate([x[0] for x in g])
+        t = np.concatenate([x[1] for x in g])
+        table.add_row(name, *(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in stats_of[name].values()),
                       f"{p.mean():.3f}", f"{t.mean():.3f}")
     console = Console(width=140)
     console.print(table)
+    # The test: where the trained head falls in the chance distribution of re-initialised heads (one-sided
+    # rank p-value, (1 + #fresh ≥ trained) / (K + 1)).
+    verdict = {}
+    for stat in ("pearson", "spearman", "within"):
+        mine = stats_of["trained"][stat][0]
+        chance = np.array([stats_of[name][stat][0] for name, _ in rows[1:]])
+        p_rank = (1 + int((chance >= mine).sum())) / (len(chance) + 1)
+        verdict[stat] = {"trained": mine, "chance_mean": float(chance.mean()), "chance_sd": float(chance.std(ddof=1)),
+                         "chance_max": float(chance.max()), "p_rank": p_rank}
+        console.print(f"{stat}: trained {mine:+.3f}; {len(chance)} fresh heads {chance.mean():+.3f} ± "
+                      f"{chance.std(ddof=1):.3f} (max {chance.max():+.3f}); rank p = {p_rank:.3f} → "
+                      + ("beats chance" if p_rank <= 0.05 else "not distinguishable from chance at 5 %"))
+    import json
+
+    (args.out / "calibration.json").write_text(json.dumps(
+        {"steps": args.steps, "samples": args.samples, "structures": len(trained), "ema": args.ema,
+         "heads": {name: {k: list(v) for k, v in st.items()} for name, st in stats_of.items()},
+         "verdict": verdict}, indent=1, default=float))
     console.print(f"training: {args.steps} steps, wall {train_wall:.0f} s, CPU (user+sys) {train_cpu:.0f} s, "
                   f"torch threads 1; shared 2-core machine")
 

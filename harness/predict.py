@@ -75,10 +75,9 @@ def auto_chunk_size(n_tokens: int) -> int | None:
 
 
 def set_chunk_size(model: torch.nn.Module, chunk_size: int | None) -> None:
-    """Row chunking of every triangle operation of ``model`` at inference (changes no parameter or value)."""
-    for module in model.modules():
-        if hasattr(module, "chunk_size") and not isinstance(module, torch.nn.ModuleList):
-            module.chunk_size = chunk_size
+    """Row chunking of every pair operation of ``model`` at inference (changes no parameter or value;
+    ``models.model.SeedFold.set_chunk_size``)."""
+    model.set_chunk_size(chunk_size)
 
 
 def load_model(path: str | Path, *, use_ema: bool = True, device: str | torch.device = "cpu") -> LoadedModel:

@@ -78,7 +78,7 @@ class ModelConfig(BaseModel):
     policy: MemoryPolicy = Field(
         default_factory=MemoryPolicy, description="precision and activation memory of every stack (models.policy)"
     )
-    chunk_size: int | None = Field(None, ge=1, description="rows per chunk in triangle ops at inference")
+    chunk_size: int | None = Field(None, ge=1, description="rows per chunk of the pair ops (triangle attention and multiplication, pair transitions, diffusion pair conditioning) at inference")
 
     # Regularisation and encodings.
     pair_dropout: float = Field(0.25, ge=0.0, lt=1.0)

@@ -37,6 +37,16 @@ class SeedFold(nn.Module):
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
         apply_init(self, config.init)
+        self.set_chunk_size(config.chunk_size)
+
+    def set_chunk_size(self, chunk_size: int | None) -> None:
+        """Rows (and hidden channels) per chunk of every pair operation that chunks — triangle attention, the
+        triangle multiplications, the pair transitions, the diffusion pair conditioning — or None for none.
+        Chunking changes no value, only the memory an inference pass holds (BENCHMARKS.md, "predict memory");
+        the triangle multiplication chunks without autograd only."""
+        for module in self.modules():
+            if hasattr(module, "chunk_size") and not isinstance(module, nn.ModuleList):
+                module.chunk_size = chunk_size
 
     def trunk(self, batch: dict[str, Tensor], *, n_cycles: int) -> dict[str, Tensor]:
         """Recycled trunk: s_inputs (B, N, c_s_inputs), s (B, N, c_s), z (B, N, N, c_z), all fp32.

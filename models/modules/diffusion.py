@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from models.config import ModelConfig
 from models.modules.atom_attention import AtomAttentionDecoder, AtomAttentionEncoder
 from models.modules.attention_pair_bias import AttentionPairBias
-from models.modules.primitives import ConditionedTransition, Transition, linear
+from models.modules.primitives import ConditionedTransition, Transition, linear, row_chunks
 from models.modules.relpos import RelativePositionEncoding
 from models.policy import checkpointed
 
@@ -46,9 +46,22 @@ class DiffusionConditioning(nn.Module):
         self.norm_noise = nn.LayerNorm(config.n_fourier)
         self.proj_noise = linear(config.n_fourier, config.c_s)
         self.transitions_s = nn.ModuleList(Transition(config.c_s, 2) for _ in range(2))
+        self.chunk_size: int | None = None
 
     def pair(self, batch: dict[str, Tensor], z_trunk: Tensor) -> Tensor:
-        z = self.proj_z(self.norm_z(torch.cat([z_trunk, self.relpos(batch)], dim=-1)))
+        rel = self.relpos(batch)
+        rows = row_chunks(z_trunk.shape[1], self.chunk_size)
+        if len(rows) == 1:
+            return self._pair_rows(z_trunk, rel)
+        # Inference (``chunk_size`` set by harness.predict.set_chunk_size): the (B, rows, N, 2·c_z)
+        # concatenation, its LayerNorm and the transitions' hidden activations exist for one chunk at a time.
+        out = z_trunk.new_empty(z_trunk.shape)
+        for r in rows:
+            out[:, r] = self._pair_rows(z_trunk[:, r], rel[:, r])
+        return out
+
+    def _pair_rows(self, z_trunk: Tensor, rel: Tensor) -> Tensor:
+        z = self.proj_z(self.norm_z(torch.cat([z_trunk, rel], dim=-1)))
         for transition in self.transitions_z:
             z = z + transition(z)
         return z

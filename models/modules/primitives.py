@@ -27,16 +27,36 @@ def linear(
     return layer
 
 
+def row_chunks(n: int, chunk_size: int | None) -> list[slice]:
+    """Slices of ``range(n)`` of ``chunk_size`` rows (one slice when ``chunk_size`` is None or ≥ n)."""
+    step = n if chunk_size is None or chunk_size >= n else chunk_size
+    return [slice(i, i + step) for i in range(0, max(n, 1), step)]
+
+
 class Transition(nn.Module):
-    """SwiGLU transition (AF3 Algorithm 11): x (..., c) -> (..., c) with hidden width n·c."""
+    """SwiGLU transition (AF3 Algorithm 11): x (..., c) -> (..., c) with hidden width n·c.
+
+    ``chunk_size`` (set at inference by ``harness.predict.set_chunk_size``): rows of dim 1 at a time, so the
+    (..., 2·n·c) hidden activations exist for one chunk only — for a pair z (B, N, N, c) at n = 4 they are
+    8× z. Each row is computed independently, so the values are those of the unchunked call."""
 
     def __init__(self, c: int, n: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(c)
         self.proj_in = linear(c, 2 * n * c)
         self.proj_out = linear(n * c, c, init="zeros")
+        self.chunk_size: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        rows = row_chunks(x.shape[1], self.chunk_size) if x.dim() >= 3 else [slice(None)]
+        if len(rows) == 1:
+            return self._rows(x)
+        out = x.new_empty(x.shape)
+        for r in rows:
+            out[:, r] = self._rows(x[:, r])
+        return out
+
+    def _rows(self, x: Tensor) -> Tensor:
         x = self.norm(x)
         # Two products on the halves of proj_in's weight instead of chunking one output: SiLU and its backward
         # then run on contiguous tensors (on a strided half they were 2-4× slower on CPU) and the backward

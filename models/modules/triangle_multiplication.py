@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.modules.primitives import linear
+from models.modules.primitives import linear, row_chunks
 
 
 class TriangleMultiplication(nn.Module):
@@ -27,7 +27,11 @@ class TriangleMultiplication(nn.Module):
         self.norm_out = nn.LayerNorm(c_hidden)
         self.proj_out = linear(c_hidden, c_z, init="zeros")
 
+        self.chunk_size: int | None = None  # set at inference by harness.predict.set_chunk_size
+
     def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
+        if self.chunk_size is not None and self.chunk_size < z.shape[1] and not torch.is_grad_enabled():
+            return self._forward_chunked(z, pair_mask, self.chunk_size)
         z = self.norm_in(z)
         b, n_i, n_j, c = z.shape
         # Projections are computed channel-first, (B, 2h, N·N) = W (2h, c) @ zᵀ, so that every channel is one
@@ -43,6 +47,33 @@ class TriangleMultiplication(nn.Module):
             x = torch.matmul(a.transpose(-1, -2), b_)  # Σ_k a_ki b_kj per channel
         x = self.norm_out(x.permute(0, 2, 3, 1))  # (B, N, N, h)
         return torch.sigmoid(self.gate_out(z)) * self.proj_out(x)
+
+    @torch.no_grad()
+    def _forward_chunked(self, z: Tensor, pair_mask: Tensor, chunk: int) -> Tensor:
+        """The same values with bounded memory (inference): the hidden channels of a and b are made ``chunk``
+        channels at a time and multiplied into one (B, h, N, N) buffer, and the output is made ``chunk`` rows
+        at a time. Beyond z itself it holds the normalised z, that buffer and the output (each ≈ z's size
+        when h = c_z), instead of the ~6 full-size (B, h, N, N) tensors of the training path."""
+        z = self.norm_in(z)
+        b, n_i, n_j, c = z.shape
+        z_t = z.reshape(b, n_i * n_j, c).transpose(1, 2)
+        mask = pair_mask.reshape(b, 1, n_i * n_j).to(z.dtype)
+        h = self.proj_a.weight.shape[0]
+        x = z.new_empty(b, h, n_i, n_j)
+        for ch in row_chunks(h, chunk):
+            a = self._gated_rows(z_t, self.proj_a.weight[ch], self.gate_a.weight[ch], mask).view(b, -1, n_i, n_j)
+            b_ = self._gated_rows(z_t, self.proj_b.weight[ch], self.gate_b.weight[ch], mask).view(b, -1, n_i, n_j)
+            x[:, ch] = torch.matmul(a, b_.transpose(-1, -2)) if self.outgoing else torch.matmul(a.transpose(-1, -2), b_)
+            del a, b_
+        out = z.new_empty(z.shape)
+        x = x.permute(0, 2, 3, 1)  # (B, N, N, h), a view
+        for r in row_chunks(n_i, chunk):
+            out[:, r] = torch.sigmoid(self.gate_out(z[:, r])) * self.proj_out(self.norm_out(x[:, r]))
+        return out
+
+    @staticmethod
+    def _gated_rows(z_t: Tensor, w_proj: Tensor, w_gate: Tensor, mask: Tensor) -> Tensor:
+        return torch.sigmoid(torch.matmul(w_gate, z_t)) * torch.matmul(w_proj, z_t) * mask
 
     @staticmethod
     def _gated(z_t: Tensor, proj: nn.Linear, gate: nn.Linear, mask: Tensor) -> Tensor:
