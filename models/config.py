@@ -78,7 +78,9 @@ class ModelConfig(BaseModel):
     policy: MemoryPolicy = Field(
         default_factory=MemoryPolicy, description="precision and activation memory of every stack (models.policy)"
     )
-    chunk_size: int | None = Field(None, ge=1, description="rows per chunk of the pair ops (triangle attention and multiplication, pair transitions, diffusion pair conditioning) at inference")
+    chunk_size: int | None = Field(
+        None, ge=1, description="rows per chunk of the pair ops at inference (triangle attention and "
+        "multiplication, pair transitions, diffusion pair conditioning)")
 
     # Regularisation and encodings.
     pair_dropout: float = Field(0.25, ge=0.0, lt=1.0)

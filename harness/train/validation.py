@@ -25,8 +25,9 @@ Metrics per validation (``harness.tracking.names``):
 - ``VAL_LOSS_NOISE``, ``VAL_LOSS_DIFFUSION_NOISE``, ``VAL_SMOOTH_LDDT_NOISE``, ``VAL_LDDT_NOISE``: the
   estimator's own noise, the standard deviation of the metric over independent noise draws at these weights,
   estimated from the spread of the draws the validation already made (:func:`noise_of_mean`; no extra model
-  passes). The distogram CE has none: it depends on the weights and the fixed crop only. ``tests/harness/train/test_validation.py`` checks it
-  against a brute-force re-evaluation with many independent seeds.
+  passes). The distogram CE has none: it depends on the weights and the fixed crop only.
+  ``tests/harness/train/test_validation.py`` checks them against a brute-force re-evaluation with many
+  independent seeds.
 - ``BASELINE_LDDT_GEOMETRIC`` (step 0): :func:`helix_baseline_coords` scored on the same examples.
 
 Validation set size. The starter set's fixed split has 8 val structures (50 train); each is cropped once,
