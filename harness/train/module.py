@@ -367,15 +367,15 @@ class SeedFoldModule(L.LightningModule):
         validation set holds, spread evenly over the train split, under ``train_probe/`` names."""
         from torch.utils.data import Subset
 
-        from harness.train.validation import shard
+        from harness.train.validation import shard, train_probe_picks
 
         dm = self.trainer.datamodule
         probe = getattr(dm, "train_probe_set", None)
         n_val = len(dm.val_set) if dm.val_set is not None else 0
         n_val = n_val if self.config.train.val_batches is None else min(n_val, self.config.train.val_batches)
-        if probe is None or len(probe) == 0 or n_val == 0:
+        picks = train_probe_picks(len(probe) if probe is not None else 0, n_val)
+        if not picks:
             return {}
-        picks = sorted({int(i) for i in np.linspace(0, len(probe) - 1, min(n_val, len(probe))).round()})
         examples = shard(Subset(probe, picks), None, self.global_rank, self.trainer.world_size)
         if ema is not None:
             ema.swap_in(self)
