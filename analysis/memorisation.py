@@ -3,14 +3,16 @@ crops against the same estimator on fixed crops of training structures (``train_
 step 0 and at the end; ``harness/train/validation.py``).
 
 At step 0 the two sets differ only in how hard they are (the model has seen neither); at the end they also
-differ by what training fitted to the training structures alone. So per run
+differ by what training fitted to the training structures alone. The difficulty difference scales with the
+loss (at step 0 the validation crops' loss is ~15 % above the probe's, and stays ~15 % above it as both fall
+by half), so the gap is taken relative, as a log ratio, per run:
 
-    gap(t) = val/loss(t) − train_probe/loss(t),     memorised = gap(end) − gap(0),
+    gap(t) = ln(val/loss(t) / train_probe/loss(t)),     memorised = gap(end) − gap(0),
 
 and a configuration's ``memorised`` over its seeds gets an :class:`analysis.seeds.Estimate` whose noise floor
-combines the four estimator noises (independent draws). Called *memorised* when its interval lies above 0,
-*no memorisation resolved* otherwise. A larger model fitting the training structures better than the
-validation ones is what makes a small starter set unable to rank configurations by capacity.
+combines the four estimator noises (independent draws; ln x has noise σ/x). Called *memorised* when its
+interval lies above 0, *no memorisation resolved* otherwise. A larger model fitting the training structures
+better than the validation ones is what makes a small starter set unable to rank configurations by capacity.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def _at(run: pd.DataFrame, column: str, step: int) -> float:
 
 
 def run_gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per run that recorded the probe at step 0 and at its last probe step: config, seed, the gaps and the
-    noise (std) of ``memorised``."""
+    """Per run that recorded the probe at step 0 and at its last probe step: config, seed, the log-ratio gaps
+    and the noise (std) of ``memorised``."""
     if PROBE not in frame:
         return pd.DataFrame(columns=["run", "config", "seed", "step", "gap0", "gap", "memorised", "noise"])
     rows = []
@@ -43,18 +45,20 @@ def run_gaps(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         full = frame[frame["run"] == run]
         end = int(steps[-1])
-        gap0 = _at(full, VAL, 0) - _at(full, PROBE, 0)
-        gap = _at(full, VAL, end) - _at(full, PROBE, end)
-        noises = [_at(full, c, s) for c in (VAL_NOISE, PROBE_NOISE) for s in (0, end)]
-        noise = math.sqrt(sum(n**2 for n in noises)) if all(np.isfinite(noises)) else math.nan
+        values = {(c, t): _at(full, c, t) for c in (VAL, PROBE, VAL_NOISE, PROBE_NOISE) for t in (0, end)}
+        gap0 = math.log(values[VAL, 0] / values[PROBE, 0])
+        gap = math.log(values[VAL, end] / values[PROBE, end])
+        relative = [values[n, t] / values[c, t] for c, n in ((VAL, VAL_NOISE), (PROBE, PROBE_NOISE)) for t in (0, end)]
+        noise = math.sqrt(sum(r**2 for r in relative)) if all(np.isfinite(relative)) else math.nan
         rows.append({"run": run, "config": group["config"].iloc[0], "seed": group["seed"].iloc[0], "step": end,
                      "gap0": gap0, "gap": gap, "memorised": gap - gap0, "noise": noise})
     return pd.DataFrame(rows)
 
 
 def memorisation_table(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per configuration: the val − train-probe loss gap at step 0 and at the end (means over seeds),
-    what training added to it with its interval, and the verdict. Empty when no run recorded the probe."""
+    """One row per configuration: how far val/loss lies above the train probe's at step 0 and at the end
+    (means over seeds), what training added to the log ratio with its interval, and the verdict. Empty when no
+    run recorded the probe."""
     gaps = run_gaps(frame)
     rows = []
     for config, group in gaps.groupby("config", sort=True):
@@ -68,9 +72,9 @@ def memorisation_table(frame: pd.DataFrame, confidence: float = 0.95) -> pd.Data
         else:
             verdict = "no memorisation resolved at this budget"
         rows.append({"configuration": config, "seeds": est.n_seeds, "step": int(group["step"].max()),
-                     "gap at step 0": round(float(group["gap0"].mean()), 4),
-                     "gap at the end": round(float(group["gap"].mean()), 4),
-                     "memorised (gap growth) [95% CI]": est.text(), "verdict": verdict})
+                     "val above probe at step 0": f"{math.expm1(group['gap0'].mean()):+.1%}",
+                     "val above probe at the end": f"{math.expm1(group['gap'].mean()):+.1%}",
+                     "memorised: growth of ln(val / probe) [95% CI]": est.text(3), "verdict": verdict})
     return pd.DataFrame(rows)
 
 
@@ -80,8 +84,8 @@ def memorisation_summary(table: pd.DataFrame) -> str | None:
         return None
     memorised = table[table["verdict"].str.startswith("memorised")]["configuration"].tolist()
     if memorised:
-        return ("Memorisation: " + ", ".join(memorised) + " fit the training structures better than the validation "
-                "structures by more than at initialisation (table 'memorisation'); their validation numbers "
+        return ("Memorisation: " + ", ".join(memorised) + " fit the training structures better, relative to the "
+                "validation structures, than at initialisation (table 'memorisation'); their validation numbers "
                 "reflect a set too small for their capacity.")
-    return ("Memorisation: no configuration's val − train-probe loss gap grew beyond its interval (table "
-            "'memorisation'): at this budget the training set is not the limit.")
+    return ("Memorisation: no configuration's val/loss rose relative to the train probe's beyond its interval "
+            "(table 'memorisation'): at this budget the training set is not the limit.")

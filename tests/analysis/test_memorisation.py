@@ -8,25 +8,35 @@ from analysis.memorisation import memorisation_summary, memorisation_table, run_
 
 
 def frame_of(growth: dict[str, list[float]], noise: float = 0.01) -> pd.DataFrame:
-    """Runs whose val/loss − train_probe/loss gap is 0.2 at step 0 and 0.2 + growth at step 100."""
+    """Runs with ln(val/loss / train_probe/loss) = ln 1.25 at step 0 and ln 1.25 + growth at step 100."""
     rows = []
     for config, values in growth.items():
         for seed, g in enumerate(values):
             run = f"{config}-s{seed}"
             rows += [{"run": run, "config": config, "seed": seed, "step": 0, "val/loss": 8.0,
-                      "train_probe/loss": 7.8, "val/loss_noise": noise, "train_probe/loss_noise": noise},
+                      "train_probe/loss": 6.4, "val/loss_noise": noise, "train_probe/loss_noise": noise},
                      {"run": run, "config": config, "seed": seed, "step": 50, "val/loss": 5.0,
                       "train_probe/loss": np.nan, "val/loss_noise": noise, "train_probe/loss_noise": np.nan},
                      {"run": run, "config": config, "seed": seed, "step": 100, "val/loss": 4.0,
-                      "train_probe/loss": 3.8 - g, "val/loss_noise": noise, "train_probe/loss_noise": noise}]
+                      "train_probe/loss": 3.2 * np.exp(-g), "val/loss_noise": noise,
+                      "train_probe/loss_noise": noise}]
     return pd.DataFrame(rows)
 
 
-def test_gap_growth_is_val_minus_probe_at_the_end_minus_at_step_0():
+def test_gap_growth_is_the_change_of_the_log_ratio_val_over_probe():
     gaps = run_gaps(frame_of({"big": [0.5]}, noise=0.03)).iloc[0]
-    assert gaps["gap0"] == pytest.approx(0.2) and gaps["gap"] == pytest.approx(0.7)
+    assert gaps["gap0"] == pytest.approx(np.log(1.25)) and gaps["gap"] == pytest.approx(np.log(1.25) + 0.5)
     assert gaps["memorised"] == pytest.approx(0.5) and gaps["step"] == 100
-    assert gaps["noise"] == pytest.approx(np.sqrt(4 * 0.03**2))  # four independent estimator noises
+    # Four independent estimator noises, each relative to its value (the noise of a log).
+    relative = [0.03 / 8.0, 0.03 / 6.4, 0.03 / 4.0, 0.03 / (3.2 * np.exp(-0.5))]
+    assert gaps["noise"] == pytest.approx(np.sqrt(np.sum(np.square(relative))))
+
+
+def test_a_gap_that_shrinks_with_the_loss_is_not_memorisation():
+    # Both losses halve and val stays 25 % above the probe: the raw difference falls, the log ratio does not.
+    table = memorisation_table(frame_of({"same": [0.0, 0.001, -0.001]}))
+    assert table["verdict"].iloc[0] == "no memorisation resolved at this budget"
+    assert table["val above probe at step 0"].iloc[0] == table["val above probe at the end"].iloc[0] == "+25.0%"
 
 
 def test_verdicts_resolve_only_what_the_seeds_and_noise_support():
