@@ -277,6 +277,8 @@ def _read_run_folder(folder: Path, sweep_hint: str | None, names: RecordNames) -
                 params[key] = str(state[key])
         if "status" in state:
             tags.setdefault(names.tag_status, str(state["status"]))
+        if isinstance(state.get("guard_rescued"), bool):  # the trainer's record (MLflow gets it as a tag)
+            tags.setdefault(names.tag_guard_rescued, "true" if state["guard_rescued"] else "false")
 
     tags.setdefault(names.tag_run_key, folder.name)
     if sweep_hint is not None:

@@ -351,6 +351,9 @@ def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> p
 SPARE_POINTS = 2
 _BOUND_TOLERANCE = 1e-3  # of the bound's range, in the optimiser's coordinates
 _COLLAPSE_RTOL = 1e-4
+# An exponent whose 95% interval spans more than this factor is not determined by the data: α ∈ [0.02, 1.7]
+# says anything from "no scaling" to "fast scaling", and a curve drawn through its point value is noise.
+EXPONENT_MAX_SPAN = 10.0
 
 
 def _fit_space(name: str, value: float) -> tuple[float, tuple[float, float]]:
@@ -368,8 +371,8 @@ def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = N
     Refused when it has fewer than ``n_coefficients + SPARE_POINTS`` points; when the point estimate of the
     exponent or E sits on its optimiser bound (α = 1e-4 means "no scaling found", E = e^−30 "no floor found");
     when a bootstrap interval collapsed (width ≤ 1e-4 relative: the resamples did not vary, e.g. zero resamples
-    or every resample at one optimum); or when the exponent's interval reaches its bound (the bound, not the
-    data, ends the interval).
+    or every resample at one optimum); when the exponent's interval reaches its bound (the bound, not the
+    data, ends the interval); or when it spans more than a factor ``EXPONENT_MAX_SPAN`` (undetermined).
     """
     names = ("E", "A", "alpha") if isinstance(fit, PowerLawFit) else ("E", "A", "alpha", "B", "beta")
     k = n_coefficients or len(names)
@@ -395,6 +398,9 @@ def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = N
         tol = _BOUND_TOLERANCE * (hi - lo)
         if low <= lo + tol or high >= hi - tol:
             return f"bootstrap interval of {_label(name)} [{low:.3g}, {high:.3g}] reaches the bound [{lo:g}, {hi:g}]"
+        if high > EXPONENT_MAX_SPAN * low:
+            return (f"bootstrap interval of {_label(name)} [{low:.3g}, {high:.3g}] spans a factor {high / low:.0f} "
+                    f"(> {EXPONENT_MAX_SPAN:g}): the data do not determine the exponent")
     return None
 
 

@@ -21,6 +21,7 @@ from analysis.collect import ReportInputError, rescued
 from analysis.compare import Answer, answer, answer_table
 from analysis.coverage import coverage_notes, sigma_columns
 from analysis.fits import ScalingFits, scaling_fits
+from analysis.memorisation import memorisation_summary, memorisation_table
 from analysis.plots import PLOTS, plot_attention, plot_kernels, plot_scaling, plot_stability, read_kernel_benchmarks
 from analysis.plots.sigma import plot_sigma
 from analysis.plots.style import GUARD_MARK
@@ -126,6 +127,13 @@ def build_report(
                                                   "The study's question at matched training compute")
         report.tables["data"] = write_table(data_table(frame), out, "data",
                                             "Structures and tokens the runs trained and validated on")
+        memorised = memorisation_table(frame)
+        if not memorised.empty:
+            report.tables["memorisation"] = write_table(
+                memorised, out, "memorisation",
+                "Generalisation gap: val/loss − train_probe/loss (fixed crops of training structures), at step 0 "
+                "and at the end; its growth is what the run memorised")
+            report.summary.append(memorisation_summary(memorised))
         report.tables["width_vs_depth"] = write_table(
             width_vs_depth_table(frame, metrics), out, "width_vs_depth",
             "Per configuration (seeds aggregated; ± is the 95% interval over seeds and estimator noise) "

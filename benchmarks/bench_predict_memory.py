@@ -1,10 +1,12 @@
 """Peak memory of the pair operations at inference, chunked (``harness predict``'s ``--chunk-size``, chosen
 by ``auto_chunk_size``) and not, up to 2,000 tokens at the paper's pair widths.
 
-What runs: one Pairformer block of the preset (triangle multiplications, triangle attention, pair transition,
-single attention and transition; blocks run one after another without autograd, so one block's transient is
-what a whole trunk adds on top of the tensors it keeps) and the diffusion module's pair conditioning (its
-(N, N, 2·c_z) concatenation and two pair transitions), on a pair z of N tokens, B = 1, fp32, no autograd.
+What runs (``--modules``): one Pairformer block of the preset (triangle multiplications, triangle
+attention, pair transition, single attention and transition; blocks run one after another without autograd,
+so one block's transient is what a whole trunk adds on top of the tensors it keeps), the diffusion module's
+pair conditioning (its (N, N, 2·c_z) concatenation and two pair transitions), or one op of the pair block
+(pair transition, outgoing triangle multiplication, starting-node triangle attention), on a pair z of N
+tokens, B = 1, fp32, no autograd.
 
 How it is measured (CPU; on CUDA ``torch.cuda.max_memory_allocated`` would do): each case runs in a fresh
 process whose glibc allocator maps every allocation above 64 KiB on its own (``MALLOC_MMAP_THRESHOLD_``), so
@@ -57,6 +59,17 @@ if module_name == "pairformer_block":
         s = torch.randn(1, n_tok, config.c_s); z = torch.randn(1, n_tok, n_tok, c_z)
         mask = torch.ones(1, n_tok, dtype=torch.bool)
         return (s, z, mask), lambda: module(s, z, mask)
+elif module_name in ("pair_transition", "tri_mul_out", "tri_att_start"):
+    from models.modules.pairformer import PairBlock
+    block = PairBlock(config, c_z)
+    module = {"pair_transition": block.transition, "tri_mul_out": block.tri_mul_out,
+              "tri_att_start": block.tri_att_start}[module_name].eval()
+    def call(n_tok):
+        z = torch.randn(1, n_tok, n_tok, c_z)
+        mask = torch.ones(1, n_tok, n_tok, dtype=torch.bool)
+        if module_name == "pair_transition":
+            return (z,), lambda: module(z)
+        return (z, mask), lambda: module(z, mask)
 else:
     module = DiffusionConditioning(config).eval()
     def call(n_tok):
@@ -109,7 +122,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, nargs="+", default=[256, 512, 1024, 2000])
     ap.add_argument("--c-z", type=int, default=128)
-    ap.add_argument("--modules", nargs="+", default=["pairformer_block", "diffusion_pair_conditioning"])
+    ap.add_argument("--modules", nargs="+", default=["pairformer_block", "diffusion_pair_conditioning"],
+                    help="pairformer_block, diffusion_pair_conditioning, or one op of the pair block: "
+                    "pair_transition, tri_mul_out, tri_att_start")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-gb", type=float, default=16.0,
                     help="skip an unchunked case whose predicted peak exceeds this (the machine's memory)")

@@ -16,6 +16,7 @@ import argparse
 import copy
 import resource
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -50,18 +51,34 @@ def per_token(values: torch.Tensor, mask: torch.Tensor, atom_to_token: torch.Ten
     return torch.where(count > 0, total / count.clamp(min=1), torch.nan).numpy()
 
 
-@torch.no_grad()
-def collect(model, heads, loader, n_cycles: int, n_samples: int, seed: int) -> list[list[tuple[np.ndarray, ...]]]:
-    """Per head, per structure: (pLDDT per token in [0, 1], true lDDT per token) over every sample.
+def examples(config: RunConfig, tokens: int, crops: int, seed: int):
+    """(structure index, batch) for ``crops`` fixed spatial crops of ``tokens`` tokens of every validation
+    structure (crop seeds from the entry id, so every head and every rerun sees the same crops)."""
+    from harness.data.collate import collate
 
-    The trunk and the samples are the trained model's, made once per structure; each head in ``heads`` (the
+    data = config.data.model_copy(update={"val_max_tokens": tokens})
+    dm = StructureDataModule(data, seed=config.seed)
+    dm.setup("validate")
+    val = dm.val_set
+    for i in range(len(val)):
+        entry = val.entries[i]["entry_id"]
+        for c in range(crops):
+            draw = (zlib.crc32(entry.encode()) + 7_919 * (seed + 1) + 104_729 * c) & 0x7FFFFFFF
+            yield i, collate([val.get(i, draw)])
+
+
+@torch.no_grad()
+def collect(model, heads, batches, n_cycles: int, n_samples: int, seed: int) -> list[list[tuple[np.ndarray, ...]]]:
+    """Per head, per structure: (pLDDT per token in [0, 1], true lDDT per token) over its crops and samples.
+
+    The trunk and the samples are the trained model's, made once per crop; each head in ``heads`` (the
     trained one first) scores the same samples, so the heads differ by their weights only."""
     from models.confidence_metrics import summarize_confidence
 
-    out: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in heads]
-    for i, batch in enumerate(loader):
+    out: list[dict[int, list[tuple[np.ndarray, np.ndarray]]]] = [{} for _ in heads]
+    for k_batch, (structure, batch) in enumerate(batches):
         batch = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        g = torch.Generator().manual_seed(seed + i)
+        g = torch.Generator().manual_seed(seed + k_batch)
         trunk = model.trunk(batch, n_cycles=n_cycles)
         s_inputs, s, z = trunk["s_inputs"], trunk["s"], trunk["z"]
         coords = model._sample_coords(batch, s_inputs, s, z, n_samples=n_samples, n_steps=20, generator=g)
@@ -73,8 +90,9 @@ def collect(model, heads, loader, n_cycles: int, n_samples: int, seed: int) -> l
             plddt = summarize_confidence(head(batch, s_inputs, s, z, coords), batch, model.config, coords)["plddt"]
             p = np.concatenate([per_token(plddt[0, k] / 100.0, mask[0], a2t, n)[:n] for k in range(n_samples)])
             ok = np.isfinite(p) & np.isfinite(t)
-            out[h].append((p[ok], t[ok]))
-    return out
+            out[h].setdefault(structure, []).append((p[ok], t[ok]))
+    return [[(np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts]))
+             for parts in per_structure.values()] for per_structure in out]
 
 
 def correlations(groups, n_boot: int = 2000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
@@ -101,19 +119,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh-heads", type=int, default=19,
                         help="re-initialised heads: the chance distribution (19 puts a one-sided 5%% test in reach)")
+    parser.add_argument("--eval-tokens", type=int, default=32,
+                        help="tokens per evaluation crop (default: the training crop, the size the head learnt on)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate the checkpoint already in --out/run")
+    parser.add_argument("--crops", type=int, default=4, help="fixed spatial crops per validation structure")
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights (default: the raw weights)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/confidence_calibration"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = run_config(args.out, args.steps, args.seed)
     t0, r0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
-    train_run(config, args.out / "run")
+    if not args.eval_only:
+        train_run(config, args.out / "run")
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     train_wall, train_cpu = time.time() - t0, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
 
-    dm = StructureDataModule(config.data, seed=config.seed)
-    dm.setup("validate")
-    loader = dm.val_dataloader()
     loaded = load_model(args.out / "run", use_ema=args.ema)
     # Chance: the same trunk and samples, the head re-initialised with other seeds. A single random head
     # correlates by chance (its random projection of trunk features may track lDDT either way); the
@@ -124,12 +144,14 @@ def main() -> None:
         torch.manual_seed(1000 + k)
         apply_init(fresh, loaded.model.config.init)
         heads.append(fresh.eval())
-    groups = collect(loaded.model, heads, loader, 1, args.samples, args.seed)
+    batches = examples(config, args.eval_tokens, args.crops, args.seed)
+    groups = collect(loaded.model, heads, batches, 1, args.samples, args.seed)
     rows = [("trained", groups[0])] + [(f"fresh head {k}", g) for k, g in enumerate(groups[1:])]
     trained = rows[0][1]
     stats_of = {name: correlations(g, seed=args.seed) for name, g in rows}
-    table = Table(title=f"pLDDT vs true lDDT per token, {len(trained)} validation structures, "
-                  f"{sum(len(g[0]) for g in trained)} token-samples ({args.samples} samples each)")
+    table = Table(title=f"pLDDT vs true lDDT per token, {len(trained)} validation structures × {args.crops} crops "
+                  f"of {args.eval_tokens} tokens, {sum(len(g[0]) for g in trained)} token-samples "
+                  f"({args.samples} samples each)")
     for col in ("head", "pooled Pearson r [95% CI]", "pooled Spearman ρ [95% CI]", "within-structure r [95% CI]",
                 "mean pLDDT", "mean lDDT"):
         table.add_column(col)
@@ -156,6 +178,7 @@ def main() -> None:
 
     (args.out / "calibration.json").write_text(json.dumps(
         {"steps": args.steps, "samples": args.samples, "structures": len(trained), "ema": args.ema,
+         "eval_tokens": args.eval_tokens, "crops": args.crops,
          "heads": {name: {k: list(v) for k, v in st.items()} for name, st in stats_of.items()},
          "verdict": verdict}, indent=1, default=float))
     console.print(f"training: {args.steps} steps, wall {train_wall:.0f} s, CPU (user+sys) {train_cpu:.0f} s, "

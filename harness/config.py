@@ -158,6 +158,9 @@ class TrainConfig(BaseModel):
     val_seed: int = Field(0, description="seed of the fixed validation draws (crops, MSA rows, rotations, "
                           "noise, sampler); independent of the run's seed so every run sees the same draws")
     val_batches: int | None = Field(None, ge=1, description="validation examples per validation; None = all")
+    val_train_probe: bool = Field(True, description="at step 0 and at the end, also score the estimator's "
+                                  "losses on as many fixed crops of training structures as the validation set "
+                                  "has: the gap between the two is what the run memorised")
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1, description="most recent checkpoints kept (besides milestones and "
                                   "the newest rollback target)")

@@ -37,13 +37,15 @@ class SeedFold(nn.Module):
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
         apply_init(self, config.init)
+        self.chunk_size: int | None = None
         self.set_chunk_size(config.chunk_size)
 
     def set_chunk_size(self, chunk_size: int | None) -> None:
         """Rows (and hidden channels) per chunk of every pair operation that chunks — triangle attention, the
         triangle multiplications, the pair transitions, the diffusion pair conditioning — or None for none.
         Chunking changes no value, only the memory an inference pass holds (BENCHMARKS.md, "predict memory");
-        the triangle multiplication chunks without autograd only."""
+        the triangle multiplication chunks without autograd only. With chunking on, :meth:`sample` also runs
+        the confidence head one sample at a time and keeps its summaries, not the (B, S, N, N, bins) logits."""
         for module in self.modules():
             if hasattr(module, "chunk_size") and not isinstance(module, nn.ModuleList):
                 module.chunk_size = chunk_size
@@ -155,7 +157,18 @@ class SeedFold(nn.Module):
             batch, s_inputs, s, z, n_samples=n_samples, n_steps=n_steps, generator=generator
         )
         out = {"coords": coords, "distogram_logits": self.distogram_head(z)}
-        if self.confidence_head is not None:
+        if self.confidence_head is None:
+            return out
+        if self.chunk_size is None:
             logits = self.confidence_head(batch, s_inputs, s, z, coords)
             out.update(summarize_confidence(logits, batch, self.config, coords))
+            return out
+        # Chunked inference: the head's (B, S, N, N, c_z) pair stack and its pair logits, one sample at a time.
+        parts = []
+        for k in range(coords.shape[1]):
+            one = coords[:, k : k + 1]
+            summary = summarize_confidence(self.confidence_head(batch, s_inputs, s, z, one), batch, self.config, one)
+            parts.append({key: v for key, v in summary.items() if key not in ("pae_logits", "pde_logits")})
+        out.update({key: parts[0][key] if key == "multichain" else torch.cat([p[key] for p in parts], dim=1)
+                    for key in parts[0]})
         return out

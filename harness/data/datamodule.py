@@ -96,6 +96,7 @@ class StructureDataModule(L.LightningDataModule):
         self.cache_root = Path(cache_dir or config.cache_dir or DEFAULT_CACHE_ROOT)
         self.train_set: MixtureDataset | None = None
         self.val_set: CachedDataset | None = None
+        self.train_probe_set: CachedDataset | None = None
         self._sampler: MixtureSampler | None = None
 
     def prepare_data(self) -> None:
@@ -134,6 +135,17 @@ class StructureDataModule(L.LightningDataModule):
             self.val_set = CachedDataset(
                 caches[val_specs[0].name],
                 split="val",
+                crop_size=cfg.val_max_tokens,
+                max_atoms=cfg.val_max_atoms,
+                cropper={"spatial": 1.0},
+                max_msa_rows=cfg.max_msa_rows,
+                seed=self.val_seed,
+            )
+            # The same kind of fixed crops of *training* structures: scored like the validation set, the gap
+            # between the two is what a run memorised (harness/train/validation.py, "train probe").
+            self.train_probe_set = CachedDataset(
+                caches[val_specs[0].name],
+                split="train",
                 crop_size=cfg.val_max_tokens,
                 max_atoms=cfg.val_max_atoms,
                 cropper={"spatial": 1.0},

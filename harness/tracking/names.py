@@ -29,6 +29,11 @@ VAL_LOSS_NOISE = "val/loss_noise"
 VAL_LDDT_NOISE = "val/lddt_noise"
 VAL_LOSS_DIFFUSION_NOISE = "val/loss_diffusion_noise"
 VAL_SMOOTH_LDDT_NOISE = "val/smooth_lddt_noise"
+# The same estimator on fixed crops of training structures (step 0 and the end): VAL_* - TRAIN_PROBE_* is the
+# generalisation gap. Every VAL_LOSS* / VAL_SMOOTH_LDDT* / VAL_DISTOGRAM_CE key has its train_probe/ twin.
+TRAIN_PROBE_PREFIX = "train_probe/"
+TRAIN_PROBE_LOSS = "train_probe/loss"
+TRAIN_PROBE_LOSS_NOISE = "train_probe/loss_noise"
 # What a trivial prediction scores on the same validation set (logged once, at step 0).
 BASELINE_LDDT_GEOMETRIC = "baseline/lddt_geometric"
 

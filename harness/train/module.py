@@ -351,6 +351,8 @@ class SeedFoldModule(L.LightningModule):
                 ema.swap_out(self)
         sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
         metrics = self.validator.estimator.metrics(sums, with_lddt=with_lddt, with_baseline=with_baseline)
+        if self.config.train.val_train_probe and step in (0, max(self._val_schedule)):
+            metrics |= self._train_probe(ema)
         # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
         metrics |= {names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
                     names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
@@ -359,6 +361,36 @@ class SeedFoldModule(L.LightningModule):
             self._log_data_params(sums)
         self._t_last = None  # throughput measures training steps only
         return metrics
+
+    def _train_probe(self, ema) -> dict[str, float]:
+        """The estimator's losses (no sampling) on fixed crops of as many training structures as the
+        validation set holds, spread evenly over the train split, under ``train_probe/`` names."""
+        from torch.utils.data import Subset
+
+        from harness.train.validation import shard, train_probe_picks
+
+        dm = self.trainer.datamodule
+        probe = getattr(dm, "train_probe_set", None)
+        n_val = len(dm.val_set) if dm.val_set is not None else 0
+        n_val = n_val if self.config.train.val_batches is None else min(n_val, self.config.train.val_batches)
+        picks = train_probe_picks(len(probe) if probe is not None else 0, n_val)
+        if not picks:
+            return {}
+        examples = shard(Subset(probe, picks), None, self.global_rank, self.trainer.world_size)
+        if ema is not None:
+            ema.swap_in(self)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            sums = self.validator.sums(examples, self.device, with_lddt=False, with_baseline=False)
+        finally:
+            self.model.train(was_training)
+            if ema is not None:
+                ema.swap_out(self)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        metrics = self.validator.estimator.metrics(sums, with_lddt=False, with_baseline=False)
+        return {names.TRAIN_PROBE_PREFIX + k.removeprefix("val/"): v for k, v in metrics.items()
+                if k.startswith("val/") and "_sigma_" not in k}
 
     def _val_examples(self):
         """This rank's examples of the fixed validation set (see ``harness.train.validation.shard``)."""

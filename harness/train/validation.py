@@ -288,6 +288,14 @@ class ValidationEstimator:
         return int(sums[at["n"]]), int(sums[at["tokens"]])
 
 
+def train_probe_picks(n_train: int, n_val: int) -> list[int]:
+    """Indices of the train probe: ``n_val`` training examples spread evenly over the ``n_train`` of the split
+    (fixed crops, scored like the validation set; their gap to it is what a run memorised)."""
+    if n_train <= 0 or n_val <= 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, n_train - 1, min(n_val, n_train)).round()})
+
+
 def _std(variance: Tensor) -> float:
     return math.sqrt(max(float(variance), 0.0))
 

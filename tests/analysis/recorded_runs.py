@@ -135,7 +135,11 @@ def write_run(root: Path, run: RecordedRun) -> Path:
     folder = root / run.sweep / key
     folder.mkdir(parents=True, exist_ok=True)
     (folder / names.RUN_CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
-    state = {"status": "finished", "step": run.max_steps, "params": params_of(run), "tags": tags_of(run, key)}
+    # As the trainer writes it: the guard's verdict is state.json's own key (MLflow gets it as a tag).
+    tags = {k: v for k, v in tags_of(run, key).items() if k != names.TAG_GUARD_RESCUED}
+    state = {"status": "finished", "step": run.max_steps, "params": params_of(run), "tags": tags}
+    if run.guard_rescued is not None:
+        state["guard_rescued"] = run.guard_rescued
     (folder / names.RUN_STATE_FILE).write_text(json.dumps(state, indent=1))
     metrics_of(run).to_csv(folder / names.RUN_METRICS_FILE, index=False, float_format="%.10g")
     return folder

@@ -147,3 +147,16 @@ def test_scaling_fits_on_old_quickstart_runs_refuse_every_law():
     fits = scaling_fits(frame, "val/loss", n_bootstrap=20)
     assert (fits.params, fits.compute, fits.extrapolation, fits.chinchilla) == (None, None, None, None)
     assert set(fits.refused) == {LAW_N, LAW_C, LAW_ND, LAW_BACKTEST}
+
+
+def test_fit_with_an_undetermined_exponent_is_refused():
+    """An α interval spanning two orders of magnitude (as 14 noisy lDDT points gave: [0.016, 1.68]) is not a law."""
+    from analysis.fits import EXPONENT_MAX_SPAN, PowerLawFit
+
+    def fit(low: float, high: float) -> PowerLawFit:
+        return PowerLawFit(E=0.79, A=1042.0, alpha=0.8, intervals={"E": (0.008, 0.81), "A": (1.0, 6.8e7),
+                           "alpha": (low, high)}, n_points=14, loss=0.1, confidence=0.95, samples=np.zeros((0, 3)))
+
+    problem = fit_problem(fit(0.016, 1.68))
+    assert problem is not None and "do not determine the exponent" in problem and "factor 105" in problem
+    assert fit_problem(fit(0.5, 0.5 * EXPONENT_MAX_SPAN * 0.99)) is None

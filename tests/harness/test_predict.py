@@ -155,8 +155,14 @@ def test_chunked_inference_gives_the_same_structure(trained_run):
     for chunk in (None, 7):
         set_chunk_size(loaded.model, chunk)
         with torch.no_grad():
-            out = loaded.model.sample(target.batch, n_cycles=1, n_samples=1, n_steps=10,
+            out = loaded.model.sample(target.batch, n_cycles=1, n_samples=2, n_steps=10,
                                       generator=torch.Generator().manual_seed(0))
-        coords[chunk] = out["coords"]
-    torch.testing.assert_close(coords[7], coords[None], atol=1e-4, rtol=1e-4)
+        coords[chunk] = out
+    torch.testing.assert_close(coords[7]["coords"], coords[None]["coords"], atol=1e-4, rtol=1e-4)
+    # The confidence head runs one sample at a time when chunking: the same values, no pair logits kept.
+    assert loaded.model.confidence_head is not None
+    for key in ("plddt", "pae", "ptm", "has_clash"):
+        assert coords[7][key].shape == coords[None][key].shape
+        torch.testing.assert_close(coords[7][key], coords[None][key], atol=1e-3, rtol=1e-3)
+    assert "pae_logits" not in coords[7] and "pae_logits" in coords[None]
     assert auto_chunk_size(200) is None and auto_chunk_size(2000) == 32

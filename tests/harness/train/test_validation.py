@@ -179,6 +179,10 @@ def test_a_run_validates_on_its_schedule_and_records_the_estimator(make_config, 
                 names.EXAMPLES_SEEN, names.TOKEN_PAIRS_SEEN, names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=2)):
         assert set(series[key]) >= {0, 1, 2, 6}, key
     assert series[names.EXAMPLES_SEEN][0] == 0 and series[names.EXAMPLES_SEEN][6] == 6
+    # The train probe (memorisation): the same estimator on fixed training crops, at step 0 and the end only.
+    assert sorted(series[names.TRAIN_PROBE_LOSS]) == sorted(series[names.TRAIN_PROBE_LOSS_NOISE]) == [0, 6]
+    assert "train_probe/smooth_lddt" in series and "train_probe/lddt" not in series
+    assert series[names.TRAIN_PROBE_LOSS][0] != series[names.VAL_LOSS][0]  # other structures, other numbers
     params = MlflowClient(tracking_uri=config.tracking_uri()).get_run(state["mlflow_run_id"]).data.params
     assert params[names.PARAM_VAL_STRUCTURES] == "2" and params[names.PARAM_TRAIN_STRUCTURES] == "50"
     assert int(params[names.PARAM_VAL_TOKENS]) == pytest.approx(2 * 48, abs=48)
