@@ -97,9 +97,14 @@ print(json.dumps({"module": module_name, "tokens": n, "c_z": c_z, "chunk": chunk
 """
 
 
-def predicted_unchunked_gb(n: int, c_z: int) -> float:
-    """The pair transition's unchunked hidden tensors (12 z-sized) plus z, its LayerNorm and the output."""
-    return 15 * n * n * c_z * 4 / 1e9
+def predicted_unchunked_gb(module: str, n: int, c_z: int, head_dim: int = 32) -> float:
+    """What an unchunked call must hold at least: the pair transition's hidden tensors (12 z-sized) plus z, its
+    LayerNorm and the output; for triangle attention, its (N, H, N, N) logits and their softmax."""
+    pair = 15 * n * n * c_z * 4 / 1e9
+    logits = 2 * n**3 * max(1, c_z // head_dim) * 4 / 1e9
+    if module in ("pairformer_block", "tri_att_start"):
+        return max(pair, logits)
+    return pair
 
 
 def measure(module: str, n: int, c_z: int, chunk: int | None, threads: int) -> dict:
@@ -108,6 +113,9 @@ def measure(module: str, n: int, c_z: int, chunk: int | None, threads: int) -> d
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
     res = subprocess.run([sys.executable, "-c", CHILD, module, str(n), str(c_z), "none" if chunk is None else
                           str(chunk), str(threads)], capture_output=True, text=True, env=env, check=False)
+    if res.returncode < 0:  # killed by a signal: on Linux SIGKILL here is the out-of-memory killer
+        return {"module": module, "tokens": n, "c_z": c_z, "chunk": chunk,
+                "skipped": f"killed by signal {-res.returncode} (out of memory)"}
     if res.returncode != 0:
         raise RuntimeError(f"{module} n={n} c_z={c_z} chunk={chunk}: {res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -134,9 +142,10 @@ def main() -> None:
     for module in args.modules:
         for n in args.tokens:
             for chunk in (None, auto_chunk_size(n) or max(8, n // 8)):
-                if chunk is None and predicted_unchunked_gb(n, args.c_z) > args.max_gb:
-                    rows.append({"module": module, "tokens": n, "c_z": args.c_z, "chunk": None, "skipped":
-                                 f"predicted {predicted_unchunked_gb(n, args.c_z):.0f} GB > --max-gb"})
+                need = predicted_unchunked_gb(module, n, args.c_z)
+                if chunk is None and need > args.max_gb:
+                    rows.append({"module": module, "tokens": n, "c_z": args.c_z, "chunk": None,
+                                 "skipped": f"not run: needs ≥ {need:.0f} GB > --max-gb"})
                     continue
                 rows.append(measure(module, n, args.c_z, chunk, args.threads))
     table = Table(title=f"Inference peak memory added by one call, c_z {args.c_z}, fp32, B 1, "
@@ -145,7 +154,8 @@ def main() -> None:
         table.add_column(col, justify="right")
     for r in rows:
         if "skipped" in r:
-            table.add_row(r["module"], str(r["tokens"]), "none", "", r["skipped"], "", "")
+            z_gb = r["tokens"] ** 2 * r["c_z"] * 4 / 1e9
+            table.add_row(r["module"], str(r["tokens"]), str(r["chunk"] or "none"), f"{z_gb:.2f}", r["skipped"], "", "")
             continue
         z_gb, extra = r["z_bytes"] / 1e9, r["peak_extra_bytes"] / 1e9
         table.add_row(r["module"], str(r["tokens"]), str(r["chunk"] or "none"), f"{z_gb:.2f}", f"{extra:.2f}",

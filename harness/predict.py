@@ -65,8 +65,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def auto_chunk_size(n_tokens: int) -> int | None:
-    """Rows per chunk of the triangle operations: none below 256 tokens, then 128 → 32 as the target grows
-    (the (rows, n, n, heads) logits of one chunk stay under ~1 GB in fp32 up to ~2,000 tokens at 4 heads)."""
+    """Rows per chunk of the pair operations: none below 256 tokens, then 128 → 32 as the target grows
+    (the (rows, n, n, heads) logits of one chunk stay under ~1 GB in fp32 up to ~2,000 tokens at 4 heads; at
+    2,000 tokens and c_z 128 a chunked Pairformer block adds ~5 z-sized tensors, BENCHMARKS.md)."""
     if n_tokens <= 256:
         return None
     if n_tokens <= 768:

@@ -24,7 +24,7 @@ def command(
     msa_dir: Annotated[Path | None, typer.Option(help="MSAs laid out as for `harness data prepare`")] = None,
     no_ema: Annotated[bool, typer.Option("--no-ema", help="use the raw weights instead of the EMA")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N")] = "auto",
-    chunk_size: Annotated[int | None, typer.Option(min=1, help="rows per chunk of the triangle operations; "
+    chunk_size: Annotated[int | None, typer.Option(min=1, help="rows per chunk of the pair operations; "
                                                    "default: chosen from each target's size")] = None,
 ) -> None:
     """Sample structures from a checkpoint; write mmCIF (pLDDT in B-factor) and confidences JSON per sample."""

@@ -132,7 +132,7 @@ def test_mlflow_keeps_the_latest_write_of_a_repeated_step(tmp_path):
 
 def test_tidy_has_one_row_per_run_and_step_with_expected_columns():
     frame = tidy(read_run_folders(RUNS, "width_vs_depth"))
-    assert frame["run"].nunique() == 10 and frame["config"].nunique() == 5
+    assert frame["run"].nunique() == 15 and frame["config"].nunique() == 5
     assert not frame.duplicated(["run", "step"]).any()
     raw = pd.concat(pd.read_csv(p) for p in (RUNS / "width_vs_depth").glob("*/metrics.csv"))
     per_run = {p.parent.name: pd.read_csv(p)["step"].nunique() for p in (RUNS / "width_vs_depth").glob("*/metrics.csv")}
