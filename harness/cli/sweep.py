@@ -12,7 +12,8 @@ from harness.cli._common import console, err_console, parse_sets
 
 def command(
     file: Path = typer.Argument(..., help="sweep YAML, e.g. sweeps/width_vs_depth.yaml"),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="a profile of the sweep (paper, mini)"),
+    profile: str | None = typer.Option(None, "--profile", "-p",
+                                       help="a profile of the sweep YAML (e.g. paper, mini, long)"),
     executor: str | None = typer.Option(
         None, "--executor", "-e", help="local | slurm (default: the sweep's; auto = SLURM if sbatch answers)"),
     dry_run: bool = typer.Option(False, "--dry-run",
