@@ -10,9 +10,9 @@ tokens, B = 1, fp32, no autograd.
 
 How it is measured (CPU; on CUDA ``torch.cuda.max_memory_allocated`` would do): each case runs in a fresh
 process whose glibc allocator maps every allocation above 64 KiB on its own (``MALLOC_MMAP_THRESHOLD_``), so
-the resident set grows and shrinks with the live tensors; the figure is the peak resident set of the process
-minus the resident set just before the call (inputs allocated and touched), i.e. the transient the call adds
-(at a few hundred tokens and less, start-up's own peak can exceed the call's and the figure overstates it). The ratio
+the resident set grows and shrinks with the live tensors; the figure is the peak resident set during the call
+(the high-water mark is reset just before it, ``/proc/self/clear_refs``) minus the resident set just before it
+(inputs allocated and touched), i.e. the transient the call adds. The ratio
 to the bytes of z is what makes sizes comparable: unchunked, the pair transition alone holds 12 z-sized
 tensors (2·4 hidden channels per channel, plus its SwiGLU product).
 
@@ -45,8 +45,14 @@ def rss_now() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
+def reset_peak() -> None:
+    # Linux: "5" resets the high-water mark (VmHWM), so start-up's own peak does not count.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
 def rss_peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 def set_chunk(module):
     for m in module.modules():
@@ -86,6 +92,7 @@ with torch.no_grad():
     _, warm = call(8)
     warm()
     inputs, run = call(n)
+    reset_peak()
     before = rss_now()
     t0 = time.perf_counter()
     out = run()
