@@ -337,22 +337,10 @@ class SeedFoldModule(L.LightningModule):
         self._last_val_step = step
         with_lddt = step in lddt_steps(sorted(self._val_schedule), self.config.train.val_lddt_every)
         with_baseline = step == 0
-        ema = next((cb for cb in self.trainer.callbacks if isinstance(cb, EMA)), None)
-        if ema is not None:
-            ema.swap_in(self)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            sums = self.validator.sums(self._val_examples(), self.device, with_lddt=with_lddt,
-                                       with_baseline=with_baseline)
-        finally:
-            self.model.train(was_training)
-            if ema is not None:
-                ema.swap_out(self)
-        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        sums = self._scored_sums(self._val_examples(), with_lddt=with_lddt, with_baseline=with_baseline)
         metrics = self.validator.estimator.metrics(sums, with_lddt=with_lddt, with_baseline=with_baseline)
         if self.config.train.val_train_probe and step in (0, max(self._val_schedule)):
-            metrics |= self._train_probe(ema)
+            metrics |= self._train_probe()
         # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
         metrics |= {names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
                     names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
@@ -362,7 +350,22 @@ class SeedFoldModule(L.LightningModule):
         self._t_last = None  # throughput measures training steps only
         return metrics
 
-    def _train_probe(self, ema) -> dict[str, float]:
+    def _scored_sums(self, examples, *, with_lddt: bool, with_baseline: bool) -> torch.Tensor:
+        """The estimator's sums over ``examples`` with the EMA weights in eval mode, reduced over ranks."""
+        ema = next((cb for cb in self.trainer.callbacks if isinstance(cb, EMA)), None)
+        if ema is not None:
+            ema.swap_in(self)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            sums = self.validator.sums(examples, self.device, with_lddt=with_lddt, with_baseline=with_baseline)
+        finally:
+            self.model.train(was_training)
+            if ema is not None:
+                ema.swap_out(self)
+        return self.trainer.strategy.reduce(sums, reduce_op="sum")
+
+    def _train_probe(self) -> dict[str, float]:
         """The estimator's losses (no sampling) on fixed crops of as many training structures as the
         validation set holds, spread evenly over the train split, under ``train_probe/`` names."""
         from torch.utils.data import Subset
@@ -377,17 +380,7 @@ class SeedFoldModule(L.LightningModule):
         if not picks:
             return {}
         examples = shard(Subset(probe, picks), None, self.global_rank, self.trainer.world_size)
-        if ema is not None:
-            ema.swap_in(self)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            sums = self.validator.sums(examples, self.device, with_lddt=False, with_baseline=False)
-        finally:
-            self.model.train(was_training)
-            if ema is not None:
-                ema.swap_out(self)
-        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        sums = self._scored_sums(examples, with_lddt=False, with_baseline=False)
         metrics = self.validator.estimator.metrics(sums, with_lddt=False, with_baseline=False)
         return {names.TRAIN_PROBE_PREFIX + k.removeprefix("val/"): v for k, v in metrics.items()
                 if k.startswith("val/") and "_sigma_" not in k}
