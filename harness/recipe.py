@@ -80,6 +80,8 @@ class Recipe:
     diffusion_chunk_size: int | None
     tf32: bool
     stages: list[dict[str, Any]]
+    # Adam's ε of the confidence head's parameter group (None: the head does not train). See confidence_adam_eps.
+    confidence_adam_eps: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,7 +130,23 @@ def resolve(config: RunConfig) -> Recipe:
         trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
         checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
         diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
+        confidence_adam_eps=confidence_adam_eps(config),
     )
+
+
+def confidence_adam_eps(config: RunConfig) -> float | None:
+    """Adam's ε for the confidence head's parameters: ``train.eps × α_conf``; None when the head does not train.
+
+    The head's inputs are detached (AF3 §4.3.5), so its parameters learn from ``α_conf · L_conf`` alone, and Adam
+    is blind to a loss's scale except through ε. At AF3's α_conf = 1e-4 the head's gradients are ~1e-9 (measured:
+    55 % of a miniature head's parameters have an RMS gradient under 1e-8), so the literal ε = 1e-8 would damp
+    most of its updates many-fold and α_conf would act as a hidden learning-rate cut. Scaling ε by α_conf gives the
+    head exactly the update of an unweighted loss at ε, which is what α_conf, a weight among losses, can mean
+    for parameters that see only one loss (BENCHMARKS.md, "confidence head")."""
+    t = config.train
+    if not t.confidence_loss or t.loss_weights.confidence == 0 or not config.model.architecture().use_confidence_head:
+        return None
+    return t.eps * t.loss_weights.confidence
 
 
 def recipe_problems(config: RunConfig) -> list[str]:

@@ -41,10 +41,30 @@ def step_seed(seed: int, rank: int, step: int, micro: int = 0) -> int:
     return int(np.random.SeedSequence([seed % 2**63, rank, step, micro]).generate_state(1, np.uint64)[0])
 
 
+def split_param_groups(saved: dict, groups: list[dict]) -> dict:
+    """An optimizer state_dict written before the confidence head had its own group (one group), split to
+    ``groups`` (the current optimizer's, or :meth:`SeedFoldModule.parameter_groups`): the head's parameters come
+    last in both, so the state indices carry over. Any other state_dict is returned as it is."""
+    if not (len(saved["param_groups"]) == 1 < len(groups)):
+        return saved
+    (only,) = saved["param_groups"]
+    sizes = [len(group["params"]) for group in groups]
+    if len(only["params"]) != sum(sizes):
+        raise ValueError(f"the checkpoint's optimizer holds {len(only['params'])} parameters, this model's "
+                         f"{sum(sizes)}: the checkpoint is of another model")
+    ids, split = list(only["params"]), []
+    for group, size in zip(groups, sizes, strict=True):
+        hyper = {k: v for k, v in group.items() if k in ("name", "eps")}
+        split.append({**only, **hyper, "params": ids[:size]})
+        ids = ids[size:]
+    return {**saved, "param_groups": split}
+
+
 def load_optimizer_state_inplace(opt: torch.optim.Optimizer, saved: dict) -> None:
     """Load ``saved`` (an optimizer state_dict on the CPU) by copying into the existing state tensors, which
     keeps them on their device without allocating a second set; falls back to ``load_state_dict`` when the
     layouts differ (e.g. the optimizer has not stepped yet)."""
+    saved = split_param_groups(saved, opt.param_groups)
     params = [p for group in opt.param_groups for p in group["params"]]
     states = saved["state"]
     same = len(states) == len(opt.state) and all(
@@ -136,10 +156,24 @@ class SeedFoldModule(L.LightningModule):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
 
+    def parameter_groups(self) -> list[dict]:
+        """The optimiser's groups: the model, and the confidence head on its own with the recipe's ε
+        (``harness.recipe.confidence_adam_eps``) when it trains."""
+        from harness.recipe import confidence_adam_eps
+
+        eps = confidence_adam_eps(self.config)
+        if eps is None:
+            return [{"params": self.trainable_parameters(), "name": "model"}]
+        head = {id(p) for p in self.model.confidence_head.parameters()}
+        trunk = [p for p in self.trainable_parameters() if id(p) not in head]
+        return [{"params": trunk, "name": "model"},
+                {"params": [p for p in self.model.confidence_head.parameters() if p.requires_grad],
+                 "name": "confidence_head", "eps": eps}]
+
     def configure_optimizers(self):
         t = self.config.train
         cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        opt = cls(self.trainable_parameters(), lr=t.lr, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)
+        opt = cls(self.parameter_groups(), lr=t.lr, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: lr_multiplier(step, t) * self.lr_scale
         )
@@ -428,6 +462,10 @@ class SeedFoldModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores the optimizer after this hook: older checkpoints get the current group layout.
+        if checkpoint.get("optimizer_states"):
+            checkpoint["optimizer_states"] = [split_param_groups(checkpoint["optimizer_states"][0],
+                                                                 self.parameter_groups())]
         h = checkpoint["harness"]
         self.lr_scale = h["lr_scale"]
         self.flops_cumulative = h["flops_cumulative"]
