@@ -228,6 +228,10 @@ class TrackingConfig(BaseModel):
                                    "for MLflow; what is left goes later (`harness tracking sync`)")
 
 
+# (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"),)
+
+
 class RunConfig(BaseModel):
     """Everything one training run needs; its hash names the run."""
 
@@ -274,6 +278,12 @@ class RunConfig(BaseModel):
     def config_hash(self) -> str:
         """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
         payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
+        # Keys added after runs were recorded leave the hash alone at their defaults, so those runs keep their keys.
+        for section, key in HASH_NEUTRAL_DEFAULTS:
+            field = type(getattr(self, section)).model_fields[key]
+            if payload[section].get(key) == json.loads(json.dumps(field.get_default(call_default_factory=True),
+                                                                 default=lambda m: m.model_dump(mode="json"))):
+                del payload[section][key]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

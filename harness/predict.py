@@ -201,11 +201,13 @@ def predict(
     use_ema: bool = True,
     device: str = "auto",
     chunk_size: int | None = None,
+    step_scale: float | None = None,
 ) -> list[Path]:
     """Write ``n_samples`` predictions per seed for every target of every input; returns the structure paths.
 
     Seeds: ``seeds`` if given, else an AF3 JSON job's ``modelSeeds``, else ``[0]``. ``chunk_size``: rows per
     chunk of the triangle operations; None chooses from each target's size (:func:`auto_chunk_size`).
+    ``step_scale``: the sampler's η instead of the run's ``model.sampler.step_scale``.
     With a trained confidence head (the run's ``train.confidence_loss``) every sample carries AF3's ranking
     score; otherwise the samples keep their order (``ranking_score`` = -sample index, so top-1 is the first)
     and the confidences JSON says that ranking is unavailable.
@@ -217,6 +219,10 @@ def predict(
     dev = resolve_device(device)
     loaded = load_model(checkpoint, use_ema=use_ema, device=dev)
     cycles = n_cycles or loaded.config.train.max_cycles
+    if step_scale is not None:
+        arch = loaded.model.config
+        loaded.model.config = arch.model_copy(update={"sampler": arch.sampler.model_copy(
+            update={"step_scale": step_scale})})
     rank = ranking_available(loaded.config)
     written: list[Path] = []
     for path in inputs:
@@ -226,7 +232,7 @@ def predict(
             batch = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in target.batch.items()}
             run_info = {"checkpoint_step": loaded.step, "ema": loaded.ema, "device": str(dev), "chunk_size": chunk,
                         "kernel_impl": loaded.config.model.kernel_impl, "sampler_steps": n_steps,
-                        "recycling_cycles": cycles}
+                        "recycling_cycles": cycles, "sampler": loaded.model.config.sampler.model_dump()}
             if target.msa_sources:
                 run_info["msa"] = target.msa_sources
             if target.notes:

@@ -137,6 +137,7 @@ class SeedFold(nn.Module):
             n_steps=n_steps,
             sigma_data=self.config.sigma_data,
             generator=generator,
+            **self.config.sampler.model_dump(),
         )
 
     @torch.no_grad()

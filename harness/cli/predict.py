@@ -26,10 +26,13 @@ def command(
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N")] = "auto",
     chunk_size: Annotated[int | None, typer.Option(min=1, help="rows per chunk of the pair operations; "
                                                    "default: chosen from each target's size")] = None,
+    step_scale: Annotated[float | None, typer.Option(min=0.0, help="sampler step scale η (AF3: 1.5); default: "
+                                                     "the run's model.sampler.step_scale")] = None,
 ) -> None:
     """Sample structures from a checkpoint; write mmCIF (pLDDT in B-factor) and confidences JSON per sample."""
     from harness.predict import predict
 
     written = predict(checkpoint, inputs, out, n_samples=samples, seeds=seed or None, n_steps=steps,
-                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema, device=device, chunk_size=chunk_size)
+                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema, device=device, chunk_size=chunk_size,
+                      step_scale=step_scale)
     console.print(f"wrote {len(written)} predictions under {out}")

@@ -47,7 +47,9 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
         on, off = ("*", "") if r.checkpoint_blocks else ("", "*")
         mem = f"{on}{size.memory_gb_checkpointed:.3g} / {off}{size.memory_gb_plain:.3g} GB"
         table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, m.triangle_attention, _si(size.params),
-                      crop, batch, _precision(r.precision), "on" if r.checkpoint_blocks else "off",
+                      crop, batch, _precision(r.precision) + (
+                          f", conf Adam ε {r.confidence_adam_eps:.0e}" if r.confidence_adam_eps is not None else ""),
+                      "on" if r.checkpoint_blocks else "off",
                       _si(size.flops_per_example), _si(size.flops_per_step), mem, spec.key)
     return table
 

@@ -1,5 +1,7 @@
 """The run config: presets expand, defaults fill in, and every kind of bad input is one clear error."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -69,3 +71,18 @@ def test_config_hash_ignores_where_not_what(tmp_path):
 def test_stages_must_increase():
     with pytest.raises(ConfigError, match="strictly increasing"):
         parse_config(RunConfig, {"train": {"stages": [{"start_step": 10}, {"start_step": 5}]}}, "s")
+
+
+def test_a_key_added_later_keeps_old_run_keys_at_its_default():
+    """model.sampler came after runs were recorded: at AF3's constants (spelled out or not) the run key is the
+    one those runs have; any other value is another run."""
+    spec = {"preset": "base", "miniature": True}
+    old = RunConfig(model=spec)
+    spelled = RunConfig(model=spec | {"sampler": {"gamma_0": 0.8, "step_scale": 1.5}})
+    other = RunConfig(model=spec | {"sampler": {"step_scale": 1.0}})
+    assert old.config_hash() == spelled.config_hash() != other.config_hash()
+    # recorded long-profile runs (written before model.sampler existed) keep the hashes they had then
+    root = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth"
+    recorded = {"base-s0-bbb97a1a7cfd": "9f65849610e7", "base-s1-b3d443b5815a": "4f0e9c4ea755",
+                "base-s2-3dd14905bf9a": "daf036bad7c9"}
+    assert {name: load_run_config(root / name / "config.yaml").config_hash() for name in recorded} == recorded

@@ -61,6 +61,7 @@ def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
     assert np.isfinite(conf["ranking_score"]) and conf["checkpoint_step"] == 4
     # this run never trained its confidence head: no ranking, sampling order kept and said so
     assert conf["ranking_available"] is False and "ranking unavailable" in conf["ranking_note"]
+    assert conf["sampler"] == {"gamma_0": 0.8, "gamma_min": 1.0, "noise_scale": 1.003, "step_scale": 1.5}  # AF3's
     scores = [json.loads(p.with_name(p.stem + "_confidences.json").read_text())["ranking_score"] for p in cifs]
     assert scores == [0.0, -1.0, -2.0, -3.0]
 
@@ -166,3 +167,16 @@ def test_chunked_inference_gives_the_same_structure(trained_run):
         torch.testing.assert_close(coords[7][key], coords[None][key], atol=1e-3, rtol=1e-3)
     assert "pae_logits" not in coords[7] and "pae_logits" in coords[None]
     assert auto_chunk_size(200) is None and auto_chunk_size(2000) == 32
+
+
+def test_step_scale_overrides_the_runs_sampler_and_is_recorded(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    structure = starter_dir() / "structures" / f"{ENTRY}.pdb.gz"
+    coords = {}
+    for eta in (1.0, 1.5):
+        (cif,) = predict(run_dir, [structure], tmp_path / str(eta), n_samples=1, n_steps=10, step_scale=eta,
+                         device="cpu")
+        conf = json.loads(cif.with_name(cif.stem + "_confidences.json").read_text())
+        assert conf["sampler"]["step_scale"] == eta
+        coords[eta] = read_structure(cif).coord
+    assert not np.allclose(coords[1.0], coords[1.5], atol=1e-3)  # same seed, another sampler

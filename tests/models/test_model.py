@@ -132,3 +132,31 @@ def test_chunked_triangle_attention_matches_unchunked(tiny_batch):
             rtol=1e-5,
             atol=1e-5,
         )
+
+
+def test_the_sampler_constants_of_the_config_are_the_ones_in_effect(tiny_batch):
+    """model.sampler reaches AF3 Algorithm 18: AF3's constants by default, another η gives another sample."""
+    from models.config import SamplerConfig
+    from models.sampling import sample_diffusion
+
+    assert SamplerConfig().model_dump() == {"gamma_0": 0.8, "gamma_min": 1.0, "noise_scale": 1.003, "step_scale": 1.5}
+
+    def coords(**sampler):
+        torch.manual_seed(0)
+        model = SeedFold(tiny_config(sampler=sampler)).eval()
+        return model.sample(tiny_batch, n_cycles=1, n_samples=1, n_steps=10,
+                            generator=torch.Generator().manual_seed(0))["coords"]
+
+    default, eta1 = coords(), coords(step_scale=1.0)
+    assert not torch.allclose(default, eta1)
+    torch.manual_seed(0)
+    model = SeedFold(tiny_config()).eval()
+    trunk = model.trunk(tiny_batch, n_cycles=1)
+
+    def denoise(x, sigma):
+        return model.diffusion_module.chunked(x, sigma, tiny_batch, trunk["s_inputs"], trunk["s"], trunk["z"])
+
+    with torch.no_grad():
+        by_hand = sample_diffusion(denoise, tiny_batch["atom_mask"], n_samples=1, n_steps=10, sigma_data=16.0,
+                                   generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(default, by_hand)
