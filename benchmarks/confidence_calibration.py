@@ -76,6 +76,8 @@ def collect(model, heads, batches, n_cycles: int, n_samples: int, seed: int) -> 
     from models.confidence_metrics import summarize_confidence
 
     out: list[dict[int, list[tuple[np.ndarray, np.ndarray]]]] = [{} for _ in heads]
+    n_bins = model.config.n_plddt_bins
+    ce_sums, bin_counts = np.zeros(len(heads)), np.zeros(n_bins)
     for k_batch, (structure, batch) in enumerate(batches):
         batch = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
         g = torch.Generator().manual_seed(seed + k_batch)
@@ -86,13 +88,24 @@ def collect(model, heads, batches, n_cycles: int, n_samples: int, seed: int) -> 
         n = int(batch["token_mask"].sum())
         a2t = batch["atom_to_token"][0]
         t = np.concatenate([per_token(target[0, k], mask[0], a2t, n)[:n] for k in range(n_samples)])
+        bins = (target * n_bins).long().clamp(max=n_bins - 1)  # (1, S, A), the head's target bins
+        atoms = mask[:, None].expand_as(bins)
+        bin_counts += np.bincount(bins[atoms].numpy(), minlength=n_bins)
         for h, head in enumerate(heads):
-            plddt = summarize_confidence(head(batch, s_inputs, s, z, coords), batch, model.config, coords)["plddt"]
+            logits = head(batch, s_inputs, s, z, coords)
+            logp = torch.log_softmax(logits["plddt_logits"].float(), -1)
+            ce_sums[h] -= float(torch.gather(logp, -1, bins[..., None])[..., 0][atoms].sum())
+            plddt = summarize_confidence(logits, batch, model.config, coords)["plddt"]
             p = np.concatenate([per_token(plddt[0, k] / 100.0, mask[0], a2t, n)[:n] for k in range(n_samples)])
             ok = np.isfinite(p) & np.isfinite(t)
             out[h].setdefault(structure, []).append((p[ok], t[ok]))
-    return [[(np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts]))
-             for parts in per_structure.values()] for per_structure in out]
+    groups = [[(np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts]))
+               for parts in per_structure.values()] for per_structure in out]
+    # Per-atom cross-entropy of each head on these samples, and the floor a constant prediction reaches: the
+    # entropy of the targets' own histogram (a head that beats it has learnt something per atom, not a level).
+    freq = bin_counts / bin_counts.sum()
+    floor = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+    return groups, ce_sums / bin_counts.sum(), floor
 
 
 def correlations(groups, n_boot: int = 2000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
@@ -145,7 +158,7 @@ def main() -> None:
         apply_init(fresh, loaded.model.config.init)
         heads.append(fresh.eval())
     batches = examples(config, args.eval_tokens, args.crops, args.seed)
-    groups = collect(loaded.model, heads, batches, 1, args.samples, args.seed)
+    groups, head_ce, ce_floor = collect(loaded.model, heads, batches, 1, args.samples, args.seed)
     rows = [("trained", groups[0])] + [(f"fresh head {k}", g) for k, g in enumerate(groups[1:])]
     trained = rows[0][1]
     stats_of = {name: correlations(g, seed=args.seed) for name, g in rows}
@@ -174,15 +187,21 @@ def main() -> None:
         console.print(f"{stat}: trained {mine:+.3f}; {len(chance)} fresh heads {chance.mean():+.3f} ± "
                       f"{chance.std(ddof=1):.3f} (max {chance.max():+.3f}); rank p = {p_rank:.3f} → "
                       + ("beats chance" if p_rank <= 0.05 else "not distinguishable from chance at 5 %"))
+    console.print(f"pLDDT cross-entropy per atom: trained {head_ce[0]:.3f}, fresh heads {head_ce[1:].mean():.3f} "
+                  f"(min {head_ce[1:].min():.3f}); a constant prediction of these targets' own histogram "
+                  f"{ce_floor:.3f} (below it the head tells atoms apart)")
     import json
 
     (args.out / "calibration.json").write_text(json.dumps(
         {"steps": args.steps, "samples": args.samples, "structures": len(trained), "ema": args.ema,
          "eval_tokens": args.eval_tokens, "crops": args.crops,
          "heads": {name: {k: list(v) for k, v in st.items()} for name, st in stats_of.items()},
-         "verdict": verdict}, indent=1, default=float))
-    console.print(f"training: {args.steps} steps, wall {train_wall:.0f} s, CPU (user+sys) {train_cpu:.0f} s, "
-                  f"torch threads 1; shared 2-core machine")
+         "verdict": verdict,
+         "plddt_ce": {"trained": float(head_ce[0]), "fresh": [float(v) for v in head_ce[1:]],
+                      "constant_histogram": ce_floor}}, indent=1, default=float))
+    if not args.eval_only:
+        console.print(f"training: {args.steps} steps, wall {train_wall:.0f} s, CPU (user+sys) {train_cpu:.0f} s, "
+                      f"torch threads 1")
 
 
 if __name__ == "__main__":
