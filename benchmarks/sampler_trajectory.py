@@ -73,7 +73,7 @@ def main() -> None:
                 for name, overrides in SETTINGS.items():
                     along = []
 
-                    def denoise(x, sigma, along=along):
+                    def denoise(x, sigma, along=along, batch=batch, trunk=trunk, z_cond=z_cond):
                         x0 = model.diffusion_module.chunked(x, sigma, batch, trunk["s_inputs"], trunk["s"],
                                                             trunk["z"], z_cond=z_cond)
                         along.append(lddt_per_sample(x0, batch))
@@ -101,7 +101,8 @@ def main() -> None:
     n_crops = len(final[next(iter(SETTINGS))])
     console = Console(width=200)
     table = Table(title=f"lDDT of the x₀ prediction along {args.steps} sampler steps: {n_crops} crops of ≤ "
-                  f"{args.tokens} tokens × {args.samples} samples, step {loaded.step} ({'EMA' if loaded.ema else 'raw'})")
+                  f"{args.tokens} tokens × {args.samples} samples, step {loaded.step} "
+                  f"({'EMA' if loaded.ema else 'raw'} weights)")
     table.add_column("sampler")
     for k in shown:
         table.add_column(f"σ {sigmas[k]:.3g} Å")
