@@ -21,7 +21,7 @@ class SamplerConfig(BaseModel):
 
     AF3's η = 1.5 (a step 1.5x the probability-flow step) sharpens samples of a well-trained denoiser; a CPU
     miniature's denoiser pulls towards a mean structure, and there η = 1.5 degrades its own x₀ prediction along
-    the trajectory (BENCHMARKS.md, "sampler": final lDDT 0.17 at η 1.5 vs 0.28 at η 1.0)."""
+    the trajectory (BENCHMARKS.md, "sampler": final lDDT 0.19 at η 1.5 vs 0.28 at η 1.0)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
