@@ -109,7 +109,7 @@ def main() -> None:
     table.add_column("final sample")
     for name in SETTINGS:
         steps = np.stack(traj[name])  # (crops, steps, S)
-        table.add_row(name, *(f"{steps[:, k].mean():.3f}" for k in shown), fmt(np.concatenate(final[name])))
+        table.add_row(name, *(fmt(steps[:, k].ravel()) for k in shown), fmt(np.concatenate(final[name])))
     console.print(table)
     console.print("one-shot denoising of truth + σ noise: " + "; ".join(
         f"σ {s:g} Å {fmt(np.concatenate(v))}" for s, v in oneshot.items()))

@@ -280,9 +280,8 @@ class RunConfig(BaseModel):
         payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
         # Keys added after runs were recorded leave the hash alone at their defaults, so those runs keep their keys.
         for section, key in HASH_NEUTRAL_DEFAULTS:
-            field = type(getattr(self, section)).model_fields[key]
-            if payload[section].get(key) == json.loads(json.dumps(field.get_default(call_default_factory=True),
-                                                                 default=lambda m: m.model_dump(mode="json"))):
+            part = getattr(self, section)
+            if getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
                 del payload[section][key]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]

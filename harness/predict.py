@@ -220,9 +220,12 @@ def predict(
     loaded = load_model(checkpoint, use_ema=use_ema, device=dev)
     cycles = n_cycles or loaded.config.train.max_cycles
     if step_scale is not None:
+        from harness.config import parse_config
+        from models.config import SamplerConfig
+
         arch = loaded.model.config
-        loaded.model.config = arch.model_copy(update={"sampler": arch.sampler.model_copy(
-            update={"step_scale": step_scale})})
+        sampler = parse_config(SamplerConfig, arch.sampler.model_dump() | {"step_scale": step_scale}, "--step-scale")
+        loaded.model.config = arch.model_copy(update={"sampler": sampler})
     rank = ranking_available(loaded.config)
     written: list[Path] = []
     for path in inputs:

@@ -80,8 +80,7 @@ class Recipe:
     diffusion_chunk_size: int | None
     tf32: bool
     stages: list[dict[str, Any]]
-    # Adam's ε of the confidence head's parameter group (None: the head does not train). See confidence_adam_eps.
-    confidence_adam_eps: float | None = None
+    confidence_adam_eps: float | None  # Adam's ε of the confidence head's group; None: the head does not train
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,7 +26,7 @@ def command(
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N")] = "auto",
     chunk_size: Annotated[int | None, typer.Option(min=1, help="rows per chunk of the pair operations; "
                                                    "default: chosen from each target's size")] = None,
-    step_scale: Annotated[float | None, typer.Option(min=0.0, help="sampler step scale η (AF3: 1.5); default: "
+    step_scale: Annotated[float | None, typer.Option(help="sampler step scale η > 0 (AF3: 1.5); default: "
                                                      "the run's model.sampler.step_scale")] = None,
 ) -> None:
     """Sample structures from a checkpoint; write mmCIF (pLDDT in B-factor) and confidences JSON per sample."""

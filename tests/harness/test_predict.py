@@ -180,3 +180,11 @@ def test_step_scale_overrides_the_runs_sampler_and_is_recorded(trained_run, tmp_
         assert conf["sampler"]["step_scale"] == eta
         coords[eta] = read_structure(cif).coord
     assert not np.allclose(coords[1.0], coords[1.5], atol=1e-3)  # same seed, another sampler
+
+
+def test_a_step_scale_that_is_not_positive_is_a_clear_error(trained_run, tmp_path):
+    from harness.errors import ConfigError
+
+    structure = starter_dir() / "structures" / f"{ENTRY}.pdb.gz"
+    with pytest.raises(ConfigError, match=r"--step-scale: step_scale: .*greater than 0"):
+        predict(trained_run[0], [structure], tmp_path, n_samples=1, n_steps=10, step_scale=0.0, device="cpu")

@@ -167,6 +167,7 @@ def test_dry_run_prints_the_recipe_in_effect():
     assert "384/4608" in result.output and "256 = 1x8x1x32 acc" in result.output
     assert "trunk bf16, conf fp32, diff fp32, loss fp32" in result.output
     assert result.output.count(" on ") >= 5  # checkpointing, one per run
+    assert result.output.count("0.8/1.5") >= 5  # AF3's sampler constants, one per run
 
 
 def test_config_show_prints_derived_settings_that_load_back(tmp_path):

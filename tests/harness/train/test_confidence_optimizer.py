@@ -7,7 +7,7 @@ import torch
 
 from harness.data.datamodule import StructureDataModule
 from harness.recipe import resolve
-from harness.train.module import SeedFoldModule, load_optimizer_state_inplace
+from harness.train.module import SeedFoldModule, load_optimizer_state_inplace, split_param_groups
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,8 @@ def test_a_one_group_checkpoint_loads_into_the_two_groups(make_config, batch):
     fresh = adam(module.parameter_groups(), module.config)
     fresh.load_state_dict(checkpoint["optimizer_states"][0])  # what Lightning does after the hook
     assert fresh.param_groups[1]["eps"] == pytest.approx(1e-12)
+
+    trimmed = copy.deepcopy(saved)
+    trimmed["param_groups"][0]["params"] = trimmed["param_groups"][0]["params"][:-1]
+    with pytest.raises(ValueError, match="the checkpoint is of another model"):
+        split_param_groups(trimmed, module.parameter_groups())
