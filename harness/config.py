@@ -229,7 +229,7 @@ class TrackingConfig(BaseModel):
 
 
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
-HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"),)
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"), ("model", "confidence_pair_readout"))
 
 
 class RunConfig(BaseModel):

@@ -150,6 +150,7 @@ def _parameter_breakdown(cfg: ModelConfig) -> dict[str, int]:
             + cfg.n_confidence_blocks * _pairformer_block(cfg)
             + _lin(c_z, cfg.n_pae_bins) + _lin(c_z, cfg.n_pde_bins)
             + _lin(c_s, slots * cfg.n_plddt_bins) + _lin(c_s, slots * 2)
+            + (_ln(c_z) + _lin(c_z, c_s) if cfg.confidence_pair_readout else 0)
         )  # fmt: skip
     return out
 
@@ -310,6 +311,7 @@ def forward_flops(
             + _pairformer_flops(cfg, n, cfg.n_confidence_blocks)
             + _mm(p, c_z, cfg.n_pae_bins) + _mm(p, c_z, cfg.n_pde_bins)
             + _mm(n, c_s, slots * cfg.n_plddt_bins) + _mm(n, c_s, slots * 2)
+            + (_mm(n, c_z, c_s) if cfg.confidence_pair_readout else 0)
         )  # fmt: skip
     out["total"] = sum(out.values())
     return out

@@ -91,6 +91,9 @@ class ModelConfig(BaseModel):
         "af3", description="parameter init: AF3's (LeCun normal, zero gates and final projections) or PyTorch's"
     )
     use_confidence_head: bool = True
+    confidence_pair_readout: bool = Field(
+        False, description="add each token's masked mean over j of the confidence head's final pair "
+        "representation to its single before the pLDDT / resolved projections (not in AF3; see ConfidenceHead)")
     policy: MemoryPolicy = Field(
         default_factory=MemoryPolicy, description="precision and activation memory of every stack (models.policy)"
     )

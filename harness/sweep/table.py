@@ -49,7 +49,8 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
         table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, m.triangle_attention,
                       f"{m.sampler.gamma_0:g}/{m.sampler.step_scale:g}", _si(size.params),
                       crop, batch, _precision(r.precision) + (
-                          f", conf Adam ε {r.confidence_adam_eps:.0e}" if r.confidence_adam_eps is not None else ""),
+                          f", conf Adam ε {r.confidence_adam_eps:.0e}" if r.confidence_adam_eps is not None else "")
+                      + (", conf pair readout" if m.use_confidence_head and m.confidence_pair_readout else ""),
                       "on" if r.checkpoint_blocks else "off",
                       _si(size.flops_per_example), _si(size.flops_per_step), mem, spec.key)
     return table

@@ -11,7 +11,7 @@ from models.lddt import EXACT
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import N_CONFIDENCE_DISTANCE_BINS, atom_slot, confidence_distance_edges
 from models.modules.pairformer import Pairformer
-from models.modules.primitives import linear
+from models.modules.primitives import linear, row_chunks
 
 
 class ConfidenceHead(nn.Module):
@@ -20,6 +20,13 @@ class ConfidenceHead(nn.Module):
     pde_logits (B, S, N, N, n_bins), resolved_logits (B, S, A, 2).
 
     Per-atom heads use one weight matrix per atom slot within the token (up to ``max_atoms_per_token``).
+
+    In AF3 the per-atom heads read the single representation only, so what a sample's coordinates say about a
+    token reaches pLDDT through the Pairformer's pair-biased single attention alone. A CPU miniature's head
+    never opens that route: trained, its pLDDT is the same for every sample of a crop to 1e-13 while the true
+    lDDT varies more between samples than between tokens (BENCHMARKS.md, "confidence head"). With
+    ``config.confidence_pair_readout`` (off by default, as in AF3) each token's single also gets a projection
+    of the masked mean over j of its final pair row, a direct route from the embedded sample distances to pLDDT.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -37,6 +44,12 @@ class ConfidenceHead(nn.Module):
         slots = config.max_atoms_per_token
         self.proj_plddt = linear(c_s, slots * config.n_plddt_bins)
         self.proj_resolved = linear(c_s, slots * 2)
+        if config.confidence_pair_readout:
+            # LeCun, not zero: a fresh head then reads the pair track at random, which is the chance level a
+            # trained head is compared against (benchmarks/confidence_calibration.py).
+            self.norm_readout = nn.LayerNorm(c_z)
+            self.proj_readout = linear(c_z, c_s)
+        self.chunk_size: int | None = None  # rows of the readout's pair pooling at a time (SeedFold.set_chunk_size)
 
     def forward(self, batch: dict[str, Tensor], s_inputs: Tensor, s: Tensor, z: Tensor, x: Tensor) -> dict:
         b, n_samples = x.shape[:2]
@@ -59,6 +72,8 @@ class ConfidenceHead(nn.Module):
                 token_mask.repeat_interleave(n_samples, dim=0),
             )
         s, z = s.float(), z.float()
+        if self.config.confidence_pair_readout:
+            s = s + self.proj_readout(self._mean_pair_row(z, token_mask.repeat_interleave(n_samples, dim=0)))
         s = self.norm_s_out(s).view(b, n_samples, n, -1)
         z = self.norm_z_out(z).view(b, n_samples, n, n, -1)
         slot = atom_slot(batch["atom_to_token"]).clamp(max=self.config.max_atoms_per_token - 1)
@@ -75,3 +90,10 @@ class ConfidenceHead(nn.Module):
             "pae_logits": self.proj_pae(z),
             "pde_logits": self.proj_pde(z + z.transpose(2, 3)),
         }
+
+    def _mean_pair_row(self, z: Tensor, token_mask: Tensor) -> Tensor:
+        """mean over real j of LayerNorm(z_ij): (B, N, c_z) for z (B, N, N, c_z), ``chunk_size`` rows at a time."""
+        keys = token_mask[:, None, :, None].to(z.dtype)  # (B, 1, N, 1)
+        count = keys.sum(2).clamp(min=1.0)  # (B, 1, 1)
+        rows = [(self.norm_readout(z[:, r]) * keys).sum(2) / count for r in row_chunks(z.shape[1], self.chunk_size)]
+        return torch.cat(rows, dim=1) * token_mask[..., None].to(z.dtype)

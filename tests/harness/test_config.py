@@ -74,13 +74,17 @@ def test_stages_must_increase():
 
 
 def test_a_key_added_later_keeps_old_run_keys_at_its_default():
-    """model.sampler came after runs were recorded: at AF3's constants (spelled out or not) the run key is the
-    one those runs have; any other value is another run."""
+    """model.sampler (and model.confidence_pair_readout) came after runs were recorded: at AF3's constants
+    (spelled out or not) the run key is the one those runs have; any other value is another run."""
     spec = {"preset": "base", "miniature": True}
     old = RunConfig(model=spec)
     spelled = RunConfig(model=spec | {"sampler": {"gamma_0": 0.8, "step_scale": 1.5}})
     other = RunConfig(model=spec | {"sampler": {"step_scale": 1.0}})
     assert old.config_hash() == spelled.config_hash() != other.config_hash()
+    # likewise model.confidence_pair_readout: off (AF3's head) is the recorded runs' model, on is another
+    readout_off = RunConfig(model=spec | {"confidence_pair_readout": False})
+    readout_on = RunConfig(model=spec | {"confidence_pair_readout": True})
+    assert old.config_hash() == readout_off.config_hash() != readout_on.config_hash()
     # recorded long-profile runs (written before model.sampler existed) keep the hashes they had then
     root = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth"
     recorded = {"base-s0-bbb97a1a7cfd": "9f65849610e7", "base-s1-b3d443b5815a": "4f0e9c4ea755",

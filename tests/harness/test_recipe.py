@@ -168,6 +168,12 @@ def test_dry_run_prints_the_recipe_in_effect():
     assert "trunk bf16, conf fp32, diff fp32, loss fp32" in result.output
     assert result.output.count(" on ") >= 5  # checkpointing, one per run
     assert result.output.count("0.8/1.5") >= 5  # AF3's sampler constants, one per run
+    assert "pair readout" not in result.output  # AF3's confidence head ...
+    readout = CliRunner().invoke(app, ["sweep", "sweeps/width_vs_depth.yaml", "--profile", "mini", "--dry-run",
+                                       "--executor", "local", "--set", "model.confidence_pair_readout=true"],
+                                 env={"COLUMNS": "400"})
+    assert readout.exit_code == 0, readout.output
+    assert readout.output.count("conf pair readout") >= 5  # ... or the miniature's, with its readout, one per run
 
 
 def test_config_show_prints_derived_settings_that_load_back(tmp_path):

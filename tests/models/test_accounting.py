@@ -35,6 +35,7 @@ def test_parameter_count_equals_built_model(name):
     [
         dict(use_templates=True, triangle_attention="additive", tri_mul_hidden=8),
         dict(n_msa_blocks=0, use_confidence_head=False, triangle_attention="gated"),
+        dict(confidence_pair_readout=True, n_confidence_blocks=2),
     ],
 )
 def test_parameter_count_equals_built_model_for_switches(overrides):
