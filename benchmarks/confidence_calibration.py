@@ -1,7 +1,8 @@
 """Does a trained confidence head know where its own predictions are right? pLDDT vs true lDDT.
 
-Trains a miniature with the confidence loss on (``train.confidence_loss: true``, the confidence stage of the
-recipe) on the bundled starter set, then samples every validation structure and correlates the head's per-token
+Trains a miniature in the documented confidence stage (``docs/examples/confidence_stage.yaml``: the confidence
+loss on, ``train.confidence_loss: true``, and the head's pair readout unless ``--no-pair-readout``) on the
+bundled starter set, then samples every validation structure and correlates the head's per-token
 pLDDT with the true per-token lDDT of the same sample (the head's own target, ``models.losses.plddt_target``:
 lDDT of each atom against the token centre atoms within 15 Å / 30 Å, averaged over the token's atoms). The same
 trunk with a freshly initialised head is the baseline (should give ~0). Intervals: 95% bootstrap over
@@ -25,23 +26,24 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats
 
-from harness.config import RunConfig, parse_config
+from harness.config import RunConfig, load_run_config
 from harness.data.datamodule import StructureDataModule
 from harness.predict import load_model
 from harness.train.run import train_run
 from models.init import apply_init
 from models.losses import plddt_target
 
+STAGE = Path(__file__).parents[1] / "docs/examples/confidence_stage.yaml"
+
 
 def run_config(out: Path, steps: int, seed: int, pair_readout: bool = True) -> RunConfig:
-    return parse_config(RunConfig, {
-        "name": "confidence_calibration", "seed": seed, "runs_dir": str(out / "runs"),
-        "model": {"preset": "base", "miniature": True, "confidence_pair_readout": pair_readout},
-        "data": {"crop_size": 32, "max_msa_rows": 8, "val_max_tokens": 96, "val_max_atoms": 1024},
-        "train": {"max_steps": steps, "warmup_steps": 20, "lr": 2e-3, "diffusion_batch": 4, "max_cycles": 1,
-                  "confidence_loss": True, "val_every": steps, "val_batches": 1, "val_sampling_steps": 20,
-                  "checkpoint_every": steps, "log_every": 10, "threads": 1, "accelerator": "cpu", "devices": 1},
-    }, "<confidence_calibration>")  # fmt: skip
+    """The documented confidence stage (``docs/examples/confidence_stage.yaml``) with this run's steps, seed and
+    readout, on one CPU device, written under ``out``."""
+    return load_run_config(STAGE, {
+        "seed": seed, "runs_dir": str(out / "runs"), "model.confidence_pair_readout": pair_readout,
+        "train.max_steps": steps, "train.val_every": steps, "train.checkpoint_every": steps,
+        "train.accelerator": "cpu", "train.devices": 1,
+    })
 
 
 def per_token(values: torch.Tensor, mask: torch.Tensor, atom_to_token: torch.Tensor, n_tokens: int) -> np.ndarray:

@@ -23,8 +23,8 @@ class ConfidenceHead(nn.Module):
 
     In AF3 the per-atom heads read the single representation only, so what a sample's coordinates say about a
     token reaches pLDDT through the Pairformer's pair-biased single attention alone. A CPU miniature's head
-    never opens that route: trained, its pLDDT is the same for every sample of a crop to 1e-13 while the true
-    lDDT varies more between samples than between tokens (BENCHMARKS.md, "confidence head"). With
+    never opens that route: trained, a token's pLDDT moves between samples by 6e-6 of what its true lDDT moves,
+    which varies more between samples than between tokens (BENCHMARKS.md, "confidence head"). With
     ``config.confidence_pair_readout`` (off by default, as in AF3) each token's single also gets a projection
     of the masked mean over j of its final pair row, a direct route from the embedded sample distances to pLDDT.
     """

@@ -54,3 +54,20 @@ def test_prints_the_trained_head_against_fresh_heads_and_the_reference(tmp_path)
     sensitivity = record["sample_sensitivity"]
     assert sensitivity["trained"] > 0 and len(sensitivity["fresh"]) == 2  # the readout sees the samples
     assert -1 <= record["heads"]["distogram-expected lDDT (no head)"]["within"][0] <= 1
+
+
+def test_the_documented_stage_is_the_configuration_measured_in_benchmarks(tmp_path):
+    from confidence_calibration import run_config
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["config", "validate", "docs/examples/confidence_stage.yaml"])
+    assert result.exit_code == 0, result.output
+    # BENCHMARKS.md, "The head ignored its sample": the run keys of the measured runs (seeds 0 and 1, readout;
+    # seed 0, AF3's head). Another key means those numbers no longer describe this file.
+    keys = {(seed, readout): run_config(tmp_path, 3000, seed, readout).config_hash()
+            for seed, readout in ((0, True), (1, True), (0, False))}
+    assert keys == {(0, True): "f0d4dd9eba19", (1, True): "d0f27dbfb4dc", (0, False): "5ab9c2319c99"}
+    stage = run_config(tmp_path, 3000, 0)
+    assert stage.train.confidence_loss and stage.model.architecture().confidence_pair_readout
