@@ -213,10 +213,10 @@ def main() -> None:
                 "mean pLDDT", "mean lDDT", "moves with the sample"):
         table.add_column(col)
     reference = ("distogram-expected lDDT (no head)", collected["reference"])
+    stats_of[reference[0]] = correlations(reference[1], seed=args.seed)
     for (name, g), moves in zip([*rows, reference], [*sensitivity, None], strict=True):
         p = np.concatenate([x[0] for x in g])
         t = np.concatenate([x[1] for x in g])
-        stats_of.setdefault(name, correlations(g, seed=args.seed))
         table.add_row(name, *(f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]" for v in stats_of[name].values()),
                       f"{p.mean():.3f}", f"{t.mean():.3f}", "" if moves is None else f"{moves:.2g}")
     console = Console(width=200)

@@ -153,4 +153,6 @@ class ModelConfig(BaseModel):
             raise ValueError(f"c_atom={self.c_atom} must be a multiple of n_atom_heads={self.n_atom_heads}")
         if self.atom_window_keys < self.atom_window_queries:
             raise ValueError("atom_window_keys must be >= atom_window_queries")
+        if self.confidence_pair_readout and not self.use_confidence_head:
+            raise ValueError("confidence_pair_readout needs use_confidence_head: true (it is part of the head)")
         return self

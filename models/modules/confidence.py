@@ -64,16 +64,15 @@ class ConfidenceHead(nn.Module):
         z = z[:, None] + self.proj_dist(dist_bins)  # (B, S, N, N, c_z)
         s = self.norm_s(s)[:, None].expand(-1, n_samples, -1, -1)
         n = z.shape[2]
+        per_sample_mask = token_mask.repeat_interleave(n_samples, dim=0)
         policy = self.config.policy
         with policy.autocast(z.device, policy.confidence_precision):
             s, z = self.pairformer(
-                s.reshape(b * n_samples, n, -1),
-                z.reshape(b * n_samples, n, n, -1),
-                token_mask.repeat_interleave(n_samples, dim=0),
+                s.reshape(b * n_samples, n, -1), z.reshape(b * n_samples, n, n, -1), per_sample_mask
             )
         s, z = s.float(), z.float()
         if self.config.confidence_pair_readout:
-            s = s + self.proj_readout(self._mean_pair_row(z, token_mask.repeat_interleave(n_samples, dim=0)))
+            s = s + self.proj_readout(self._mean_pair_row(z, per_sample_mask))
         s = self.norm_s_out(s).view(b, n_samples, n, -1)
         z = self.norm_z_out(z).view(b, n_samples, n, n, -1)
         slot = atom_slot(batch["atom_to_token"]).clamp(max=self.config.max_atoms_per_token - 1)

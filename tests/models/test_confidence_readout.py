@@ -91,3 +91,11 @@ def test_readout_chunked_by_rows_changes_no_value():
     whole = head(batch, s_inputs, s, z, x)["plddt_logits"]
     head.chunk_size = 3  # what SeedFold.set_chunk_size sets on every module that chunks
     torch.testing.assert_close(head(batch, s_inputs, s, z, x)["plddt_logits"], whole, rtol=0, atol=1e-5)
+
+
+def test_readout_without_a_confidence_head_is_rejected():
+    from harness.config import ConfigError, RunConfig, parse_config
+
+    with pytest.raises(ConfigError, match="confidence_pair_readout needs use_confidence_head"):
+        parse_config(RunConfig, {"model": {"preset": "base", "miniature": True, "use_confidence_head": False,
+                                           "confidence_pair_readout": True}}, "run.yaml")
