@@ -33,7 +33,8 @@ def command(
     eval_summary: Path | None = typer.Option(None, "--eval-summary", help="`harness eval` summary CSV"),
     bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="bootstrap resamples per fit"),
     log_mlflow: bool = typer.Option(False, "--log-mlflow/--no-log-mlflow",
-                                    help="log the report as artifacts of a report run in --tracking-uri"),
+                                    help="log the report as artifacts of a report run in --tracking-uri, "
+                                         "in the experiment of the report's runs"),
 ) -> None:
     """Turn a sweep's recorded runs into scaling plots, power-law fits and tables (HTML + Markdown report)."""
     from analysis.collect import ReportInputError, collect, repeated_step_notes, tidy
@@ -49,18 +50,20 @@ def command(
     if needs_runs and tracking_uri is None and runs_dir is None:
         runs_dir = Path("runs")
     try:
-        frame, notes = None, []
+        frame, notes, records = None, [], []
         if tracking_uri is not None or runs_dir is not None:
             records = collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment)
             frame, notes = tidy(records), repeated_step_notes(records)
+        if log_mlflow:
+            if tracking_uri is None:
+                raise ReportInputError("--log-mlflow needs --tracking-uri")
+            experiment_id, where = report_experiment(tracking_uri, records, experiment)
         report = build_report(frame, out_dir, name, plots=tuple(plot), metrics=tuple(metric),
                               benchmarks=tuple(benchmarks), eval_summary=eval_summary, n_bootstrap=bootstrap,
                               notes=tuple(notes))
         if log_mlflow:
-            if tracking_uri is None:
-                raise ReportInputError("--log-mlflow needs --tracking-uri")
-            run_id = log_report(report, tracking_uri, experiment=experiment or "seedfold-scaling")
-            console.print(f"logged report run {run_id} to {tracking_uri}")
+            run_id = log_report(report, tracking_uri, experiment_id=experiment_id)
+            console.print(f"logged report run {run_id} to {tracking_uri}, {where}")
     except ReportInputError as exc:
         raise ReportError(str(exc)) from None
     # Lines carry intervals such as "[n/a]" and "[0.1, 0.2]": escaped, or rich would read them as markup.
@@ -70,3 +73,19 @@ def command(
         for line in a.lines():
             console.print(f"[bold]{a.study.name}[/bold]: {escape(line)}", highlight=False)
     console.print(f"report: {report.html}  ({len(report.figures)} figures, {len(report.tables)} tables)")
+
+
+def report_experiment(tracking_uri: str, records: list, experiment: str | None) -> tuple[str, str]:
+    """Where the report run goes, and why: ``--experiment`` when given, else the one experiment holding the
+    report's runs (so the UI lists the report beside them), else seedfold-scaling."""
+    from harness.tracking.store import experiments_of_runs, get_or_create_experiment
+
+    if experiment is not None:
+        return get_or_create_experiment(tracking_uri, experiment), f"experiment {experiment!r}"
+    ours = [r.run_id for r in records if r.source.startswith(f"{tracking_uri}#")]
+    held = experiments_of_runs(tracking_uri, ours)
+    if len(held) == 1:
+        (experiment_id, ids), = held.items()
+        return experiment_id, f"experiment id {experiment_id}, beside the report's {len(ids)} runs"
+    why = f"the report's runs span experiment ids {', '.join(sorted(held))}" if held else "no MLflow run read"
+    return get_or_create_experiment(tracking_uri, "seedfold-scaling"), f"experiment 'seedfold-scaling' ({why})"
