@@ -260,6 +260,10 @@ class TrackingConfig(BaseModel):
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
 HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
     ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"))
+# (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
+# runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
+# omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.
+LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),)
 
 
 class InitFrom(BaseModel):
@@ -340,6 +344,9 @@ class RunConfig(BaseModel):
         for section, key in HASH_NEUTRAL_DEFAULTS:
             part = getattr(self, section)
             if getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
+                del payload[section][key]
+        for section, key, legacy in LEGACY_VALUES:
+            if getattr(getattr(self, section), key) == legacy:
                 del payload[section][key]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -425,6 +432,18 @@ def parse_config(model_cls: type[BaseModel], raw: dict[str, Any], source: str) -
         return model_cls.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(source, format_validation_error(err)) from None
+
+
+def load_record(raw: dict[str, Any], source: str) -> RunConfig:
+    """The RunConfig of a stored record (a run folder's ``config.yaml``, a checkpoint's config): a key in
+    ``LEGACY_VALUES`` that the record predates takes the value its run was made with, not today's default.
+    Errors are one ConfigError naming ``source``."""
+    raw = dict(raw)
+    for section, key, legacy in LEGACY_VALUES:
+        part = raw.get(section)
+        if isinstance(part, dict) and key not in part:
+            raw[section] = {**part, key: legacy}
+    return parse_config(RunConfig, raw, source)
 
 
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import RunConfig
+from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 from harness.tracking import names
 from harness.tracking.record import HEADER, parse_line
@@ -50,7 +50,7 @@ def parent_checkpoint(config: RunConfig) -> Path:
         raise BranchError(f"init_from: {parent_config} does not exist (no run in {parent_dir})")
     raw = yaml.safe_load(parent_config.read_text())
     raw.pop("derived", None)
-    parent = RunConfig.model_validate(raw)
+    parent = load_record(raw, str(parent_config))
     ours, theirs = trajectory(config), trajectory(parent)
     if ours != theirs:
         differ = sorted(_differences(ours, theirs))

@@ -505,8 +505,8 @@ class SeedFoldModule(L.LightningModule):
         self.flops_cumulative = h["flops_cumulative"]
         self.examples_seen = h["examples_seen"]
         self.token_pairs_seen = h["token_pairs_seen"]
-        self.device_s_cumulative = h.get("device_s_cumulative", 0.0)
-        self.draws_consumed = h.get("draws_consumed", 0)  # older checkpoints: the stream restarts its epoch  # checkpoints before the clock: unknown, 0
+        self.device_s_cumulative = h.get("device_s_cumulative", 0.0)  # checkpoints before the clock: unknown, 0
+        self.draws_consumed = h.get("draws_consumed", 0)  # older checkpoints: the stream restarts its epoch
         self.guard.load_state_dict(h["guard"])
         torch.set_rng_state(h["rng_torch"])
         np.random.set_state(("MT19937", h["rng_numpy"].numpy().astype(np.uint32), h["rng_numpy_pos"], 0, 0.0))

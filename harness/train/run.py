@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 import yaml
 
-from harness.config import RunConfig
+from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 from harness.recipe import TRAINER_PRECISION, Stage, plan_stages, resolve
 from harness.tracking import names
@@ -140,7 +140,7 @@ def _write_config(config: RunConfig, folder: RunFolder) -> None:
     if folder.config_path.exists():
         old = yaml.safe_load(folder.config_path.read_text())
         old.pop("derived", None)  # written by another version of the recipe layer; the config itself decides
-        old_hash = RunConfig.model_validate(old).config_hash()
+        old_hash = load_record(old, str(folder.config_path)).config_hash()
         if old_hash != config.config_hash():
             raise RunFolderMismatch(
                 f"{folder.path}: holds a run of config {old_hash}, not {config.config_hash()}; "
