@@ -33,13 +33,15 @@ class Study:
     by: str
     pairs: tuple[tuple[str, str], ...]
     question: str
+    all_pairs: bool = False  # compare every pair of the groups present, not only ``pairs``
 
 
 WIDTH_VS_DEPTH = Study(
     "width_vs_depth", "group",
     tuple((wide, other) for wide in ("medium", "large") for other in ("deep_pairformer", "deep_structure", "base")),
-    "At matched training compute, do the wider configurations (medium, large) beat the deeper ones "
-    "(deep_pairformer, deep_structure) and base?")
+    "How should a fixed training budget be spent: a wider pair track (medium, large), a deeper Pairformer "
+    "(deep_pairformer) or a deeper structure module (deep_structure) than base? Every pair is compared.",
+    all_pairs=True)
 ATTENTION = Study(
     "attention_ablation", "attention",
     (("additive", "vanilla"), ("gated", "vanilla"), ("gated", "additive")),
@@ -70,7 +72,7 @@ def studies_for(frame: pd.DataFrame, sweep: str) -> list[Study]:
         present = set(frame[study.by].dropna().astype(str)) if study.by in frame else set()
         pairs = tuple(p for p in study.pairs if p[0] in present and p[1] in present)
         if pairs:
-            out.append(Study(study.name, study.by, pairs, study.question))
+            out.append(Study(study.name, study.by, pairs, study.question, study.all_pairs))
     return out
 
 

@@ -37,7 +37,14 @@ def command(
                                          "in the experiment of the report's runs"),
 ) -> None:
     """Turn a sweep's recorded runs into scaling plots, power-law fits and tables (HTML + Markdown report)."""
-    from analysis.collect import ReportInputError, collect, repeated_step_notes, tidy
+    from analysis.collect import (
+        ReportInputError,
+        collect,
+        read_structure_metrics,
+        repeated_step_notes,
+        run_table,
+        tidy,
+    )
     from analysis.report import build_report, log_report
 
     if sweep and sweep.endswith((".yaml", ".yml")):
@@ -50,17 +57,18 @@ def command(
     if needs_runs and tracking_uri is None and runs_dir is None:
         runs_dir = Path("runs")
     try:
-        frame, notes, records = None, [], []
+        frame, notes, records, structures, params = None, [], [], None, None
         if tracking_uri is not None or runs_dir is not None:
             records = collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment)
             frame, notes = tidy(records), repeated_step_notes(records)
+            structures, params = read_structure_metrics(records), run_table(records)
         if log_mlflow:
             if tracking_uri is None:
                 raise ReportInputError("--log-mlflow needs --tracking-uri")
             experiment_id, where = report_experiment(tracking_uri, records, experiment)
         report = build_report(frame, out_dir, name, plots=tuple(plot), metrics=tuple(metric),
                               benchmarks=tuple(benchmarks), eval_summary=eval_summary, n_bootstrap=bootstrap,
-                              notes=tuple(notes))
+                              notes=tuple(notes), structures=structures, params=params)
         if log_mlflow:
             run_id = log_report(report, tracking_uri, experiment_id=experiment_id)
             console.print(f"logged report run {run_id} to {tracking_uri}, {where}")
@@ -69,9 +77,8 @@ def command(
     # Lines carry intervals such as "[n/a]" and "[0.1, 0.2]": escaped, or rich would read them as markup.
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
-    for a in report.answers:
-        for line in a.lines():
-            console.print(f"[bold]{a.study.name}[/bold]: {escape(line)}", highlight=False)
+    for line in report.headline + report.trajectory:
+        console.print(escape(line), highlight=False)
     console.print(f"report: {report.html}  ({len(report.figures)} figures, {len(report.tables)} tables)")
 
 
