@@ -176,10 +176,10 @@ def compare_family(completed: pd.DataFrame, metric: str, point: BudgetPoint, pai
     None). Pairs with a group that has no value at ``point`` are left out (``Family.missing`` names it)."""
     values = values_at(completed, metric, point)
     family = Family(metric, point)
-    per_group = {g: v for g, v in values.groupby("group")}
-    for g, v in per_group.items():
-        family.estimates[str(g)] = estimate(v["value"].to_numpy(), v["noise"].to_numpy(), confidence)
     groups = {g for pair in pairs for g in pair}
+    per_group = {str(g): v for g, v in values.groupby("group") if str(g) in groups}
+    for g, v in per_group.items():
+        family.estimates[g] = estimate(v["value"].to_numpy(), v["noise"].to_numpy(), confidence)
     family.missing = sorted(groups - set(family.estimates))
     rng = np.random.default_rng(seed)
     steps = dict(zip(completed["run"], completed["steps"], strict=False))
