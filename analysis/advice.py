@@ -213,7 +213,7 @@ def allocation_from_law(law: StudyLaw, cells: Cells) -> Allocation:
     empty = Allocation(math.nan, math.nan, (math.nan, math.nan), pd.DataFrame(), np.zeros((0, 2)), None,
                        cells.confidence, method)
     if not law.presented or law.fit is None:
-        return _refused(empty, f"L(N, D) {law.status()}")
+        return _refused(empty, f"L(N, D) is not presented ({law.problem})")
     configs = cells.table.groupby("config").agg(params=("params", "first"), per_step=("flops_per_step", "first"),
                                                 examples=("examples", "sum"), steps=("budget_steps", "sum"))
     if configs["params"].nunique() < 2:
@@ -307,8 +307,8 @@ def advise(table: pd.DataFrame, budget_flops: float, *, basis: str = "", metric:
     """Advice for a training budget of ``budget_flops`` from a completed-runs table (see the module docstring).
 
     ``basis``: how the budget was derived (printed first). Refuses (``Advice.reason``) when the runs have no
-    FLOPs budgets, the allocation rule is not identified, or the budget lies beyond what a passing backtest
-    supports.
+    FLOPs budgets, no allocation rule is identified, or the budget lies farther above the largest (or below
+    the smallest) studied budget than a passing backtest extrapolated.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         cells = target_cells(cells_of(table, metric, n_bootstrap=n_bootstrap, seed=seed, structures=structures))
@@ -329,10 +329,16 @@ def advise(table: pd.DataFrame, budget_flops: float, *, basis: str = "", metric:
     alloc, by_law = allocation(cells), allocation_from_law(laws[LAW_ND], cells)
     advice = dict(common, largest_budget=largest, factor=factor, supported_factor=supported, support=support,
                   allocation=alloc, law_allocation=by_law)
+    support_text = (f"support extrapolating at most {supported:.3g}×" if supported > 1 else
+                    "support no extrapolation at all")
     if factor > max(supported, 1.0):
         why = (f"the budget is {factor:.3g}× the largest studied budget ({largest:.3g} FLOPs), and the backtests "
-               + (f"support extrapolating at most {supported:.3g}×" if supported > 1 else
-                  "support no extrapolation at all") + "; run the study at budgets reaching within that factor of it")
+               f"{support_text}; run the study at budgets reaching within that factor of it")
+        return Advice(**advice, reason=why)  # type: ignore[arg-type]
+    smallest = float(flops_budgets.min())
+    if budget_flops * max(supported, 1.0) < smallest:
+        why = (f"the budget is {smallest / budget_flops:.3g}× below the smallest studied budget ({smallest:.3g} "
+               f"FLOPs), and the backtests {support_text}")
         return Advice(**advice, reason=why)  # type: ignore[arg-type]
     rule = by_law if by_law.problem is None else alloc
     if rule.problem is not None:

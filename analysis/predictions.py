@@ -94,7 +94,8 @@ def predict(table: pd.DataFrame, targets: list[Target], *, metric: str = "val/lo
                 entry["structure"][name] = {"not_fitted": ladder.problem}
         out.append(entry)
     return {"version": VERSION, "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "sweep": sweep, "metric": metric, "n_runs": len(runs), "runs": sorted(map(str, runs[COLUMNS.run])),
+            "sweep": sweep, "metric": metric, "n_bootstrap": n_bootstrap, "n_runs": len(runs),
+            "runs": sorted(map(str, runs[COLUMNS.run])),
             "largest_budget_flops": largest if math.isfinite(largest) else None, "predictions": out}
 
 
@@ -213,3 +214,49 @@ def check_rows(checks: list[PredictionCheck]) -> pd.DataFrame:
         "predicted": f"{ch.predicted:.4g} [{ch.low:.4g}, {ch.high:.4g}]",
         "observed": f"{ch.observed:.4g} [{ch.observed_low:.4g}, {ch.observed_high:.4g}] ({ch.n_seeds} seeds)",
         "error": f"{100 * ch.error:+.2f} %", "verdict": "inside" if ch.inside else "outside"} for ch in checks])
+
+
+def prediction_lines(record: dict[str, Any]) -> list[str]:
+    """One line per prediction of a record: target, value with interval, law and extrapolation factor, and the
+    structure metrics it implies."""
+    out = []
+    for p in record["predictions"]:
+        target = Target(p["target"]["budget_flops"], p["target"]["config"])
+        factor = p.get("factor_over_largest_budget")
+        line = (f"{target.text()}: {p['metric']} {p['predicted']:.4g} [{p['interval'][0]:.4g}, {p['interval'][1]:.4g}]"
+                f" ({p['law']}" + (f", {factor:.3g}× the largest studied budget" if factor else "") + ")")
+        for name, s in p.get("structure", {}).items():
+            line += (f"; {name} {s['predicted']:.3g} [{s['interval'][0]:.3g}, {s['interval'][1]:.3g}]"
+                     if "predicted" in s else f"; {name} not predicted ({s['not_fitted']})")
+        out.append(line)
+    return out
+
+
+def registered(frame: pd.DataFrame | None, out_dir: str | Path, *, sweep: str, budgets: list[float],
+               config: str | None, out: str | Path | None, checks: list[Path], n_bootstrap: int) -> list[str]:
+    """What ``harness report --predict-budget ... --check-predictions ...`` does: write the predictions of
+    ``budgets`` (for ``config``, or the compute-optimal configuration) to ``out`` (default
+    ``out_dir/predictions.json``), compare every file in ``checks`` with the completed runs of ``frame`` (a
+    tidy frame; its table ``prediction_checks`` goes to ``out_dir``), and return the lines to print."""
+    from analysis.completed import completed_runs
+    from analysis.tables import write_table
+
+    if frame is None:
+        raise ReportInputError("--predict-budget / --check-predictions need recorded runs (a tracking URI or a "
+                               "runs folder)")
+    table = completed_runs(frame)
+    lines = []
+    if budgets:
+        record = predict(table, [Target(b, config) for b in budgets], sweep=sweep, n_bootstrap=n_bootstrap)
+        path = write_predictions(record, out or Path(out_dir) / "predictions.json")
+        lines += [f"prediction: {line}" for line in prediction_lines(record)]
+        lines.append(f"predictions ({n_bootstrap} resamples) registered in {path}")
+    rows = []
+    for path in checks:
+        results = check_predictions(path, table)
+        rows.append(check_rows(results).assign(file=str(path)))
+        lines += [f"prediction check ({path}): {r.text()}" for r in results]
+    if rows:
+        write_table(pd.concat(rows, ignore_index=True), out_dir, "prediction_checks",
+                    "Pre-registered predictions against the runs that now exist")
+    return lines

@@ -59,10 +59,11 @@ class Backtest:
     ``holdout``: :data:`HOLDOUT_BUDGET` or :data:`HOLDOUT_CONFIG`; ``what``: the held-out budget or
     configuration in words; ``factor``: how far past its own data the refit extrapolates (held-out budget /
     largest remaining budget, or held-out parameters / largest remaining); ``points``: per held-out point
-    ``config``, ``budget``, ``observed``, ``predicted``, ``error`` = (predicted − observed) / observed and its
-    interval ``error_low``/``error_high`` (Bonferroni over the points); ``error``: mean relative error over
-    the points with its ``interval``; ``problem``: why it did not run (``applicable`` False: nothing to hold
-    out); ``refit``: the fit without the held-out points. Errors are on the fitted target's scale.
+    ``config``, ``budget``, ``params``, ``examples``, ``observed``, ``predicted``, ``error`` =
+    (predicted − observed) / observed and its interval ``error_low``/``error_high`` (Bonferroni over the
+    points); ``error``: mean relative error over the points with its ``interval``; ``problem``: why it did
+    not run (``applicable`` False: nothing to hold out); ``refit``: the fit without the held-out points.
+    Errors are on the fitted target's scale.
     """
 
     holdout: str
@@ -276,7 +277,7 @@ def backtest(name: str, cells: Cells, holdout: str) -> Backtest:
     errors = (refit.predict_samples(x_held) - full.replicates[:, held]) / full.replicates[:, held]  # (B, h)
     tail = 50.0 * (1.0 - cells.confidence) / held.sum()  # Bonferroni over the held-out points
     low, high = np.percentile(errors, [tail, 100 - tail], axis=0)
-    points = full.points[held][["config", "budget"]].reset_index(drop=True).assign(
+    points = full.points[held][["config", "budget", "params", "examples"]].reset_index(drop=True).assign(
         observed=observed, predicted=predicted, error=(predicted - observed) / observed, error_low=low,
         error_high=high)
     mean_tail = 50.0 * (1.0 - cells.confidence)
