@@ -38,7 +38,7 @@ class Ladder:
     """``metric`` = link⁻¹(a + b·``loss``). ``samples``: (a, b) per resample; ``residual_sd``: standard
     deviation of the cells around the mapping on the link scale; ``points``: per cell ``config``,
     ``budget``, ``loss`` and ``metric`` (seed means) with their bootstrap intervals; ``problem``: why the
-    mapping is not presented (None: it is)."""
+    mapping is not presented (None: it is; a refused mapping has no coefficients: a, b NaN, no samples)."""
 
     metric: str
     loss: str
@@ -153,5 +153,6 @@ def _fit(x: Cells, y: Cells, confidence: float) -> Ladder:
 
 
 def _refuse(ladder: Ladder, problem: str) -> Ladder:
-    return Ladder(ladder.metric, ladder.loss, ladder.link, ladder.a, ladder.b, ladder.samples, ladder.residual_sd,
+    """The mapping refused: no coefficients to draw (the numbers that refused it are in ``problem``)."""
+    return Ladder(ladder.metric, ladder.loss, ladder.link, math.nan, math.nan, np.zeros((0, 2)), ladder.residual_sd,
                   ladder.points, ladder.runs, problem, ladder.confidence)

@@ -95,8 +95,9 @@ class Backtest:
 
 @dataclass(frozen=True)
 class StudyLaw:
-    """One law of one metric: the fit (None where no fit could be made), its points and backtests, and
-    ``problem``: why it is not presented (None when it is). ``target``: what was fitted (``val/loss`` or
+    """One law of one metric: the fit (None unless presented: a refused law is never drawable), its points
+    and backtests, and ``problem``: why it is not presented (None when it is). ``candidate``: the fit a refused
+    law would have had (diagnostics only, never to be drawn). ``target``: what was fitted (``val/loss`` or
     ``1 − val/lddt``); ``seed_sd``: pooled seed-to-seed standard deviation of the target within cells (for the
     interval of a new run); ``resampling``: what the bootstrap resampled."""
 
@@ -109,6 +110,7 @@ class StudyLaw:
     problem: str | None
     seed_sd: float
     resampling: str
+    candidate: laws.Fit | None = field(default=None, repr=False)
 
     @property
     def presented(self) -> bool:
@@ -299,9 +301,10 @@ def study_law(name: str, cells: Cells) -> StudyLaw:
         problem = _backtest_problem(backtests)
     sd = cells.table["sd"].dropna().to_numpy()
     _, target = to_error(cells.metric, np.zeros(1))
-    return StudyLaw(name=name, metric=cells.metric, target=target, fit=f, points=data.points, backtests=backtests,
-                    problem=problem, seed_sd=float(np.sqrt(np.mean(sd**2))) if len(sd) else math.nan,
-                    resampling=cells.resampling)
+    return StudyLaw(name=name, metric=cells.metric, target=target, fit=f if problem is None else None,
+                    points=data.points, backtests=backtests, problem=problem,
+                    seed_sd=float(np.sqrt(np.mean(sd**2))) if len(sd) else math.nan, resampling=cells.resampling,
+                    candidate=f)
 
 
 def _backtest_problem(backtests: tuple[Backtest, ...]) -> str | None:
