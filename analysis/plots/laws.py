@@ -22,7 +22,7 @@ from analysis.plots.style import axis_label, new_figure, save, styled
 from analysis.study_laws import HOLDOUT_BUDGET, LAW_C, LAW_N, LAW_ND, StudyLaw
 
 # What the primary loss is (the training loss's weighting, AF3's: models.losses.AF3_WEIGHTS).
-LOSS_LABELS = {"val/loss": "validation loss = 4·diffusion + 0.03·distogram CE"}
+LOSS_LABELS = {"val/loss": "validation loss\n= 4·diffusion + 0.03·distogram CE"}
 LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "fontsize": 7.5, "borderaxespad": 0.0}
 
 

@@ -45,7 +45,7 @@ def test_rows_put_each_backtest_next_to_its_law(section):
 def test_figures_draw_presented_laws_with_their_backtests(section):
     laws = svg(section, "laws")
     for text in ("L(C) fit", "L(N) fit", "L(N, D) fit", "refit without 1e+14 FLOPs", "refit without xxl",
-                 "backtest without 1e+14 FLOPs", "validation loss = 4·diffusion + 0.03·distogram CE",
+                 "backtest without 1e+14 FLOPs", "= 4·diffusion + 0.03·distogram CE",
                  "(matched compute)", "(matched steps)"):
         assert text in laws, text
     iso = svg(section, "isoflops")
