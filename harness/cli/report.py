@@ -31,10 +31,19 @@ def command(
     metric: list[str] = typer.Option(["val/lddt", "val/loss"], "--metric", help="metrics to plot and fit"),
     benchmarks: list[Path] = typer.Option([], "--benchmarks", help="kernel benchmark CSV(s) for --plot kernels"),
     eval_summary: Path | None = typer.Option(None, "--eval-summary", help="`harness eval` summary CSV"),
-    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="bootstrap resamples per fit"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0,
+                                  help="bootstrap resamples per fit (predictions use at least 1000)"),
     log_mlflow: bool = typer.Option(False, "--log-mlflow/--no-log-mlflow",
                                     help="log the report as artifacts of a report run in --tracking-uri, "
                                          "in the experiment of the report's runs"),
+    predict_budget: list[float] = typer.Option(
+        [], "--predict-budget", help="pre-register what the laws predict at this FLOPs budget (repeatable)"),
+    predict_config: str | None = typer.Option(
+        None, "--predict-config", help="configuration to predict (L(N, D)); omitted: the compute-optimal one (L(C))"),
+    predictions_out: Path | None = typer.Option(
+        None, "--predictions-out", help="where --predict-budget writes its file (default OUT/predictions.json)"),
+    check_predictions: list[Path] = typer.Option(
+        [], "--check-predictions", help="a predictions file to compare with the runs that now exist (repeatable)"),
 ) -> None:
     """Turn a sweep's recorded runs into scaling plots, power-law fits and tables (HTML + Markdown report)."""
     from analysis.collect import (
@@ -62,6 +71,14 @@ def command(
             records = collect(tracking_uri=tracking_uri, runs_dir=runs_dir, sweep=sweep, experiment=experiment)
             frame, notes = tidy(records), repeated_step_notes(records)
             structures, params = read_structure_metrics(records), run_table(records)
+        if (predict_config is not None or predictions_out is not None) and not predict_budget:
+            raise ReportInputError("--predict-config and --predictions-out need --predict-budget FLOPS")
+        if predict_budget or check_predictions:  # before the report: a file for runs not yet run is an error
+            from analysis.predictions import registered
+
+            for line in registered(frame, out_dir, sweep=name, budgets=predict_budget, config=predict_config,
+                                   out=predictions_out, checks=check_predictions, n_bootstrap=max(bootstrap, 1000)):
+                console.print(escape(line), highlight=False, soft_wrap=True)
         if log_mlflow:
             if tracking_uri is None:
                 raise ReportInputError("--log-mlflow needs --tracking-uri")
