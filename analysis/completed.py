@@ -112,41 +112,43 @@ def check_completed_runs(table: pd.DataFrame, metrics: tuple[str, ...] = (), wha
 def completed_runs(frame: pd.DataFrame, metrics: tuple[str, ...] = (COLUMNS.loss, COLUMNS.loss_noise,
                                                                     COLUMNS.lddt, COLUMNS.contact_precision)
                    ) -> pd.DataFrame:
-    """The completed-runs table of a tidy (run, step) frame (``analysis.collect.tidy``).
+    """The completed-runs table of a tidy (run, step) frame (``analysis.collect.tidy``): the study's runs that
+    completed their schedule (:func:`analysis.study.completed_runs`; learning-rate scan runs only where they are
+    the study's own run at its rate), one row per run.
 
-    Runs whose ``status`` is ``finished`` are completed at their last step: ``budget_steps = steps`` = the
-    last step, ``budget_flops`` NaN unless the frame carries a ``budget_flops`` column (a step budget, as
-    every run recorded before designed FLOPs budgets). ``flops_per_step`` = the run's recorded
-    ``flops/per_step`` (else final FLOPs / steps); ``device_s`` NaN unless the frame carries it. Final
-    metrics are each run's last logged value; ``group`` is the paper configuration (``analysis.compare``).
+    ``budget_flops``: the FLOPs budget the run completes (its ``study_budgets`` tag), NaN for a run that completes
+    a step budget only (every run recorded before study designs); ``budget_steps`` = ``steps`` = its last step.
+    ``flops_per_step`` = the run's recorded ``flops/per_step`` (else final FLOPs / steps). Final metrics are the
+    values at the run's last step; ``group`` is the paper configuration (``analysis.compare``).
     """
     from analysis.compare import group_column
+    from analysis.study import AXIS_FLOPS
+    from analysis.study import completed_runs as study_runs
 
     c = COLUMNS
-    finished = frame[frame["status"].astype(str).str.lower() == "finished"]
-    if finished.empty:
-        raise ReportInputError("completed runs: no run has status 'finished'")
+    if "group" not in frame:
+        frame = frame.assign(group=group_column(frame))
+    done = study_runs(frame)
+    done = done[done["in_study"]]
+    if done.empty:
+        raise ReportInputError("completed runs: no run has completed its schedule")
     rows = []
-    for run, curve in finished.groupby("run", sort=True):
-        last = curve.iloc[-1]
-        steps = float(curve["step"].max())
+    for run, budgets in done.groupby("run", sort=True):
+        last = budgets.iloc[0]
+        curve = frame[frame["run"] == run]
+        steps = float(last["steps"])
+        flops_budget = budgets.loc[budgets["budget_axis"] == AXIS_FLOPS, "budget"]
         per_step = curve["flops/per_step"].dropna() if "flops/per_step" in curve else pd.Series(dtype=float)
-        flops = float(curve["flops"].dropna().iloc[-1]) if curve["flops"].notna().any() else math.nan
         row = {
-            c.run: run, c.config: last["config"], c.seed: last["seed"], c.params: last["params"],
-            c.params_non_embedding: last["params_non_embedding"],
-            c.flops_per_step: float(per_step.iloc[-1]) if len(per_step) else flops / steps,
-            c.budget_flops: float(last["budget_flops"]) if "budget_flops" in curve else math.nan,
-            c.budget_steps: steps, c.steps: steps, c.flops: flops,
-            c.examples: float(curve["examples"].dropna().iloc[-1]) if curve["examples"].notna().any() else math.nan,
-            c.device_s: float(curve["device_s"].dropna().iloc[-1]) if "device_s" in curve and
-            curve["device_s"].notna().any() else math.nan,
-            c.lr: last["lr"], "preset": last["preset"],
+            c.run: run, c.config: last["config"], c.group: last["group"], c.seed: last["seed"],
+            c.params: last["params"], c.params_non_embedding: last["params_non_embedding"],
+            c.flops_per_step: float(per_step.iloc[-1]) if len(per_step) else float(last["flops"]) / steps,
+            c.budget_flops: float(flops_budget.iloc[0]) if len(flops_budget) else math.nan,
+            c.budget_steps: steps, c.steps: steps, c.flops: float(last["flops"]),
+            c.examples: float(last["examples"]), c.device_s: float(last.get("device_s", math.nan)),
+            c.lr: last["lr"],
         }
         for metric in metrics:
-            values = curve[metric].dropna() if metric in curve else pd.Series(dtype=float)
-            row[metric] = float(values.iloc[-1]) if len(values) else math.nan
+            row[metric] = float(last[metric]) if metric in last and pd.notna(last[metric]) else math.nan
         rows.append(row)
-    table = pd.DataFrame(rows)
-    table[c.group] = group_column(table)
-    return check_completed_runs(table.drop(columns="preset"), what="completed runs of the tidy frame")
+    return check_completed_runs(pd.DataFrame(rows), what="completed runs of the tidy frame")

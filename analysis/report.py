@@ -25,7 +25,6 @@ import pandas as pd
 from analysis.answer import StudyAnswer, study_answer
 from analysis.collect import ReportInputError, rescued
 from analysis.coverage import coverage_notes, sigma_columns
-from analysis.fits import ScalingFits, scaling_fits
 from analysis.inference import ALPHA
 from analysis.memorisation import memorisation_summary, memorisation_table
 from analysis.plots import PLOTS, plot_attention, plot_kernels, plot_scaling, plot_stability, read_kernel_benchmarks
@@ -34,7 +33,6 @@ from analysis.plots.style import GUARD_MARK
 from analysis.study import AXIS_SECONDS, check_one_recipe, completed_runs, incomplete_runs, read_at
 from analysis.tables import (
     data_table,
-    fit_table,
     foldbench_table,
     read_eval_summary,
     to_markdown,
@@ -73,6 +71,7 @@ class Report:
     summary: list[str] = field(default_factory=list)
     headline: list[str] = field(default_factory=list)
     trajectory: list[str] = field(default_factory=list)
+    laws: list[str] = field(default_factory=list)
     sections: list[tuple[str, list[str], list[str]]] = field(default_factory=list)  # title, table names, figures
 
     def files(self) -> list[Path]:
@@ -106,16 +105,11 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     report = Report(sweep=sweep, out_dir=out, html=out / "report.html", markdown=out / "report.md",
                     notes=list(notes))
-    fits: dict[str, ScalingFits] = {}
     if frame is not None:
         check_one_recipe(frame, params)
         _answer(report, frame, metrics, structures)
         report.summary = _run_summary(frame)
         report.notes += coverage_notes(frame)
-        for metric in metrics:
-            if metric in frame and frame[metric].notna().any():
-                fits[metric] = scaling_fits(frame, metric, n_bootstrap=n_bootstrap)
-                report.notes += [f"{metric}: {n}" for n in fits[metric].notes]
     for name in plots:
         if name == "kernels":
             if not benchmarks:
@@ -125,7 +119,11 @@ def build_report(
         if frame is None:
             raise ReportInputError(f"--plot {name} needs recorded runs (a tracking URI or a runs folder)")
         if name == "scaling":
-            report.figures["curves"] = plot_scaling(frame, out, metrics=metrics, fits=fits)
+            # Training curves of each configuration's longest run; laws are fitted on complete runs only (below).
+            trunks = frame[frame["study_role"].isin(["trunk", ""])] if "study_role" in frame else frame
+            report.figures["curves"] = plot_scaling(
+                trunks, out, metrics=metrics, draw_laws=False,
+                finals_title="at the end of each configuration's longest run\n(matched compute and steps: the answer)")
             if sigma_columns(frame):
                 report.figures["sigma"] = plot_sigma(frame, out)
         elif name == "attention":
@@ -133,7 +131,8 @@ def build_report(
         elif name == "stability":
             report.figures[name] = plot_stability(frame, out)
     if frame is not None:
-        _detail_tables(report, frame, metrics, fits)
+        _laws(report, frame, structures, n_bootstrap)
+        _detail_tables(report, frame, metrics)
     if eval_summary is not None:
         report.tables["foldbench"] = write_table(foldbench_table(read_eval_summary(eval_summary)), out,
                                                  "foldbench", "FoldBench-style evaluation beside published rows")
@@ -217,14 +216,38 @@ def _lr_scan(report: Report, completed: pd.DataFrame) -> None:
     report.sections.append(("Learning-rate scan", ["lr_scan"], ["lr_scan"]))
 
 
-def _detail_tables(report: Report, frame: pd.DataFrame, metrics: tuple[str, ...],
-                   fits: dict[str, ScalingFits]) -> None:
+def _laws(report: Report, frame: pd.DataFrame, structures: pd.DataFrame | None, n_bootstrap: int) -> None:
+    """Laws, backtests, compute-optimal advice and the loss → structure mapping, from complete runs only."""
+    from analysis.completed import completed_runs as laws_table
+    from analysis.laws_report import laws_section
+
+    try:
+        table = laws_table(frame)
+    except ReportInputError as exc:
+        report.notes.append(f"laws: not fitted: {exc}")
+        return
+    section = laws_section(table, out_dir=report.out_dir, structures=structures,
+                           n_bootstrap=max(n_bootstrap, 1000))
     out = report.out_dir
-    table = fit_table(fits)
-    if not table.empty:
-        report.tables["fits"] = write_table(table, out, "fits", "Power-law fits with 95% bootstrap intervals, or "
-                                            "why not fitted")
-        report.sections.append(("Scaling laws", ["fits"], []))
+    report.tables["laws"] = write_table(section.law_rows(), out, "laws", "Scaling laws on complete runs (Huber on "
+                                        "log residuals, variable projection), each with its backtests, or why not "
+                                        "fitted")
+    names = ["laws"]
+    if section.optima:
+        report.tables["optima"] = write_table(section.optima_rows(), out, "optima", "Compute-optimal "
+                                              "configuration per FLOPs budget, with its resampled interval")
+        names.append("optima")
+    if section.ladders:
+        report.tables["ladder"] = write_table(section.ladder_rows(), out, "ladder", "Structure metric as a function "
+                                              "of val/loss across complete runs (the two-step ladder)")
+        names.append("ladder")
+    report.figures.update(section.figures)
+    report.laws = section.lines()
+    report.sections.append(("Scaling laws and compute-optimal advice", names, list(section.figures)))
+
+
+def _detail_tables(report: Report, frame: pd.DataFrame, metrics: tuple[str, ...]) -> None:
+    out = report.out_dir
     figures = [n for n in ("curves", "sigma") if n in report.figures]
     if figures:
         report.sections.append(("Training curves", [], figures))
@@ -328,6 +351,9 @@ def _write_pages(report: Report) -> None:
         if heading == "How to read it":
             md += [METHOD, ""]
             body += [f"<p>{html.escape(METHOD)}</p>"]
+        if heading.startswith("Scaling laws"):
+            md += [*[f"- {line}" for line in report.laws], ""]
+            body += ["<ul>", *[f"<li>{html.escape(line)}</li>" for line in report.laws], "</ul>"]
         if heading == "Data and runs":
             md += [*report.summary, ""]
             body += [f"<p>{html.escape(s)}</p>" for s in report.summary]
