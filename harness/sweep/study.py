@@ -193,7 +193,7 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
     else:
         for conf in confs:
             plan.lrs[conf.name] = conf.config.train.lr
-            plan.lr_note[conf.name] = "train.lr of the configuration (hand-set)"
+            plan.lr_note[conf.name] = "the configuration's own train.lr"
     plan.runs = []
     for conf in confs:
         by_steps: dict[int, list[Budget]] = {}

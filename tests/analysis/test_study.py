@@ -88,8 +88,6 @@ def test_a_report_over_two_profiles_or_two_recipes_is_refused_naming_the_runs(tm
     write_run(same_profile, RecordedRun(name="base", preset="base", max_steps=100, study_budgets="flops:1e+10",
                                         profile="study", seed=5, n_seeds=2,
                                         extra_params={"data.crop_size": "64"}))
-    for run in read_run_folders(same_profile, "width_vs_depth"):
-        pass
     frame, records = frame_of(same_profile)
     table = run_table(records)
     table["param:data.crop_size"] = table["param:data.crop_size"].fillna("32")
