@@ -122,7 +122,7 @@ def build_report(
             # Training curves of each configuration's longest run; laws are fitted on complete runs only (below).
             trunks = frame[frame["study_role"].isin(["trunk", ""])] if "study_role" in frame else frame
             report.figures["curves"] = plot_scaling(
-                trunks, out, metrics=metrics, draw_laws=False,
+                trunks, out, metrics=metrics, draw_laws=False, stem="curves",
                 finals_title="at the end of each configuration's longest run\n(matched compute and steps: the answer)")
             if sigma_columns(frame):
                 report.figures["sigma"] = plot_sigma(frame, out)
