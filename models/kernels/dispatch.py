@@ -69,6 +69,9 @@ def triangle_attention(
     from models.kernels.ops import gated_attention, vanilla_attention
 
     scale = q.shape[-1] ** -0.5
+    # The kernels read the bias along keys; the module's bias is a (B, J, J, H) projection permuted to
+    # (B, H, J, J), stride H along keys. One O(n²) copy here, which autograd undoes for the gradient.
+    bias = bias.contiguous()
     if variant == "vanilla":
         return vanilla_attention(q, k, v, bias, mask, scale)
     return gated_attention(q, k, v, torch.sigmoid(bias), mask, scale)

@@ -1,5 +1,11 @@
-"""Host-side launch code shared by the triangle-attention kernels: strides, mask argument, constexprs and the
-row-parallel grid.
+"""Host-side launch code shared by the triangle-attention kernels: the one launch function (device guard,
+capture), strides, mask argument, constexprs and the row-parallel grid.
+
+Every kernel starts through ``launch``: Triton launches on the *current* CUDA device, so a model moved to
+``cuda:1`` without ``torch.cuda.set_device`` would run its kernels on device 0 with pointers into device 1 (an
+illegal memory access no Python code can catch); ``launch`` makes the tensors' device current first.
+``capture_launches`` records the launches instead of running them, so the compile check
+(``benchmarks/kernel_compile.py``) compiles exactly what the host code would launch.
 
 Row-parallel kernels run one program per (tile of J, batch·row·head). CUDA caps grid axes 1 and 2 at 65,535
 programs while axis 0 takes 2³¹ − 1; B·I·H passes 65,535 at n ≈ 4,096 with 16 heads, so the rows are folded
@@ -9,8 +15,9 @@ into axis 0: ``fold`` rows share one axis-1 index (``program_row_tile`` in ``til
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import triton
@@ -31,6 +38,50 @@ def grid_limit(limit: int) -> Iterator[None]:
         yield
     finally:
         _grid_limit = previous
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch as the host code issues it: the kernel, its grid, arguments and launch options."""
+
+    kernel: Any
+    grid: tuple[int, ...]
+    args: tuple
+    meta: dict
+    device: torch.device
+
+
+_captured: list[Launch] | None = None
+
+
+@contextlib.contextmanager
+def capture_launches() -> Iterator[list[Launch]]:
+    """Inside the block ``launch`` records each launch in the yielded list and runs nothing (outputs stay
+    uninitialised): what the compile check compiles, and what tests inspect."""
+    global _captured
+    previous, _captured = _captured, []
+    try:
+        yield _captured
+    finally:
+        _captured = previous
+
+
+def device_guard(device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.cuda.device(device)`` for a CUDA device (its index made current for the block), else nothing."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def launch(kernel: Any, grid: tuple[int, ...] | Callable[[dict], tuple[int, ...]], *args: Any, **meta: Any) -> None:
+    """``kernel[grid](*args, **meta)`` on the device of its tensor arguments (all on one device)."""
+    devices = {a.device for a in args if isinstance(a, Tensor)}
+    if len(devices) != 1:
+        raise ValueError(f"a kernel launch needs its tensors on one device; got {sorted(map(str, devices))}")
+    (device,) = devices
+    if _captured is not None:
+        _captured.append(Launch(kernel, grid, args, meta, device))
+        return
+    with device_guard(device):
+        kernel[grid](*args, **meta)
 
 
 @dataclass(frozen=True)

@@ -92,11 +92,45 @@ def rows_per_split(n_rows: int, n_tiles: int, batch_heads: int, target_programs:
     return -(-n_rows // splits)
 
 
-def dense(t: torch.Tensor) -> torch.Tensor:
-    """``t`` itself when its memory is dense in some dimension order (a transpose or permute of a contiguous
-    tensor, e.g. the pair tensor of ending-node attention), else a contiguous copy.
+INT32_LIMIT = 2**31
+# Triton specialises an integer argument that is a multiple of 16 as such ("tt.divisibility"), and only a row
+# stride known to be one gives aligned, vectorised loads of a (block × block) tile: at a length such as 200 the
+# unaligned bias rows made the kernels spill (BENCHMARKS.md, "Kernels proven without a GPU").
+ALIGN = 16
 
-    Gradients are allocated with ``torch.empty_like(t)``, which keeps the strides only of such tensors; the
-    kernels write a gradient through its input's strides, so both must agree.
+
+def in_tile_safe(t: torch.Tensor) -> bool:
+    """Whether every offset inside ``t``'s last two dims (a (J, D) plane of q, a (J, J) bias) fits the kernels'
+    int32 in-tile offsets (``tile_io``)."""
+    extent = sum((size - 1) * abs(stride) for size, stride in zip(t.shape[-2:], t.stride()[-2:], strict=True))
+    return extent < INT32_LIMIT
+
+
+def kernel_input(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when the kernels can read it in place, else a contiguous copy.
+
+    In place needs memory that is dense in some dimension order (a transpose or permute of a contiguous tensor,
+    e.g. ``layouts.split_heads``' views): gradients are allocated with ``torch.empty_like(t)``, which keeps the
+    strides only of such tensors, and the kernels write a gradient through its input's strides, so both must
+    agree. It also needs the last two dims' extent inside int32 (``in_tile_safe``).
     """
-    return t if torch.empty_like(t).stride() == t.stride() else t.contiguous()
+    if torch.empty_like(t).stride() == t.stride() and in_tile_safe(t):
+        return t
+    return t.contiguous()
+
+
+def padded_length(n: int) -> int:
+    """``n`` rounded up to a multiple of ``ALIGN``."""
+    return -(-n // ALIGN) * ALIGN
+
+
+def aligned_rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (…, J, J) itself when its last dim is contiguous and every other stride is a multiple of ``ALIGN``,
+    else a copy into a buffer whose rows are padded to ``padded_length(J)`` (returned as the (…, J, J) view).
+    The pair bias and gate: a permuted one (the module's) or an odd length gets one O(n²) copy per call."""
+    if t.stride(-1) == 1 and all(s % ALIGN == 0 for s in t.stride()[:-1]) and in_tile_safe(t):
+        return t
+    buffer = t.new_empty(*t.shape[:-1], padded_length(t.shape[-1]))
+    view = buffer[..., : t.shape[-1]]
+    view.copy_(t)
+    return view
