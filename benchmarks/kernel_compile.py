@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,13 +57,15 @@ FULL = dict(variants=("vanilla", "gated"), dtypes=("bf16", "fp16", "fp32"), head
 
 @dataclass(frozen=True)
 class Case:
-    """One call of a variant's forward and backward host code: every kernel it launches is compiled."""
+    """One call of a variant's forward and backward host code with one launch configuration: every kernel it
+    launches is compiled."""
 
     variant: str
     dtype: str
     head_dim: int
     mask: bool
     n: int
+    tiles: tuple[int, int, int, int]  # block_m, block_n, warps, stages
     tf32: bool = True  # fp32 only: whether torch allows TF32 matmuls (the kernels follow it)
 
 
@@ -112,14 +114,18 @@ class Row:
         return found
 
 
-def cases(spec: dict) -> list[Case]:
-    """Every case of a set; fp32 twice, with and without TF32 dots."""
+def cases(spec: dict, config: tuple[int, int, int, int] | None = None) -> list[Case]:
+    """Every case of a set × every configuration the tuner may choose for it (``launch_config.candidates``),
+    or only ``config``; fp32 twice, with and without TF32 dots."""
+    from models.kernels.launch_config import candidates
+
     out = []
     for variant, dtype, d, mask, n in itertools.product(
         spec["variants"], spec["dtypes"], spec["head_dims"], spec["masks"], spec["lengths"]
     ):
-        for tf32 in (True, False) if dtype == "fp32" else (True,):
-            out.append(Case(variant, dtype, d, mask, n, tf32))
+        configs = [config] if config else [astuple(t) for t in candidates(d, DTYPES[dtype])]
+        for tiles, tf32 in itertools.product(configs, (True, False) if dtype == "fp32" else (True,)):
+            out.append(Case(variant, dtype, d, mask, n, tiles, tf32))
     return out
 
 
@@ -139,6 +145,7 @@ def captured_launches(case: Case) -> list:
     B = 1 and all I = n rows of the pair tensor (a training step)."""
     from models.kernels import gated_triton, vanilla_triton
     from models.kernels.launch import capture_launches
+    from models.kernels.launch_config import tile_override
     from models.kernels.layouts import split_heads
 
     n, d, heads, dtype = case.n, case.head_dim, 4, DTYPES[case.dtype]
@@ -149,7 +156,7 @@ def captured_launches(case: Case) -> list:
     mask = torch.ones(1, n, n, dtype=torch.bool) if case.mask else None
     grad_out = torch.empty_like(q)
     scale = d**-0.5
-    with capture_launches() as launches, _tf32(case.tf32):
+    with capture_launches() as launches, _tf32(case.tf32), tile_override(*case.tiles):
         if case.variant == "vanilla":
             out, lse = vanilla_triton.vanilla_forward(q, k, v, bias, mask, scale)
             vanilla_triton.vanilla_backward(grad_out, q, k, v, bias, mask, out, lse, scale)
@@ -253,9 +260,9 @@ def _fma_dots(compiled) -> int:
     return 0 if tensor_core_ops(ptx)[1] else compiled.asm["ttir"].count("tt.dot ")
 
 
-def run(spec: dict, archs: tuple[int, ...], jobs: int) -> list[Row]:
-    """Compile every case of ``spec`` for ``archs`` with ``jobs`` worker processes."""
-    todo = cases(spec)
+def run(spec: dict, archs: tuple[int, ...], jobs: int, config: tuple[int, int, int, int] | None = None) -> list[Row]:
+    """Compile every case of ``spec`` (with ``config`` only, when given) for ``archs`` with ``jobs`` processes."""
+    todo = cases(spec, config)
     if jobs <= 1:
         return [row for case in todo for row in compile_case(case, archs)]
     with ProcessPoolExecutor(jobs) as pool:
@@ -296,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="compute capabilities, e.g. 80 90")
     parser.add_argument("--production", action="store_true", help="only the model's configurations (CI)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--config", type=int, nargs=4, metavar=("BLOCK_M", "BLOCK_N", "WARPS", "STAGES"),
+                        help="compile this launch configuration instead of the tuner's candidates (exploration)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), nargs="+", help="only these input dtypes")
+    parser.add_argument("--head-dim", type=int, nargs="+", help="only these head dims")
+    parser.add_argument("--n", type=int, nargs="+", help="only these row lengths")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.arch) - set(SMEM_LIMIT))
@@ -303,7 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--arch {unknown}: supported compute capabilities are {sorted(SMEM_LIMIT)}")
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         parser.error("unset TRITON_INTERPRET: the interpreter replaces the kernels, there is nothing to compile")
-    rows = run(PRODUCTION if args.production else FULL, tuple(args.arch), args.jobs)
+    spec = dict(PRODUCTION if args.production else FULL)
+    spec |= {"dtypes": tuple(args.dtype)} if args.dtype else {}
+    spec |= {"head_dims": tuple(args.head_dim)} if args.head_dim else {}
+    spec |= {"lengths": tuple(args.n)} if args.n else {}
+    rows = run(spec, tuple(args.arch), args.jobs, tuple(args.config) if args.config else None)
     print(render(rows))
     print(summary(rows))
     for r in rows:

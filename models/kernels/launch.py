@@ -23,7 +23,7 @@ import torch
 import triton
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, choose_tiles, dot_precision
+from models.kernels.launch_config import INTERPRETING, Tiles, dot_precision
 
 MAX_GRID_Y = 65_535  # CUDA's limit on grid axes 1 and 2
 _grid_limit = MAX_GRID_Y
@@ -64,6 +64,11 @@ def capture_launches() -> Iterator[list[Launch]]:
         yield _captured
     finally:
         _captured = previous
+
+
+def capturing() -> bool:
+    """Whether launches are being recorded instead of run (``capture_launches``)."""
+    return _captured is not None
 
 
 def device_guard(device: torch.device) -> contextlib.AbstractContextManager:
@@ -113,18 +118,23 @@ def strides(*tensors: Tensor) -> tuple[int, ...]:
     return tuple(s for t in tensors for s in t.stride())
 
 
-def launch_meta(q: Tensor, mask: Tensor | None) -> tuple[Tensor, tuple[int, ...], dict]:
+def launch_meta(q: Tensor, mask: Tensor | None, tiles: Tiles) -> tuple[Tensor, tuple[int, ...], dict]:
     """Mask pointer (a uint8 view, or q as an unused stand-in), its three strides, and the constexprs every
     kernel takes (tiles, padded head dim, mask flag, fp32 loads, dot precision, warps, stages)."""
-    j, d = q.shape[-2:]
-    tiles = choose_tiles(j, d)
     if mask is None:
         mask_arg, mask_strides = q, (0, 0, 0)
     else:
         mask_arg, mask_strides = mask.view(torch.uint8), tuple(mask.stride())
     meta = dict(
-        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
+        BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
         HAS_MASK=mask is not None, AS_FP32=INTERPRETING or q.dtype == torch.float32,
         PRECISION=dot_precision(q.dtype), num_warps=tiles.num_warps, num_stages=tiles.num_stages,
     )  # fmt: skip
     return mask_arg, mask_strides, meta
+
+
+def tuning_key(q: Tensor, mask: Tensor | None) -> tuple:
+    """What a tuned choice depends on: dtype, head dim, mask, dot precision, row length and the row count
+    (rounded up to a power of two, so chunked inference does not retune every chunk)."""
+    b, i, h, j, d = q.shape
+    return (q.dtype, d, mask is not None, dot_precision(q.dtype), j, triton.next_power_of_2(b * i * h))

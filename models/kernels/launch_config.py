@@ -33,44 +33,55 @@ def triton_can_run(device: torch.device) -> bool:
 
 @dataclass(frozen=True)
 class Tiles:
-    """Tile sizes of one kernel family: query rows (block_m) × key columns (block_n) per program."""
+    """One launch configuration: query rows (block_m) × key columns (block_n) per program, warps, stages."""
 
     block_m: int
     block_n: int
     num_warps: int = 4
     num_stages: int = 2
 
+    def __str__(self) -> str:
+        return f"{self.block_m}x{self.block_n}/w{self.num_warps}/s{self.num_stages}"
+
 
 _override: Tiles | None = None
 
 
 @contextlib.contextmanager
-def tile_override(block_m: int, block_n: int) -> Iterator[None]:
-    """Force tile sizes inside the block, e.g. small tiles so tests at n ≤ 64 run the multi-tile loops.
+def tile_override(block_m: int, block_n: int, num_warps: int = 4, num_stages: int = 2) -> Iterator[None]:
+    """Force one launch configuration inside the block: small tiles so tests at n ≤ 64 run the multi-tile
+    loops, each candidate in turn for the self-check and the compile check.
 
     GPUs need tiles of at least 16 for ``tl.dot``; the interpreter accepts smaller ones.
     """
     global _override
-    previous, _override = _override, Tiles(block_m, block_n)
+    previous, _override = _override, Tiles(block_m, block_n, num_warps, num_stages)
     try:
         yield
     finally:
         _override = previous
 
 
-def choose_tiles(n_keys: int, head_dim: int) -> Tiles:
-    """Tiles for a row of ``n_keys`` tokens and head dim ``head_dim``.
+# The configurations the kernels are tuned over on a GPU (``tuning.tuned`` times each once per problem size and
+# keeps the fastest), by padded head dim and input dtype. Each one compiles for sm_80 and sm_90 with zero
+# spills for every kernel (benchmarks/kernel_compile.py; BENCHMARKS.md, "Kernels proven without a GPU"),
+# and the self-check runs every one.
+CANDIDATES: dict[tuple[str, str], tuple[Tiles, ...]] = {
+    ("d<=64", "16-bit"): (Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 3)),
+    ("d<=64", "fp32"): (Tiles(64, 64, 4, 2), Tiles(64, 64, 4, 3)),
+    ("d=128", "16-bit"): (Tiles(32, 32, 4, 2),),
+    ("d=128", "fp32"): (Tiles(32, 32, 4, 2),),
+}
 
-    The interpreter's cost is per program per loop iteration, so it gets one wide tile (64); on a GPU 64×64
-    with 4 warps keeps the fp32 accumulators of the backward kernels in registers at head dim ≤ 64.
-    """
+
+def candidates(head_dim: int, dtype: torch.dtype) -> tuple[Tiles, ...]:
+    """The configurations a problem of ``head_dim`` and ``dtype`` may run with: the override when one is set,
+    one wide tile under the interpreter (its cost is per program per loop iteration), else ``CANDIDATES``."""
     if _override is not None:
-        return _override
+        return (_override,)
     if INTERPRETING:
-        return Tiles(64, 64)
-    if head_dim > 64:
-        return Tiles(32, 32)
-    return Tiles(64, 64, num_warps=4, num_stages=2 if n_keys <= 256 else 3)
+        return (Tiles(64, 64),)
+    return CANDIDATES[("d<=64" if head_dim <= 64 else "d=128", "fp32" if dtype == torch.float32 else "16-bit")]
 
 
 def dot_precision(dtype: torch.dtype) -> str:
@@ -81,10 +92,10 @@ def dot_precision(dtype: torch.dtype) -> str:
 
 
 def rows_per_split(n_rows: int, n_tiles: int, batch_heads: int, target_programs: int = 1024) -> int:
-    """Rows i reduced by one program of a bias-gradient kernel.
+    """Rows i reduced by one program of a dQ / bias-gradient kernel (``n_tiles`` query tiles per head).
 
-    The bias gradient is a sum over the I rows; each program keeps one (block_m × block_n) tile in registers
-    over its rows and writes one fp32 partial, so splitting rows trades partial-buffer memory
+    The bias gradient is a sum over the I rows; each program sums its query tile's (block_m × J) rows of it over
+    its split of rows and writes one fp32 partial, so splitting rows trades partial-buffer memory
     (splits × B × H × J × J × 4 bytes) for parallelism when the tile grid alone is small.
     """
     programs = max(1, n_tiles * batch_heads)
