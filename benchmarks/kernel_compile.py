@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=sorted(DTYPES), nargs="+", help="only these input dtypes")
     parser.add_argument("--head-dim", type=int, nargs="+", help="only these head dims")
     parser.add_argument("--n", type=int, nargs="+", help="only these row lengths")
+    parser.add_argument("--variant", choices=("vanilla", "gated"), nargs="+", help="only these variants")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.arch) - set(SMEM_LIMIT))
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     spec |= {"dtypes": tuple(args.dtype)} if args.dtype else {}
     spec |= {"head_dims": tuple(args.head_dim)} if args.head_dim else {}
     spec |= {"lengths": tuple(args.n)} if args.n else {}
+    spec |= {"variants": tuple(args.variant)} if args.variant else {}
     rows = run(spec, tuple(args.arch), args.jobs, tuple(args.config) if args.config else None)
     print(render(rows))
     print(summary(rows))

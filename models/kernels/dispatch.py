@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from models.kernels.errors import KernelUnavailableError, TriangleAttentionInputError
-from models.kernels.launch_config import INTERPRETING, triton_can_run, triton_importable
+from models.kernels.launch_config import INTERPRETING, triton_can_run, triton_importable, triton_version_problem
 
 Variant = Literal["vanilla", "additive", "gated"]
 BiasActivation = Literal["relu", "identity", "softplus"]
@@ -128,7 +128,7 @@ def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
         return "triton" if _auto_uses_triton(q, variant) else "torch"
     if not triton_can_run(q.device):
         if not triton_importable():
-            why = "triton is not installed"
+            why = triton_version_problem()
         elif not INTERPRETING:
             why = f"tensors are on {q.device.type} and TRITON_INTERPRET=1 was unset when the kernels loaded"
         else:

@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import triton
 from torch import Tensor
 
-from models.kernels.launch_config import INTERPRETING, Tiles, dot_precision
+from models.kernels.errors import KernelUnavailableError
+from models.kernels.launch_config import INTERPRETING, Tiles, dot_precision, triton_version_problem
+
+if (_problem := triton_version_problem()) is not None:  # before Triton is imported: one clear message
+    raise KernelUnavailableError(_problem)
+
+import triton  # noqa: E402
 
 MAX_GRID_Y = 65_535  # CUDA's limit on grid axes 1 and 2
 _grid_limit = MAX_GRID_Y

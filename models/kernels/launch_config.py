@@ -17,9 +17,35 @@ import torch
 INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+# Every Triton a supported torch (2.4 … 2.14) pins, 3.0 … 3.8: a CUDA torch brings its own and installing
+# this project keeps it (pyproject.toml takes the same range). The kernels use only APIs present since 3.0
+# (``tl.dot(input_precision=)``, ``tl.zeros_like``, ``tl.exp2``); they are compiled and tested with 3.8.
+TRITON_RANGE = ((3, 0), (3, 9))
+
+
+def triton_version_problem() -> str | None:
+    """Why the installed Triton cannot run the kernels (not installed, or outside ``TRITON_RANGE``); None if
+    it can. Reads the package metadata only, without importing Triton."""
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("triton")
+    except PackageNotFoundError:  # a source checkout on the path: trust it
+        return None
+    numbers = tuple(int(x) for x in found.split("+")[0].split(".")[:2] if x.isdigit())
+    (lo, hi) = TRITON_RANGE
+    if not lo <= numbers < hi:
+        return (f"triton {found} is installed; the kernels need triton >= {lo[0]}.{lo[1]}, < {hi[0]}.{hi[1]} "
+                f"(the Triton of a CUDA torch 2.4 … 2.14 build, or pip install 'triton>={lo[0]}.{lo[1]},"
+                f"<{hi[0]}.{hi[1]}')")  # fmt: skip
+    return None
+
+
 def triton_importable() -> bool:
-    """True when the ``triton`` package is installed (it is Linux-only)."""
-    return importlib.util.find_spec("triton") is not None
+    """True when a Triton the kernels support is installed (Triton is Linux-only)."""
+    return triton_version_problem() is None
 
 
 def triton_can_run(device: torch.device) -> bool:

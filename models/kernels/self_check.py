@@ -198,7 +198,7 @@ def kernel_choice(
 
 def _kernel_choice(impl: str, variant: str, device: str | torch.device, dtype: torch.dtype, head_dim: int) -> dict:
     from models.kernels.dispatch import _MAX_TRITON_HEAD_DIM, _TRITON_DTYPES
-    from models.kernels.launch_config import INTERPRETING, triton_importable
+    from models.kernels.launch_config import INTERPRETING, triton_importable, triton_version_problem
 
     device = torch.device(device)
     if variant == "additive":
@@ -215,7 +215,7 @@ def _kernel_choice(impl: str, variant: str, device: str | torch.device, dtype: t
         kernel = "triton (interpreter)" if INTERPRETING else "unavailable (impl=triton needs CUDA)"
         return {"kernel": kernel, "self_check": "not run: kernel_impl=triton forces the kernels"}
     if not triton_importable() or dtype not in _TRITON_DTYPES or head_dim > _MAX_TRITON_HEAD_DIM:
-        why = "triton not usable" if not triton_importable() else f"{dtype}, head dim {head_dim} unsupported"
+        why = triton_version_problem() if not triton_importable() else f"{dtype}, head dim {head_dim} unsupported"
         return {"kernel": "torch" if impl == "auto" else "unavailable", "self_check": f"not run: {why}"}
     result = self_check(variant, device, dtype, head_dim)
     verdict = ("passed: " if result.passed else "failed: ") + result.detail
