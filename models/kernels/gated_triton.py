@@ -5,10 +5,10 @@ computed once outside the kernel, shared by all rows) and M the key mask of row 
 row exist one tile at a time (O(n²) memory per head); no softmax, so no running max and no log-sum-exp.
 
 Backward, with A = φ(Q) φ(K)ᵀ, W = scale·A ⊙ G ⊙ M, dW = dO Vᵀ and dA = scale·dW ⊙ G ⊙ M:
-    dV = Wᵀ dO and dK = (dAᵀ φ(Q)) ⊙ [K > 0] in ``_dkdv_kernel`` (row-parallel; products A, dV, dW, dK), and
-    dQ = (dA φ(K)) ⊙ [Q > 0] with dG[b, h] = scale·Σ_i dW_i ⊙ A_i ⊙ M_i, reduced over rows, in
-    ``_dq_dgate_kernel`` (products A, dW, dQ), laid out as the softmax kernel's: 7 products per row and tile
-    pair (8 with separate dQ and dG kernels), no atomics. The caller chains dG through σ.
+    dV = Wᵀ dO, dQ = (dA φ(K)) ⊙ [Q > 0], dK = (dAᵀ φ(Q)) ⊙ [K > 0] (row-parallel kernels, no atomics), and
+    dG[b, h] = scale·Σ_i dW_i ⊙ A_i ⊙ M_i, reduced over rows like the softmax kernel's bias gradient (8 products
+    per row and tile pair; the fused dQ + dG kernel spilled, as the softmax one did); the caller chains dG
+    through σ.
 φ keeps the inputs' dtype (bf16 dots stay bf16 on the tensor cores) and a NaN (``tile_io.relu``), so a NaN in
 q or in an unmasked key reaches the output as in the PyTorch path; a masked key is never read into a product.
 """
@@ -106,62 +106,80 @@ def _dkdv_kernel(
 
 
 @triton.jit
-def _dq_dgate_kernel(
-    Q, K, V, GATE, MASK, DO, DQ, DQ_ACC, DGATE_PART,
+def _dq_kernel(
+    Q, K, V, GATE, MASK, DO, DQ,
     sq_b, sq_i, sq_h, sq_j, sq_d,
     sk_b, sk_i, sk_h, sk_j, sk_d,
     sv_b, sv_i, sv_h, sv_j, sv_d,
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sg_b, sg_h, sg_q, sg_k,
     sm_b, sm_i, sm_j,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, scale,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
+    gate_ptr = GATE + b * sg_b + h * sg_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+
+    q_pos = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
+                      AS_FP32) > 0
+    do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
+    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = relu(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32))
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
+        gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
+        da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
+        da = tl.where(valid_n[None, :], da, 0.0)
+        dq += tl.dot(da.to(k.dtype), k, input_precision=PRECISION)
+    dq = tl.where(q_pos, dq * scale, 0.0)
+    store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq, offs_m, offs_d, sq_j, sq_d, n_store, n_dim)
+
+
+@triton.jit
+def _dgate_kernel(
+    Q, K, V, MASK, DO, DGATE_PART,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sm_b, sm_i, sm_j,
     n_batch, n_rows, n_heads, n_keys, n_dim, scale, rows_per_program, part_stride,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    """One query tile of a split of rows: dQ of each row, and dG[b, h] of the tile summed over the split.
-
-    Key tiles outer, rows inner (as the softmax kernel's ``_dq_dbias_kernel``): the gate tile is read once per
-    split and dG summed in registers; dQ of a row is summed over key tiles in DQ_ACC (fp32, laid out like DQ,
-    touched by this program only) and the last key tile writes it to DQ. No atomics.
-    """
+    """One (query tile, key tile) of dG[b, h] summed over a split of rows i into DGATE_PART[split, b, h]."""
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
-    pid = tl.program_id(1).to(tl.int64)
+    pid = tl.program_id(2).to(tl.int64)
     h = pid % n_heads
     b = (pid // n_heads) % n_batch
     split = pid // (n_heads * n_batch)
+
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     row_start = split * rows_per_program
     row_end = tl.minimum(row_start + rows_per_program, n_rows)
-    gate_ptr = GATE + b * sg_b + h * sg_h
+    for i in range(row_start, row_end):
+        valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
+                       AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
+        a = tl.dot(relu(q), tl.trans(relu(k)), input_precision=PRECISION)
+        dw = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        acc += tl.where(valid_n[None, :], a * dw, 0.0)
     part_ptr = DGATE_PART + ((split * n_batch + b) * n_heads + h) * n_keys * part_stride
-    for start_n in range(0, n_keys, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True) * scale
-        first, last = start_n == 0, start_n + BLOCK_N >= n_keys
-        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-        for i in range(row_start, row_end):
-            valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-            q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
-                          AS_FP32)
-            do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
-                           AS_FP32)
-            k = relu(load_tile(head_ptr(K, b, i, h, sk_b, sk_i, sk_h), offs_n, offs_d, sk_j, sk_d, n_keys, n_dim,
-                               AS_FP32))
-            v = load_tile(head_ptr(V, b, i, h, sv_b, sv_i, sv_h), offs_n, offs_d, sv_j, sv_d, n_keys, n_dim,
-                          AS_FP32)
-            a = tl.dot(relu(q), tl.trans(k), input_precision=PRECISION)
-            dw = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-            dw = tl.where(valid_n[None, :], dw, 0.0)
-            acc += a * dw
-            dq = tl.dot((dw * gate).to(k.dtype), k, input_precision=PRECISION)
-            dq = tl.where(q > 0, dq, 0.0)
-            acc_ptr = head_ptr(DQ_ACC, b, i, h, sq_b, sq_i, sq_h)
-            # The running sum: nothing to read at the first key tile; the last one writes dQ itself.
-            dq += load_tile(acc_ptr, offs_m, offs_d, sq_j, sq_d, tl.where(first, 0, n_keys), n_dim, True)
-            store_tile(acc_ptr, dq, offs_m, offs_d, sq_j, sq_d, tl.where(last, 0, n_keys), n_dim)
-            store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq, offs_m, offs_d, sq_j, sq_d,
-                       tl.where(last, n_keys, 0), n_dim)
-        store_tile(part_ptr, acc * scale, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
+    store_tile(part_ptr, acc * scale, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
 
 
 def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float) -> Tensor:
@@ -208,22 +226,31 @@ def gated_backward(
             b * i * h, i, h, j, d, *rows.args, scale, **meta,
         )  # fmt: skip
 
-    def run_dq_dgate(tiles: Tiles) -> Tensor:
+    def run_dq(tiles: Tiles) -> None:
         mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        n_m = triton.cdiv(j, tiles.block_m)
-        per_program = rows_per_split(i, n_m, b * h)
+        rows = row_grid(j, tiles.block_m, b * i * h)
+        launch(
+            _dq_kernel, rows.grid,
+            q, k, v, gate, mask_arg, grad_out, dq, *qkvdo_gate, *mask_strides,
+            b * i * h, i, h, j, d, *rows.args, scale, **meta,
+        )  # fmt: skip
+
+    def run_dgate(tiles: Tiles) -> Tensor:
+        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
+        n_m, n_n = triton.cdiv(j, tiles.block_m), triton.cdiv(j, tiles.block_n)
+        per_program = rows_per_split(i, n_m * n_n, b * h)
         splits = triton.cdiv(i, per_program)
         part = torch.empty((splits, b, h, j, padded_length(j)), device=q.device, dtype=torch.float32)
-        dq_acc = torch.empty_like(q, dtype=torch.float32) if j > tiles.block_n else dq  # unread: one key tile
         launch(
-            _dq_dgate_kernel, (n_m, splits * b * h),
-            q, k, v, gate, mask_arg, grad_out, dq, dq_acc, part, *qkvdo_gate, *mask_strides,
+            _dgate_kernel, (n_m, n_n, splits * b * h),
+            q, k, v, mask_arg, grad_out, part, *qkvdo_gate[:20], *mask_strides,
             b, i, h, j, d, scale, per_program, part.stride(-2), **meta,
         )  # fmt: skip
         return part
 
     configs = candidates(d, q.dtype)
     tuned("gated.dkdv", q.device, key, configs, run_dkdv)
-    part = tuned("gated.dq_dgate", q.device, key, configs, run_dq_dgate)
+    tuned("gated.dq", q.device, key, configs, run_dq)
+    part = tuned("gated.dgate", q.device, key, configs, run_dgate)
     dgate = part.sum(0)[..., :j]  # made contiguous below, as the fake op says
     return dq, dk, dv, dgate.to(gate.dtype).contiguous()

@@ -4,10 +4,10 @@ prints the table; ``benchmarks/gpu_check.py`` prints measured / ideal).
 
 ideal = max(FLOPs / peak bf16 tensor-core rate, exponentials / special-function rate, bytes / HBM bandwidth).
 
-- FLOPs are the products each kernel computes, recomputation included (the softmax backward recomputes P in
-  both of its kernels): per (row, head) and (query, key) pair, 2·D per product; 2 products forward, 4 in
-  ``_dkdv_kernel``, 3 in the dQ + bias-gradient kernel.
-- Exponentials (softmax only): one per logit per kernel that forms P (forward, and both backward kernels).
+- FLOPs are the products each kernel computes, recomputation included (each backward kernel recomputes P):
+  per (row, head) and (query, key) pair, 2·D per product; 2 products forward, 4 in ``_dkdv_kernel``, 3 in
+  ``_dq_kernel``, 2 in the bias-gradient kernel.
+- Exponentials (softmax only): one per logit per kernel that forms P (forward and the three backward kernels).
   The special-function units are slow next to the tensor cores (H100: 3.9 T/s against 989 TFLOP/s of bf16
   products), so at head dim 32 the softmax forward is bound by exp2, not by its products.
 - Bytes are the least HBM traffic: every input read once and every output written once (bf16 tensors, fp32
@@ -63,8 +63,9 @@ class Cost:
 
 def attention_costs(variant: str, n: int, heads: int, head_dim: int = 32, rows: int | None = None,
                     batch: int = 1, splits: int = 8) -> dict[str, Cost]:  # fmt: skip
-    """Per kernel of ``variant`` ("vanilla" | "gated") for ``rows`` (default n) rows of n keys in bf16.
-    ``splits`` is the bias-gradient kernel's row split (its fp32 partials are written once each)."""
+    """Per kernel of ``variant`` ("vanilla" | "gated"; "dbias" is the gated form's dG) for ``rows`` (default n)
+    rows of n keys in bf16. ``splits`` is the bias-gradient kernel's row split (its fp32 partials are written
+    once each)."""
     rows = n if rows is None else rows
     pairs = batch * rows * heads * n * n  # (row, head, query, key)
     plane = batch * rows * heads * n * head_dim * 2  # one of q, k, v, o, dO, dq, dk, dv in bf16
@@ -78,15 +79,15 @@ def attention_costs(variant: str, n: int, heads: int, head_dim: int = 32, rows: 
     return {
         "fwd": Cost(2 * product, exps, 3 * plane + bias + mask + plane + (stats if softmax else 0)),
         "dkdv": Cost(4 * product, exps, 4 * plane + bias + mask + stat_reads + 2 * plane),
-        "dq_dbias": Cost(3 * product, exps, 4 * plane + bias + mask + stat_reads + plane
-                         + splits * batch * heads * n * n * 4),
+        "dq": Cost(3 * product, exps, 4 * plane + bias + mask + stat_reads + plane),
+        "dbias": Cost(2 * product, exps, 4 * plane + bias + mask + stat_reads + splits * batch * heads * n * n * 4),
     }  # fmt: skip
 
 
 def attention_total(variant: str, n: int, heads: int, head_dim: int = 32, rows: int | None = None) -> dict[str, Cost]:
     """{"fwd": forward, "fwd_bwd": forward + both backward kernels}."""
     k = attention_costs(variant, n, heads, head_dim, rows)
-    return {"fwd": k["fwd"], "fwd_bwd": k["fwd"] + k["dkdv"] + k["dq_dbias"]}
+    return {"fwd": k["fwd"], "fwd_bwd": k["fwd"] + k["dkdv"] + k["dq"] + k["dbias"]}
 
 
 def pairformer_block_cost(c_z: int, n: int, variant: str = "vanilla") -> Cost:

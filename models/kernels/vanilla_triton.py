@@ -5,13 +5,14 @@ unmasked keys k. The (J × J) logits of a row exist only one (block_m × block_n
 O(n²) per head (outputs and a per-query log-sum-exp) instead of the O(n³) logits.
 
 Backward, with P the softmax, dP = dO Vᵀ, Δ_j = Σ_d dO_jd O_jd and dS = P ⊙ (dP − Δ):
-    dV = Pᵀ dO and dK = scale·dSᵀ Q in ``_dkdv_kernel`` (row-parallel, one key tile of one row per program:
-    products S, dV, dP, dK), and dQ = scale·dS K with dBias[b, h] = Σ_i dS_i, a reduction over rows, in
-    ``_dq_dbias_kernel`` (one query tile of a split of rows per program: products S, dP, dQ; each bias tile
-    read once per split; one fp32 partial per split, summed afterwards).
-That is 7 (block × block × D) products per row and tile pair, against FlashAttention-2's 5 (which sums dQ with
-atomics) and the 9 of three separate dK/dV, dQ and dBias kernels. No atomics anywhere, so gradients are
-deterministic.
+    dV = Pᵀ dO, dK = scale·dSᵀ Q, dQ = scale·dS K (two row-parallel kernels, no atomics), and
+    dBias[b, h] = Σ_i dS_i, a reduction over rows: each program of ``_dbias_kernel`` holds one bias tile in
+    fp32 registers over a split of rows and writes one partial; the partials are summed afterwards.
+That is 9 (block × block × D) products per row and tile pair (dK/dV 4, dQ 3, dBias 2) against
+FlashAttention-2's 5, which sums dQ with atomics. A fused dQ + dBias kernel (7 products: key tiles outer,
+rows inner, the bias tile read once per split, dQ summed in an fp32 buffer) was written and spilled 12–656 B at
+4 and at 8 warps on sm_80 and sm_90 (BENCHMARKS.md, "Kernels proven without a GPU"), so the three kernels stay.
+No atomics anywhere, so gradients are deterministic.
 
 Softmax runs in base 2 (exp2 with log2(e) folded into the logits); the stored log-sum-exp is in that base.
 A row whose keys are all masked stores lse = +inf, which makes every P of that row 0: output and gradients 0.
@@ -136,68 +137,90 @@ def _dkdv_kernel(
 
 
 @triton.jit
-def _dq_dbias_kernel(
-    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DQ, DQ_ACC, DBIAS_PART,
+def _dq_kernel(
+    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DQ,
     sq_b, sq_i, sq_h, sq_j, sq_d,
     sk_b, sk_i, sk_h, sk_j, sk_d,
     sv_b, sv_i, sv_h, sv_j, sv_d,
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_batch, n_rows, n_heads, n_keys, n_dim, qk_scale, scale, rows_per_program, part_stride,
+    n_total, n_rows, n_heads, n_keys, n_dim, n_tiles, fold, qk_scale, scale,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    """One query tile of a split of rows: dQ of each row, and dBias[b, h] of the tile summed over the split.
-
-    Key tiles outer, rows inner: one (query tile × key tile) of the bias is read once and its gradient summed
-    in registers over the split's rows, written as DBIAS_PART[split, b, h]; dQ of a row is summed over the key
-    tiles in DQ_ACC (fp32, laid out like DQ), which only this program touches, and the last key tile writes
-    the total to DQ in q's dtype. No atomics.
-    """
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    """One query tile of one row: dQ accumulated over all key tiles. DQ is laid out like Q."""
+    b, i, h, row, tile, n_store = program_row_tile(n_total, n_rows, n_heads, n_keys, n_tiles, fold)
+    offs_m = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
-    pid = tl.program_id(1).to(tl.int64)
+    in_m = offs_m < n_keys
+    k_ptr = head_ptr(K, b, i, h, sk_b, sk_i, sk_h)
+    v_ptr = head_ptr(V, b, i, h, sv_b, sv_i, sv_h)
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+    mask_ptr = MASK + b * sm_b + i * sm_i
+    stat_ptr = row * n_keys
+
+    q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+    do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
+    lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
+    delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
+    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+    for start_n in range(0, n_keys, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
+        k = load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        p = tl.exp2(s - lse[:, None])
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+    store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq * scale, offs_m, offs_d, sq_j, sq_d, n_store, n_dim)
+
+
+@triton.jit
+def _dbias_kernel(
+    Q, K, V, BIAS, MASK, DO, LSE, DELTA, DBIAS_PART,
+    sq_b, sq_i, sq_h, sq_j, sq_d,
+    sk_b, sk_i, sk_h, sk_j, sk_d,
+    sv_b, sv_i, sv_h, sv_j, sv_d,
+    sd_b, sd_i, sd_h, sd_j, sd_d,
+    sb_b, sb_h, sb_q, sb_k,
+    sm_b, sm_i, sm_j,
+    n_batch, n_rows, n_heads, n_keys, n_dim, qk_scale, rows_per_program, part_stride,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """One (query tile, key tile) of dBias[b, h] summed over a split of rows i: DBIAS_PART[split, b, h]."""
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    pid = tl.program_id(2).to(tl.int64)
     h = pid % n_heads
     b = (pid // n_heads) % n_batch
     split = pid // (n_heads * n_batch)
     in_m = offs_m < n_keys
+    bias_ptr = BIAS + b * sb_b + h * sb_h
+
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     row_start = split * rows_per_program
     row_end = tl.minimum(row_start + rows_per_program, n_rows)
-    bias_ptr = BIAS + b * sb_b + h * sb_h
+    for i in range(row_start, row_end):
+        valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
+        q = load_tile(Q + b * sq_b + i * sq_i + h * sq_h, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
+        do = load_tile(DO + b * sd_b + i * sd_i + h * sd_h, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
+                       AS_FP32)
+        k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
+        v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
+        stat_ptr = ((b * n_rows + i) * n_heads + h) * n_keys
+        lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
+        delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
+        s = _logits_log2(q, k, bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, valid_n, qk_scale, PRECISION)
+        p = tl.exp2(s - lse[:, None])
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        acc += p * (dp - delta[:, None])
     part_ptr = DBIAS_PART + ((split * n_batch + b) * n_heads + h) * n_keys * part_stride
-    for start_n in range(0, n_keys, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        bias = load_tile(bias_ptr, offs_m, offs_n, sb_q, sb_k, n_keys, n_keys, True) * 1.4426950408889634
-        first, last = start_n == 0, start_n + BLOCK_N >= n_keys
-        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-        for i in range(row_start, row_end):
-            valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
-            q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim,
-                          AS_FP32)
-            do = load_tile(head_ptr(DO, b, i, h, sd_b, sd_i, sd_h), offs_m, offs_d, sd_j, sd_d, n_keys, n_dim,
-                           AS_FP32)
-            k = load_tile(head_ptr(K, b, i, h, sk_b, sk_i, sk_h), offs_n, offs_d, sk_j, sk_d, n_keys, n_dim,
-                          AS_FP32)
-            v = load_tile(head_ptr(V, b, i, h, sv_b, sv_i, sv_h), offs_n, offs_d, sv_j, sv_d, n_keys, n_dim,
-                          AS_FP32)
-            stat_ptr = ((b * n_rows + i) * n_heads + h) * n_keys
-            lse = tl.load(LSE + stat_ptr + offs_m, mask=in_m, other=float("inf"))
-            delta = tl.load(DELTA + stat_ptr + offs_m, mask=in_m, other=0.0)
-            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale + bias
-            s = tl.where(valid_n[None, :], s, float("-inf"))
-            p = tl.exp2(s - lse[:, None])
-            dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
-            ds = p * (dp - delta[:, None])
-            acc += ds
-            dq = tl.dot(ds.to(k.dtype), k, input_precision=PRECISION) * scale
-            acc_ptr = head_ptr(DQ_ACC, b, i, h, sq_b, sq_i, sq_h)
-            # The running sum: nothing to read at the first key tile; the last one writes dQ itself.
-            dq += load_tile(acc_ptr, offs_m, offs_d, sq_j, sq_d, tl.where(first, 0, n_keys), n_dim, True)
-            store_tile(acc_ptr, dq, offs_m, offs_d, sq_j, sq_d, tl.where(last, 0, n_keys), n_dim)
-            store_tile(head_ptr(DQ, b, i, h, sq_b, sq_i, sq_h), dq, offs_m, offs_d, sq_j, sq_d,
-                       tl.where(last, n_keys, 0), n_dim)
-        store_tile(part_ptr, acc, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
+    store_tile(part_ptr, acc, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
 
 
 def vanilla_forward(
@@ -249,22 +272,31 @@ def vanilla_backward(
             b * i * h, i, h, j, d, *rows.args, scale * LOG2E, scale, **meta,
         )  # fmt: skip
 
-    def run_dq_dbias(tiles: Tiles) -> Tensor:
+    def run_dq(tiles: Tiles) -> None:
         mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        n_m = triton.cdiv(j, tiles.block_m)
-        per_program = rows_per_split(i, n_m, b * h)
+        rows = row_grid(j, tiles.block_m, b * i * h)
+        launch(
+            _dq_kernel, rows.grid,
+            q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *all_strides, *mask_strides,
+            b * i * h, i, h, j, d, *rows.args, scale * LOG2E, scale, **meta,
+        )  # fmt: skip
+
+    def run_dbias(tiles: Tiles) -> Tensor:
+        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
+        n_m, n_n = triton.cdiv(j, tiles.block_m), triton.cdiv(j, tiles.block_n)
+        per_program = rows_per_split(i, n_m * n_n, b * h)
         splits = triton.cdiv(i, per_program)
         part = torch.empty((splits, b, h, j, padded_length(j)), device=q.device, dtype=torch.float32)
-        dq_acc = torch.empty_like(q, dtype=torch.float32) if j > tiles.block_n else dq  # unread: one key tile
         launch(
-            _dq_dbias_kernel, (n_m, splits * b * h),
-            q, k, v, bias, mask_arg, grad_out, lse, delta, dq, dq_acc, part, *all_strides, *mask_strides,
-            b, i, h, j, d, scale * LOG2E, scale, per_program, part.stride(-2), **meta,
+            _dbias_kernel, (n_m, n_n, splits * b * h),
+            q, k, v, bias, mask_arg, grad_out, lse, delta, part, *all_strides, *mask_strides,
+            b, i, h, j, d, scale * LOG2E, per_program, part.stride(-2), **meta,
         )  # fmt: skip
         return part
 
     configs = candidates(d, q.dtype)
     tuned("vanilla.dkdv", q.device, key, configs, run_dkdv)
-    part = tuned("vanilla.dq_dbias", q.device, key, configs, run_dq_dbias)
+    tuned("vanilla.dq", q.device, key, configs, run_dq)
+    part = tuned("vanilla.dbias", q.device, key, configs, run_dbias)
     dbias = part.sum(0)[..., :j]  # made contiguous below, as the fake op says
     return dq, dk, dv, dbias.to(bias.dtype).contiguous()

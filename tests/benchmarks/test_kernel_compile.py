@@ -61,13 +61,14 @@ def test_a_row_fails_on_spills_smem_missing_tensor_cores_or_promoted_dots():
 def test_production_configurations_compile_for_sm80_and_sm90_without_spills(tmp_path):
     """Every tuner candidate at bf16, D = 32, with mask, n = 200 (not a multiple of 16: the harder
     specialisation), both variants, both targets."""
-    done = _run("--arch", "80", "90", "--production", "--n", "200", "--jobs", "2", "--json", str(tmp_path / "r.json"))
+    done = _run("--arch", "80", "90", "--production", "--n", "200", "--mask", "yes", "--jobs", "2",
+                "--json", str(tmp_path / "r.json"))  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads((tmp_path / "r.json").read_text())
     from models.kernels.launch_config import CANDIDATES
 
     configs = CANDIDATES[("d<=64", "16-bit")]
-    assert len(rows) == 2 * 3 * 2 * len(configs)  # variants × kernels × archs × configurations
+    assert len(rows) == 2 * 4 * 2 * len(configs)  # variants × kernels × archs × configurations
     assert {r["arch"] for r in rows} == {80, 90}
     for r in rows:
         assert r["spill_stores"] == r["spill_loads"] == r["stack"] == 0, r
@@ -79,6 +80,6 @@ def test_production_configurations_compile_for_sm80_and_sm90_without_spills(tmp_
 def test_a_spilling_configuration_fails_the_check():
     """128×128 tiles of fp32 at head dim 128 with 4 warps cannot stay in registers: exit 1, the spill named."""
     done = _run("--arch", "80", "--config", "128", "128", "4", "2", "--dtype", "fp32", "--head-dim", "128",
-                "--n", "200", "--variant", "vanilla", "--production")  # fmt: skip
+                "--n", "200", "--variant", "vanilla", "--mask", "yes", "--production")  # fmt: skip
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "FAIL vanilla.fwd_kernel sm_80 fp32 D=128 n=200: spills" in done.stdout
