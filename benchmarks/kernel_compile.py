@@ -23,7 +23,6 @@ compiles go through Triton's cache (``~/.triton/cache``), so a rerun of unchange
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
@@ -129,23 +128,13 @@ def cases(spec: dict, config: tuple[int, int, int, int] | None = None) -> list[C
     return out
 
 
-@contextlib.contextmanager
-def _tf32(allowed: bool):
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = allowed
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
-
-
 def captured_launches(case: Case) -> list:
     """The launches of one forward and one backward of ``case`` on CPU tensors laid out as the model's:
     q, k, v head-split views of dense projections, a contiguous bias (the dispatcher's), a (B, I, J) mask,
     B = 1 and all I = n rows of the pair tensor (a training step)."""
     from models.kernels import gated_triton, vanilla_triton
     from models.kernels.launch import capture_launches
-    from models.kernels.launch_config import tile_override
+    from models.kernels.launch_config import tf32_allowed, tile_override
     from models.kernels.layouts import split_heads
 
     n, d, heads, dtype = case.n, case.head_dim, 4, DTYPES[case.dtype]
@@ -156,7 +145,7 @@ def captured_launches(case: Case) -> list:
     mask = torch.ones(1, n, n, dtype=torch.bool) if case.mask else None
     grad_out = torch.empty_like(q)
     scale = d**-0.5
-    with capture_launches() as launches, _tf32(case.tf32), tile_override(*case.tiles):
+    with capture_launches() as launches, tf32_allowed(case.tf32), tile_override(*case.tiles):
         if case.variant == "vanilla":
             out, lse = vanilla_triton.vanilla_forward(q, k, v, bias, mask, scale)
             vanilla_triton.vanilla_backward(grad_out, q, k, v, bias, mask, out, lse, scale)

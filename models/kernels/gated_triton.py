@@ -20,8 +20,14 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch import launch, launch_meta, row_grid, strides, tuning_key
-from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input, padded_length, rows_per_split
+from models.kernels.launch import (
+    launch_bias_grad,
+    launch_rows,
+    strides,
+    sum_partials,
+    tuning_key,
+)
+from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input
 from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, relu, store_tile
 from models.kernels.tuning import tuned
 
@@ -194,13 +200,8 @@ def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | 
     out = torch.empty_like(q)
 
     def run(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_m, b * i * h)
-        launch(
-            _fwd_kernel, rows.grid,
-            q, k, v, gate, mask_arg, out, *strides(q, k, v, out, gate), *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale, **meta,
-        )  # fmt: skip
+        launch_rows(_fwd_kernel, tiles, tiles.block_m, q, mask, (q, k, v, gate), (out,),
+                    strides(q, k, v, out, gate), (scale,))  # fmt: skip
 
     tuned("gated.fwd", q.device, tuning_key(q, mask), candidates(d, q.dtype), run)
     return out
@@ -218,39 +219,18 @@ def gated_backward(
     key = tuning_key(q, mask)
 
     def run_dkdv(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_n, b * i * h)
-        launch(
-            _dkdv_kernel, rows.grid,
-            q, k, v, gate, mask_arg, grad_out, dk, dv, *qkvdo_gate, *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale, **meta,
-        )  # fmt: skip
+        launch_rows(_dkdv_kernel, tiles, tiles.block_n, q, mask, (q, k, v, gate), (grad_out, dk, dv), qkvdo_gate,
+                    (scale,))  # fmt: skip
 
     def run_dq(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_m, b * i * h)
-        launch(
-            _dq_kernel, rows.grid,
-            q, k, v, gate, mask_arg, grad_out, dq, *qkvdo_gate, *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale, **meta,
-        )  # fmt: skip
+        launch_rows(_dq_kernel, tiles, tiles.block_m, q, mask, (q, k, v, gate), (grad_out, dq), qkvdo_gate,
+                    (scale,))  # fmt: skip
 
-    def run_dgate(tiles: Tiles) -> Tensor:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        n_m, n_n = triton.cdiv(j, tiles.block_m), triton.cdiv(j, tiles.block_n)
-        per_program = rows_per_split(i, n_m * n_n, b * h)
-        splits = triton.cdiv(i, per_program)
-        part = torch.empty((splits, b, h, j, padded_length(j)), device=q.device, dtype=torch.float32)
-        launch(
-            _dgate_kernel, (n_m, n_n, splits * b * h),
-            q, k, v, mask_arg, grad_out, part, *qkvdo_gate[:20], *mask_strides,
-            b, i, h, j, d, scale, per_program, part.stride(-2), **meta,
-        )  # fmt: skip
-        return part
+    def run_dgate(tiles: Tiles) -> Tensor:  # dG does not read the gate: q, k, v, dO strides only
+        return launch_bias_grad(_dgate_kernel, tiles, q, mask, (q, k, v), (grad_out,), qkvdo_gate[:20], (scale,))
 
     configs = candidates(d, q.dtype)
     tuned("gated.dkdv", q.device, key, configs, run_dkdv)
     tuned("gated.dq", q.device, key, configs, run_dq)
     part = tuned("gated.dgate", q.device, key, configs, run_dgate)
-    dgate = part.sum(0)[..., :j]  # made contiguous below, as the fake op says
-    return dq, dk, dv, dgate.to(gate.dtype).contiguous()
+    return dq, dk, dv, sum_partials(part, gate.dtype)

@@ -23,7 +23,14 @@ import torch
 from torch import Tensor
 
 from models.kernels.errors import KernelUnavailableError
-from models.kernels.launch_config import INTERPRETING, Tiles, dot_precision, triton_version_problem
+from models.kernels.launch_config import (
+    INTERPRETING,
+    Tiles,
+    dot_precision,
+    padded_length,
+    rows_per_split,
+    triton_version_problem,
+)
 
 if (_problem := triton_version_problem()) is not None:  # before Triton is imported: one clear message
     raise KernelUnavailableError(_problem)
@@ -143,3 +150,49 @@ def tuning_key(q: Tensor, mask: Tensor | None) -> tuple:
     (rounded up to a power of two, so chunked inference does not retune every chunk)."""
     b, i, h, j, d = q.shape
     return (q.dtype, d, mask is not None, dot_precision(q.dtype), j, triton.next_power_of_2(b * i * h))
+
+
+def bias_grad_partials(q: Tensor, tiles: Tiles) -> tuple[tuple[int, int, int], int, Tensor]:
+    """Grid, rows per program and fp32 partial buffer (splits, B, H, J, J padded to 16) of a bias-gradient
+    kernel (``_dbias_kernel``, ``_dgate_kernel``) for q (B, I, H, J, D) in ``tiles``."""
+    b, i, h, j, _ = q.shape
+    n_m, n_n = triton.cdiv(j, tiles.block_m), triton.cdiv(j, tiles.block_n)
+    per_program = rows_per_split(i, n_m * n_n, b * h)
+    splits = triton.cdiv(i, per_program)
+    part = torch.empty((splits, b, h, j, padded_length(j)), device=q.device, dtype=torch.float32)
+    return (n_m, n_n, splits * b * h), per_program, part
+
+
+def sum_partials(part: Tensor, dtype: torch.dtype) -> Tensor:
+    """The bias gradient (B, H, J, J) from its partials: summed over splits, unpadded, contiguous (as the fake
+    ops say), in ``dtype``."""
+    return part.sum(0)[..., : part.shape[-2]].to(dtype).contiguous()
+
+
+def launch_rows(
+    kernel: Any, tiles: Tiles, block: int, q: Tensor, mask: Tensor | None,
+    inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...], tensor_strides: tuple[int, ...], scalars: tuple,
+) -> None:
+    """Launch a row-parallel kernel (one program per tile of ``block`` positions of one (b, i, h) row): its
+    arguments are ``inputs`` (q, k, v, bias), the mask, ``outputs`` (and statistics), the tensors' strides,
+    the mask's, (B·I·H, I, H, J, D), the folded grid's two and ``scalars``; constexprs from ``tiles``."""
+    b, i, h, j, d = q.shape
+    mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
+    rows = row_grid(j, block, b * i * h)
+    launch(kernel, rows.grid, *inputs, mask_arg, *outputs, *tensor_strides, *mask_strides,
+           b * i * h, i, h, j, d, *rows.args, *scalars, **meta)  # fmt: skip
+
+
+def launch_bias_grad(
+    kernel: Any, tiles: Tiles, q: Tensor, mask: Tensor | None,
+    inputs: tuple[Tensor, ...], others: tuple[Tensor, ...], tensor_strides: tuple[int, ...], scalars: tuple,
+) -> Tensor:
+    """Launch a bias-gradient kernel (one program per (query tile, key tile, split of rows)) and return its
+    fp32 partials: arguments ``inputs``, the mask, ``others`` then the partial buffer, the strides, the mask's,
+    (B, I, H, J, D), ``scalars``, rows per program and the partials' row stride."""
+    b, i, h, j, d = q.shape
+    mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
+    grid, per_program, part = bias_grad_partials(q, tiles)
+    launch(kernel, grid, *inputs, mask_arg, *others, part, *tensor_strides, *mask_strides,
+           b, i, h, j, d, *scalars, per_program, part.stride(-2), **meta)  # fmt: skip
+    return part

@@ -111,6 +111,17 @@ def candidates(head_dim: int, dtype: torch.dtype) -> tuple[Tiles, ...]:
     return CANDIDATES[("d<=64" if head_dim <= 64 else "d=128", "fp32" if dtype == torch.float32 else "16-bit")]
 
 
+@contextlib.contextmanager
+def tf32_allowed(allowed: bool) -> Iterator[None]:
+    """Set torch's TF32 matmul switch, which the kernels' fp32 dots follow (``dot_precision``), for the block."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 def dot_precision(dtype: torch.dtype) -> str:
     """``tl.dot`` input precision for fp32 inputs: TF32 only where torch itself allows it for matmuls."""
     if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:

@@ -76,16 +76,6 @@ def _problem(device: torch.device, dtype: torch.dtype, head_dim: int, seed: int 
     return [q, k, v, bias.to(**to).permute(0, 3, 1, 2)], mask, grad_out.to(**to)
 
 
-@contextlib.contextmanager
-def _tf32(allowed: bool):
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = allowed
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
-
-
 def _outputs(fn, inputs, grad_out) -> list[torch.Tensor]:
     leaves = [t.detach().requires_grad_(True) for t in inputs]
     out = fn(*leaves)
@@ -109,7 +99,7 @@ def run_self_check(variant: str, device: torch.device, dtype: torch.dtype, head_
     """Kernels vs the float64 reference for output and the four gradients, every candidate configuration.
     ``variant`` "cueq:vanilla" checks cuEquivariance's kernels instead (its triangle multiplication too)."""
     from models.kernels.dispatch import triangle_attention
-    from models.kernels.launch_config import Tiles, candidates, tile_override
+    from models.kernels.launch_config import Tiles, candidates, tf32_allowed, tile_override
     from models.triangle_attention_ref import triangle_attention_torch
 
     impl, _, variant = variant.rpartition(":")
@@ -134,7 +124,7 @@ def run_self_check(variant: str, device: torch.device, dtype: torch.dtype, head_
                 label = f"{tiles or impl}{', tf32' if tf32 else ''}"
                 override = tile_override(*astuple(tiles)) if isinstance(tiles, Tiles) else contextlib.nullcontext()
                 try:
-                    with override, _tf32(tf32 or dtype != torch.float32):
+                    with override, tf32_allowed(tf32 or dtype != torch.float32):
                         got = _outputs(kernel, tensors, grad_out)
                 except Exception as exc:  # a compile or launch failure is a failed check, reported, not a crash
                     return SelfCheck(False, None, f"kernel raised {type(exc).__name__} at {label}: {exc}")

@@ -25,8 +25,14 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch import launch, launch_meta, row_grid, strides, tuning_key
-from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input, padded_length, rows_per_split
+from models.kernels.launch import (
+    launch_bias_grad,
+    launch_rows,
+    strides,
+    sum_partials,
+    tuning_key,
+)
+from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input
 from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, store_tile
 from models.kernels.tuning import tuned
 
@@ -238,13 +244,8 @@ def vanilla_forward(
     lse = torch.empty((b, i, h, j), device=q.device, dtype=torch.float32)
 
     def run(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_m, b * i * h)
-        launch(
-            _fwd_kernel, rows.grid,
-            q, k, v, bias, mask_arg, out, lse, *strides(q, k, v, out, bias), *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale * LOG2E, **meta,
-        )  # fmt: skip
+        launch_rows(_fwd_kernel, tiles, tiles.block_m, q, mask, (q, k, v, bias), (out, lse),
+                    strides(q, k, v, out, bias), (scale * LOG2E,))  # fmt: skip
 
     tuned("vanilla.fwd", q.device, tuning_key(q, mask), candidates(d, q.dtype), run)
     return out, lse
@@ -264,39 +265,19 @@ def vanilla_backward(
     key = tuning_key(q, mask)
 
     def run_dkdv(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_n, b * i * h)
-        launch(
-            _dkdv_kernel, rows.grid,
-            q, k, v, bias, mask_arg, grad_out, lse, delta, dk, dv, *all_strides, *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale * LOG2E, scale, **meta,
-        )  # fmt: skip
+        launch_rows(_dkdv_kernel, tiles, tiles.block_n, q, mask, (q, k, v, bias), (grad_out, lse, delta, dk, dv),
+                    all_strides, (scale * LOG2E, scale))  # fmt: skip
 
     def run_dq(tiles: Tiles) -> None:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        rows = row_grid(j, tiles.block_m, b * i * h)
-        launch(
-            _dq_kernel, rows.grid,
-            q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *all_strides, *mask_strides,
-            b * i * h, i, h, j, d, *rows.args, scale * LOG2E, scale, **meta,
-        )  # fmt: skip
+        launch_rows(_dq_kernel, tiles, tiles.block_m, q, mask, (q, k, v, bias), (grad_out, lse, delta, dq),
+                    all_strides, (scale * LOG2E, scale))  # fmt: skip
 
     def run_dbias(tiles: Tiles) -> Tensor:
-        mask_arg, mask_strides, meta = launch_meta(q, mask, tiles)
-        n_m, n_n = triton.cdiv(j, tiles.block_m), triton.cdiv(j, tiles.block_n)
-        per_program = rows_per_split(i, n_m * n_n, b * h)
-        splits = triton.cdiv(i, per_program)
-        part = torch.empty((splits, b, h, j, padded_length(j)), device=q.device, dtype=torch.float32)
-        launch(
-            _dbias_kernel, (n_m, n_n, splits * b * h),
-            q, k, v, bias, mask_arg, grad_out, lse, delta, part, *all_strides, *mask_strides,
-            b, i, h, j, d, scale * LOG2E, per_program, part.stride(-2), **meta,
-        )  # fmt: skip
-        return part
+        return launch_bias_grad(_dbias_kernel, tiles, q, mask, (q, k, v, bias), (grad_out, lse, delta), all_strides,
+                                (scale * LOG2E,))  # fmt: skip
 
     configs = candidates(d, q.dtype)
     tuned("vanilla.dkdv", q.device, key, configs, run_dkdv)
     tuned("vanilla.dq", q.device, key, configs, run_dq)
     part = tuned("vanilla.dbias", q.device, key, configs, run_dbias)
-    dbias = part.sum(0)[..., :j]  # made contiguous below, as the fake op says
-    return dq, dk, dv, dbias.to(bias.dtype).contiguous()
+    return dq, dk, dv, sum_partials(part, bias.dtype)
