@@ -329,6 +329,16 @@ class RunConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _cueq_can_run(self) -> RunConfig:
+        if self.model.kernel_impl == "cueq":
+            from models.kernels.cueq import cueq_config_error
+
+            problem = cueq_config_error(self.model.triangle_attention, self.train.accelerator)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _check_recipe(self) -> RunConfig:
         from harness.recipe import recipe_problems
 

@@ -95,10 +95,13 @@ def runtime_params(config: RunConfig) -> dict[str, str]:
 
     arch = config.model.architecture()
     cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
-    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
-    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    # Triangle attention sees the trunk's autocast dtype and, in the confidence head's pair stack, that head's
+    # (models/policy.py): each is checked now, outside autocast, under the key the dispatcher uses later.
+    precisions = [arch.policy.trunk_precision] + ([arch.policy.confidence_precision] if arch.use_confidence_head
+                                                  and arch.n_confidence_blocks else [])  # fmt: skip
+    dtypes = tuple(torch.bfloat16 if p == "bf16" else torch.float32 for p in precisions)
     choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
-                           dtype, arch.tri_att_head_dim)  # fmt: skip
+                           dtypes, arch.tri_att_head_dim)  # fmt: skip
     return {
         names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
         names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
