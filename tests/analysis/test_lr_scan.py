@@ -24,6 +24,14 @@ def test_a_minimum_outside_the_scan_takes_the_edge_and_says_widen_it():
     assert choice.lr == 4e-3 and choice.at_edge and "widen the scan" in choice.note
 
 
+def test_a_vertex_inside_the_scan_with_the_lowest_point_on_its_edge_is_flagged():
+    """deep_structure in the committed study: 3.748 at 8e-3, 3.697 at 1.6e-2, the vertex just inside the range."""
+    lrs = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]
+    choice = choose_lr(lrs, [4.235, 3.946, 3.797, 3.748, 3.697])
+    assert 8e-3 < choice.lr < 1.6e-2 and choice.at_edge
+    assert "highest rate scanned" in choice.note and "widen the scan" in choice.note
+
+
 def test_diverged_rates_are_left_out_and_named():
     choice = choose_lr([1e-3, 2e-3, 4e-3, 8e-3], [4.0, 3.6, 3.7, float("nan")])
     assert choice.diverged == (8e-3,)
