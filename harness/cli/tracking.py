@@ -20,14 +20,20 @@ def serve(
     advertise_host: Annotated[str | None, typer.Option(help="address jobs use; default: see TrackingConfig")] = None,
     port: Annotated[int | None, typer.Option(help="default: derived from the store's path")] = None,
 ) -> None:
-    """Start (or find) the detached MLflow server for the runs folder's store; print its URL."""
+    """Start (or find) the detached MLflow server for the runs folder's store; print its URL (and, bound beyond
+    loopback, where its credentials are: never the credentials themselves)."""
     from harness.dispatch.tracking import stable_port
+    from harness.tracking.auth import CLIENT_VARS, CREDENTIALS_FILE, auth_dir, is_loopback
     from harness.tracking.server import serve_detached
     from harness.tracking.store import default_uri
 
     uri = default_uri(runs_dir)
     typer.echo(serve_detached(runs_dir, uri, port=port or stable_port(uri), host=host,
                               advertise_host=advertise_host))
+    if not is_loopback(host):
+        console.print(f"credentials (0600): {auth_dir(runs_dir) / CREDENTIALS_FILE}; MLflow clients read them from "
+                      f"{' and '.join(CLIENT_VARS)} (`harness sweep` on this runs folder sets them itself)",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("stop")
