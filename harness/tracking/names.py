@@ -67,6 +67,6 @@ PARAM_CPU_MALLOC = "cpu_malloc"  # tuned | env | off | unsupported
 # Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
 RUN_STATE_FILE = "state.json"  # {"status", "step", "mlflow_run_id", "experiment_id", "last_metrics", ...}
-RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value
+RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value, time_ms (harness.tracking.record)
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
