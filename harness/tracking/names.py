@@ -68,5 +68,6 @@ PARAM_CPU_MALLOC = "cpu_malloc"  # tuned | env | off | unsupported
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
 RUN_STATE_FILE = "state.json"  # {"status", "step", "mlflow_run_id", "experiment_id", "last_metrics", ...}
 RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value, time_ms (harness.tracking.record)
+RUN_LOCK_FILE = "trainer.lock"  # held by the live trainer or `harness tracking sync` (harness.tracking.trainer_lock)
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
