@@ -37,7 +37,7 @@ def test_checkpoint_alone_rebuilds_the_model(trained_run):
     assert loaded.config.config_hash() == config.config_hash()
 
 
-def test_a_checkpoint_from_before_the_block_order_key_rebuilds_the_parallel_model(trained_run, tmp_path):
+def test_a_checkpoint_from_before_the_af3_fixes_rebuilds_the_model_it_holds(trained_run, tmp_path):
     import torch
     import yaml
 
@@ -47,14 +47,16 @@ def test_a_checkpoint_from_before_the_block_order_key_rebuilds_the_parallel_mode
     ckpt = torch.load(resolve_checkpoint(run_dir), weights_only=True)
     stored = yaml.safe_load(ckpt["harness"]["config_yaml"])
     assert stored["model"].pop("transformer_block_order") == "sequential"
-    ckpt["harness"]["config_yaml"] = yaml.safe_dump(stored, sort_keys=False)  # as written before the key existed
+    assert stored["model"].pop("zero_init_conditioning") is True
+    ckpt["harness"]["config_yaml"] = yaml.safe_dump(stored, sort_keys=False)  # as written before the keys existed
     torch.save(ckpt, tmp_path / "old.ckpt")
     loaded = load_model(tmp_path / "old.ckpt")
     assert loaded.model.diffusion_module.transformer.order == "parallel"
     assert loaded.model.diffusion_module.atom_encoder.transformer.order == "parallel"
-    parallel = RunConfig.model_validate(config.model_dump() | {
-        "model": config.model.model_dump() | {"transformer_block_order": "parallel"}})
-    assert loaded.config.config_hash() == parallel.config_hash() != config.config_hash()
+    assert loaded.model.config.zero_init_conditioning is False
+    legacy = RunConfig.model_validate(config.model_dump() | {"model": config.model.model_dump() | {
+        "transformer_block_order": "parallel", "zero_init_conditioning": False}})
+    assert loaded.config.config_hash() == legacy.config_hash() != config.config_hash()
 
 
 def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
