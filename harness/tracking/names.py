@@ -23,7 +23,7 @@ VAL_LOSS_DIFFUSION = "val/loss_diffusion"  # quadrature-weighted diffusion loss 
 VAL_LOSS_DIFFUSION_AT_SIGMA = "val/loss_diffusion_sigma_{i:02d}"  # per node i of the sigma grid (format string)
 VAL_DISTOGRAM_CE = "val/distogram_ce"
 VAL_SMOOTH_LDDT = "val/smooth_lddt"  # smooth lDDT (a score in [0, 1]), quadrature-weighted over the sigma grid
-VAL_LOSS_BOND = "val/loss_bond"  # the ligand bond term's share of VAL_LOSS_DIFFUSION (Å², quadrature-weighted)
+VAL_LOSS_BOND = "val/loss_bond"  # the bond term of VAL_LOSS_DIFFUSION before α_bond (σ-weighted, quadrature)
 # The estimator's own noise: std of the metric at one checkpoint over independent noise draws (absolute units).
 VAL_LOSS_NOISE = "val/loss_noise"
 VAL_LDDT_NOISE = "val/lddt_noise"
