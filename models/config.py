@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.policy import MemoryPolicy
 
 TriangleAttentionVariant = Literal["vanilla", "additive", "gated"]
-KernelImpl = Literal["auto", "torch", "triton"]
+KernelImpl = Literal["auto", "torch", "triton", "cueq"]
 BlockOrder = Literal["sequential", "parallel"]
 
 

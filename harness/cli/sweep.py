@@ -22,12 +22,18 @@ def command(
     parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="runs at once"),
     set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE override for every run (repeatable)"),
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="seconds between status checks"),
+    lr_source: str | None = typer.Option(
+        None, "--lr-source", help="a study's learning rates: scan (chosen by a scan per configuration) or config "
+        "(the runs' own train.lr, e.g. the paper's hand-set rates); default: the study design's"),
 ) -> None:
     """Expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished runs."""
     from harness.sweep.service import cancel_sweep, dry_run_table, exit_on_sigterm, prepare, run_prepared
 
+    if lr_source not in (None, "scan", "config"):
+        err_console.print(f"--lr-source: expected scan or config, got {lr_source!r}")
+        raise typer.Exit(2)
     prepared = prepare(file, profile=profile, executor=executor, parallelism=parallelism,
-                       extra=parse_sets(set_))
+                       extra=parse_sets(set_), lr_source=lr_source)
     if cancel:
         n = cancel_sweep(prepared.specs)
         console.print(f"cancelled {n} job(s) of sweep {prepared.sweep.name}")

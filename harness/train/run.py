@@ -22,6 +22,7 @@ from harness.errors import HarnessError
 from harness.recipe import TRAINER_PRECISION, Stage, plan_stages, resolve
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.train.branch import copy_parent_records, parent_checkpoint
 
 
 class RunFolderMismatch(HarnessError):
@@ -94,10 +95,13 @@ def runtime_params(config: RunConfig) -> dict[str, str]:
 
     arch = config.model.architecture()
     cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
-    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
-    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    # Triangle attention sees the trunk's autocast dtype and, in the confidence head's pair stack, that head's
+    # (models/policy.py): each is checked now, outside autocast, under the key the dispatcher uses later.
+    precisions = [arch.policy.trunk_precision] + ([arch.policy.confidence_precision] if arch.use_confidence_head
+                                                  and arch.n_confidence_blocks else [])  # fmt: skip
+    dtypes = tuple(torch.bfloat16 if p == "bf16" else torch.float32 for p in precisions)
     choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
-                           dtype, arch.tri_att_head_dim)  # fmt: skip
+                           dtypes, arch.tri_att_head_dim)  # fmt: skip
     return {
         names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
         names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
@@ -262,11 +266,17 @@ def _train_session(
     warnings.filterwarnings("ignore", ".*LightningModule.configure_optimizers.*")
 
     ckpt = folder.last_checkpoint
-    fresh = not ckpt.exists()
+    # A branch's first session starts from its parent's milestone (harness/train/branch.py), later ones resume.
+    branch = parent_checkpoint(config) if config.init_from is not None and not ckpt.exists() else None
+    start = ckpt if ckpt.exists() else branch
     uploader = None
     if rank == 0:
+        if branch is not None:
+            copy_parent_records(config, folder.path)
+            folder.update_state(branched_from={"run": str(config.init_from.run_dir), "step": config.init_from.step})
         # Rows logged after the checkpoint are retrained from it: cut them, so each step is recorded once.
-        MetricRecord(folder.metrics_path).truncate_after(-1 if fresh else _checkpoint_step(ckpt))
+        for record in (folder.metrics_path, folder.structure_metrics_path):
+            MetricRecord(record).truncate_after(-1 if start is None else _checkpoint_step(start))
         folder.update_state(status="running", started=state.get("started", time.time()))
         uploader = _open_tracking(config, folder, experiment_id, tags or {})
     logger = RunLogger(folder, uploader, folder.read_state().get("mlflow_run_id"))
@@ -277,7 +287,8 @@ def _train_session(
     noise: list[dict] = []
     try:
         for stage in plan_stages(config):
-            resume_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
+            start = ckpt if ckpt.exists() else branch
+            resume_step = _checkpoint_step(start) if start is not None else 0
             if resume_step >= stage.end:
                 continue
             data_cfg = config.data
@@ -292,7 +303,7 @@ def _train_session(
             keeper = CheckpointKeeper(folder, config.train)
             module.checkpoints = keeper
             trainer = _trainer(config, stage, folder, logger, [ema, keeper])
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(start) if start is not None else None,
                         weights_only=True)
             events += module.events
             noise += module.noise_trace
