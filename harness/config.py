@@ -263,7 +263,8 @@ HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
 # (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
 # runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
 # omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.
-LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),)
+LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),
+                                                   ("model", "zero_init_conditioning", False))
 
 
 class InitFrom(BaseModel):

@@ -34,7 +34,7 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
                   "FLOPs: forward + backward of a typical crop (7.8 atoms/token), mean over recycling draws; "
                   "memory: estimate per GPU, with / without per-block checkpointing (* = in effect)"
                   if specs else None)
-    for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms",
+    for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms/MSA",
                 "global batch", "precision", "ckpt", "FLOPs/example", "FLOPs/step", "mem ckpt / plain",
                 "run key"):
         table.add_column(col, overflow="fold")
@@ -43,12 +43,13 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
         size = estimate(spec.config)
         r = size.recipe
         depth = f"{m.n_pairformer_blocks}/{m.n_diffusion_blocks}"
-        crop = f"{r.crop_tokens}/{r.atom_budget}"
+        crop = f"{r.crop_tokens}/{r.atom_budget}/{r.msa_rows}"
         batch = (f"{r.global_batch} = {r.per_device_batch}x{r.devices}x{r.num_nodes}x{r.accumulation} acc"
                  if isinstance(r.global_batch, int) else f"{r.per_device_batch}/device (devices auto)")
         on, off = ("*", "") if r.checkpoint_blocks else ("", "*")
         mem = f"{on}{size.memory_gb_checkpointed:.3g} / {off}{size.memory_gb_plain:.3g} GB"
-        table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, m.triangle_attention,
+        attention = m.triangle_attention + (", parallel blocks" if m.transformer_block_order == "parallel" else "")
+        table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, attention,
                       f"{m.sampler.gamma_0:g}/{m.sampler.step_scale:g}", _si(size.params),
                       crop, batch, _precision(r.precision) + (
                           f", conf Adam ε {r.confidence_adam_eps:.0e}" if r.confidence_adam_eps is not None else "")

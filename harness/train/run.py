@@ -213,8 +213,28 @@ def train_run(
 
     ``experiment_id``: an MLflow experiment created once by the caller (a sweep driver); default: looked up or
     created by name. ``datamodule_factory(data_config, seed=...)`` replaces ``StructureDataModule`` (custom data).
-    Returns the final state: status, step, MLflow run id, last metrics and wall time.
+    Returns the final state: status, step, MLflow run id, last metrics and wall time. Rank 0 holds the run
+    folder's lock for the session (``harness.tracking.trainer_lock``: no `harness tracking sync` beside it).
     """
+    from harness.tracking.trainer_lock import folder_lock
+
+    folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
+    args = (config, folder.path)
+    kwargs = {"experiment_id": experiment_id, "tags": tags, "datamodule_factory": datamodule_factory}
+    if global_rank() != 0:
+        return _train_session(*args, **kwargs)
+    with folder_lock(folder, owner="trainer", wait=True):
+        return _train_session(*args, **kwargs)
+
+
+def _train_session(
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    *,
+    experiment_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    datamodule_factory: Callable[..., L.LightningDataModule] | None = None,
+) -> dict[str, Any]:
     import torch
 
     from harness.allocator import tune_allocator
