@@ -75,6 +75,18 @@ def test_budgets_a_configuration_cannot_complete_are_refused_one_line_each(tmp_p
     assert result.exit_code != 0 and "budget 1e+08 FLOPs: a gets 1 steps" in str(result.exception)
 
 
+def test_a_set_of_what_the_study_derives_is_refused_naming_the_key(tmp_path):
+    path = study_sweep(tmp_path, budgets=[2.0e10])
+    with pytest.raises(ConfigError) as err:
+        prepare(path, executor="local", extra={"train.max_steps": 4, "train.schedule.decay_fraction": 0.5,
+                                                "train.lr": 0.1})
+    assert [line.split(":")[0] for line in err.value.problems] == ["--set train.max_steps",
+                                                                   "--set train.schedule.decay_fraction"]
+    assert "study.budgets" in err.value.problems[0] and "study.decay_fraction" in err.value.problems[1]
+    result = runner.invoke(app, ["sweep", str(path), "--dry-run", "--set", "train.max_steps=4"])
+    assert result.exit_code != 0 and "--set train.max_steps: a study design" in str(result.exception)
+
+
 def test_dry_run_lists_steps_schedule_start_and_lr_per_budget(tmp_path):
     path = study_sweep(tmp_path, budgets=[2.0e10, 6.0e10])
     result = runner.invoke(app, ["sweep", str(path), "--dry-run"], env={"COLUMNS": "220"})
