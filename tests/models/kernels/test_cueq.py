@@ -1,11 +1,14 @@
 """``kernel_impl: cueq`` (NVIDIA cuEquivariance): one clear error at config validation without the package, on
 a CPU accelerator or with a linear variant; the dispatcher and the module refuse to run it where it cannot."""
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from test_kernel_dispatch import make_inputs
 
-from harness.config import RunConfig, parse_config
+from harness.config import RunConfig, load_record, parse_config
 from harness.errors import ConfigError
 from models.kernels import KernelUnavailableError, triangle_attention
 from models.kernels.cueq import cueq_installed
@@ -42,8 +45,18 @@ def test_config_on_a_cpu_accelerator_is_an_error(monkeypatch):
 
 
 def test_existing_kernel_impl_values_keep_their_run_keys():
-    """Adding "cueq" to the allowed values changes no recorded run key."""
-    assert _config({"kernel_impl": "triton"}).config_hash() == "2d8500c8cb3a"
+    """Adding "cueq" to the allowed values changes no recorded run key: runs recorded before it (the committed
+    study example) read back with the hash their folder is named by, with their own kernel_impl and with the
+    other values that existed then."""
+    runs = sorted((Path(__file__).parents[3] / "docs/examples/width_vs_depth_study/runs/width_vs_depth").glob("*-*"))
+    for run in runs[:3]:
+        raw = yaml.safe_load((run / "config.yaml").read_text())
+        raw.pop("derived", None)
+        config = load_record(raw, str(run))
+        assert config.model.kernel_impl == "auto" and config.config_hash() == run.name.rsplit("-", 1)[1]
+        for impl in ("torch", "triton"):  # the other values then: a different run, as before
+            other = load_record({**raw, "model": {**raw["model"], "kernel_impl": impl}}, str(run))
+            assert other.config_hash() not in (config.config_hash(), "")
 
 
 def test_dispatcher_refuses_cueq_on_cpu_tensors():
