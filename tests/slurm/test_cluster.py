@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import cloudpickle
 import pytest
@@ -60,7 +61,12 @@ def test_submitit_auto_executor_returns_result(submitit_folder):
     assert result["square"] == 49
     assert result["job_id"] == job.job_id
     assert result["pid"] != os.getpid()
-    assert job.get_info(mode="force")["State"] == "COMPLETED"  # read through sacct: needs slurmdbd
+    # Read through sacct (needs slurmdbd). The result file is written before the job ends, and slurmctld hands
+    # the job's record to slurmdbd after that, so sacct may lag behind for a few seconds (once seen: PENDING).
+    deadline = time.monotonic() + 60
+    while (state := job.get_info(mode="force").get("State")) != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert state == "COMPLETED"
 
 
 def test_submitit_job_array_and_failure(submitit_folder):
