@@ -17,10 +17,16 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def _sacct_state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True,
-                         text=True, check=True, timeout=30).stdout
-    return out.strip().splitlines()[0]
+def _sacct_state(job_id: str, wait_s: float = 60) -> str:
+    """The job's state in accounting, once it is COMPLETED or ``wait_s`` has passed (slurmdbd may lag)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        state = (out.strip().splitlines() or [""])[0]
+        if state == "COMPLETED" or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
 
 
 def test_sbatch_job_writes_file_and_is_accounted(tmp_path):

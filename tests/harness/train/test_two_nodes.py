@@ -91,8 +91,12 @@ def test_two_node_ddp_one_run_survives_server_loss_ranks_draw_own_noise(two_node
     assert "distributed_backend=gloo" in job.stderr() + job.stdout()
     state = folder.read_state()
     assert state["status"] == "finished" and state["step"] == MAX_STEPS
-    nodes = subprocess.run(["sacct", "-j", str(job.job_id), "-n", "-X", "-o", "NNodes"], capture_output=True,
-                           text=True).stdout.split()
+    deadline = time.monotonic() + 60  # accounting may lag behind the job's end
+    while (nodes := subprocess.run(["sacct", "-j", str(job.job_id), "-n", "-X", "-o", "NNodes"],
+                                   capture_output=True, text=True).stdout.split()) != ["2"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert nodes == ["2"]
 
     password = auth.credentials(runs_dir).password
