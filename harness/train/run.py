@@ -11,6 +11,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -219,22 +220,12 @@ def train_run(
     from harness.tracking.trainer_lock import folder_lock
 
     folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
-    args = (config, folder.path)
-    kwargs = {"experiment_id": experiment_id, "tags": tags, "datamodule_factory": datamodule_factory}
-    if global_rank() != 0:
-        return _train_session(*args, **kwargs)
-    with folder_lock(folder, owner="trainer", wait=True):
-        return _train_session(*args, **kwargs)
+    with folder_lock(folder, owner="trainer", wait=True) if global_rank() == 0 else nullcontext():
+        return _train_session(config, folder, experiment_id, tags, datamodule_factory)
 
 
-def _train_session(
-    config: RunConfig,
-    run_dir: str | Path | None = None,
-    *,
-    experiment_id: str | None = None,
-    tags: dict[str, str] | None = None,
-    datamodule_factory: Callable[..., L.LightningDataModule] | None = None,
-) -> dict[str, Any]:
+def _train_session(config: RunConfig, folder: RunFolder, experiment_id: str | None, tags: dict[str, str] | None,
+                   datamodule_factory: Callable[..., L.LightningDataModule] | None) -> dict[str, Any]:
     import torch
 
     from harness.allocator import tune_allocator
@@ -245,7 +236,6 @@ def _train_session(
     from harness.train.ema import EMA
     from harness.train.module import SeedFoldModule
 
-    folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.checkpoint_dir.mkdir(exist_ok=True)
     rank = global_rank()
