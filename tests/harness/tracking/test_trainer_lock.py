@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import yaml
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -32,6 +33,9 @@ def test_sync_refuses_a_live_trainers_folder_and_a_trainer_waits_for_a_sync(tmp_
     config = mini_config(tmp_path, max_steps=40, val_every=1000, val_batches=1, checkpoint_every=40,
                          accelerator="cpu", devices=1)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    # The store exists before two processes open it (as a sweep driver makes it before its jobs): two first
+    # opens of one sqlite file race in MLflow's schema migration, which is not what this test is about.
+    MlflowClient(tracking_uri=config.tracking_uri()).search_experiments()
     live, other = RunFolder(tmp_path / "live"), RunFolder(tmp_path / "other")
     # A finished folder beside it, never uploaded (an outage outlived its run).
     other.path.mkdir()
