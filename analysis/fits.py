@@ -1,4 +1,4 @@
-"""Scaling-law fits of a sweep's curves (SPEC.md §4): L(X) = E + A·X^(−α) and L(N, D) = E + A/N^α + B/D^β.
+"""Scaling-law fits of a sweep's curves: L(X) = E + A·X^(−α) and L(N, D) = E + A/N^α + B/D^β.
 
 The fitting itself is :mod:`analysis.laws` (Huber δ = 1e-3 on log residuals, variable projection over the
 exponents, then a polish; every bootstrap resample fitted in one vectorised batch). This module keeps the
