@@ -256,11 +256,12 @@ def _optima_with_family_verdict(section: LawsSection, answers: list[StudyAnswer]
     """The optima table with its lone best-vs-runner-up verdict renamed for what it is, and the answer's verdict of
     the same pair at the same budget (Welch, Holm over the budget's family, bootstrap) beside it."""
     table = section.optima_rows().rename(columns={"verdict": "best vs runner-up alone (no multiplicity correction)"})
-    families = {f"{f.point.value:.3g}": f for a in answers for f in a.of(a.primary, AXIS_FLOPS)}
+    families = {f.point.value: f for a in answers for f in a.of(a.primary, AXIS_FLOPS)}
     verdicts = []
-    for budget, best, runner_up in zip(table["FLOPs budget"], table["best"], table["runner-up"], strict=True):
-        family = families.get(budget)
-        c = next((c for c in family.comparisons if {c.a, c.b} == {best, runner_up}), None) if family else None
+    for optimum in section.optima:  # the table's rows, in order
+        family = families.get(optimum.budget)
+        pair = {optimum.best, optimum.runner_up}
+        c = next((c for c in family.comparisons if {c.a, c.b} == pair), None) if family else None
         verdicts.append(c.verdict() if c is not None else "")
     return table.assign(**{"pairwise verdict (the answer's)": verdicts})
 
