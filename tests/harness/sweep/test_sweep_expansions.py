@@ -27,8 +27,8 @@ def _spec_record(spec, workdir: Path) -> dict:
 
 
 def expansions(workdir: Path) -> dict:
-    """sweep -> profile -> {"runs": [...], "grid": [...] (only where it differs from the runs)}, expanded with ``workdir`` as the working folder (no
-    finished lr scan there, so a scan study lists its scan runs)."""
+    """sweep -> profile -> {"runs": [...], "grid": [...] (only where it differs from the runs)}, expanded with
+    ``workdir`` as the working folder (no finished lr scan there, so a scan study lists its scan runs)."""
     from harness.sweep.expand import expand, expand_runs, load_sweep
 
     here = Path.cwd()
