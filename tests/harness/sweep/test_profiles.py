@@ -79,8 +79,8 @@ def test_unknown_profile_in_a_profile_file_names_that_file(tmp_path):
 
 
 @pytest.mark.parametrize("doc, expected", [
-    ({"overides": {"train.lr": 1}}, "overides: Extra inputs are not permitted"),
-    ({"runs": {"a": {}}}, "runs: Extra inputs are not permitted"),  # named runs belong to a sweep
+    ({"overides": {"train.lr": 1}}, "overides: unknown key"),
+    ({"runs": {"a": {}}}, "runs: unknown key"),  # named runs belong to a sweep
     ({"seeds": [1, 1]}, "seeds: Value error, seeds must be distinct"),
 ])
 def test_invalid_profile_file_names_the_file_and_key(tmp_path, doc, expected):

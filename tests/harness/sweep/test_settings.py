@@ -52,8 +52,9 @@ def test_study_settings_are_marked_as_the_study_designs():
     scan = [r for r in rows if r.key == "train.lr" and r.source == design]
     assert [r.value for r in scan] == ["x [0.5, 1.0, 2.0, 4.0, 8.0] (the scan), then each configuration's choice "
                                        "(study table)"]
-    assert by[("train.lr", "0.004")].runs == "base, medium, deep_pairformer, deep_structure"
-    assert by[("train.lr", "0.004")].source == "sweeps/profiles/study.yaml"
+    assert [(r.source, r.runs) for r in rows if (r.key, r.value) == ("train.lr", "0.004")] == [
+        ("sweeps/profiles/study.yaml", "base, medium, deep_pairformer, deep_structure"),
+        ("sweeps/width_vs_depth.yaml: profiles.study.runs.large", "large")]
     assert by[("data.crop_size", "32")].source == "sweeps/profiles/mini.yaml"
     assert by[("runs_dir", "runs/study")].source == "sweeps/profiles/study.yaml"
 
