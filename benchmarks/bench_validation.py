@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from harness.config import RunConfig
+from harness.config import RunConfig, set_dotted
 from harness.data.datamodule import StructureDataModule
+from harness.sweep.expand import load_sweep
 from harness.tracking import names
 from harness.train.validation import Validator, shard
 from models.model import SeedFold
@@ -65,11 +66,9 @@ def main() -> None:
     if args.run_dir:
         config = RunConfig.model_validate(yaml.safe_load((args.run_dir / "config.yaml").read_text()))
     else:
-        sweep = yaml.safe_load(Path("sweeps/width_vs_depth.yaml").read_text())
-        raw = {"model": {"preset": "base", "miniature": True}, "data": {}, "train": {}}
-        for k, v in sweep["profiles"]["mini"]["overrides"].items():
-            section, key = k.split(".", 1)
-            raw[section][key] = v
+        raw = {"model": {"preset": "base", "miniature": True}}
+        for k, v in load_sweep("sweeps/width_vs_depth.yaml").profiles["mini"].overrides.items():
+            set_dotted(raw, k, v)  # the mini profile as the sweep resolves it (sweeps/profiles/mini.yaml + deltas)
         config = RunConfig.model_validate(raw)
     update = {k: v for k, v in (("val_copies", args.copies), ("val_sigma_nodes", args.nodes)) if v}
     train = config.train.model_copy(update=update)

@@ -1,8 +1,9 @@
 """Sweep YAML → list of validated ``RunSpec``. Every run is validated as a RunConfig before anything is
 submitted; all problems are reported together, each naming the sweep file and key path.
 
-Order in which overrides apply to ``base`` (later wins): the profile's ``overrides`` (a generic shrink such as
-``train.max_steps``) → the named run → grid/zip values → the profile's per-run overrides → the seed.
+Order in which overrides apply to ``base`` (later wins): the profile's ``overrides`` (its profile files' and the
+sweep's own, ``harness.sweep.profiles``) → the named run → grid/zip values → the profile's per-run overrides →
+``--set`` → the seed. ``assemble`` records for each setting which of these wrote it (the dry-run's settings table).
 """
 
 from __future__ import annotations
@@ -10,22 +11,25 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from harness.config import RunConfig, format_validation_error, parse_config, read_yaml, set_dotted
 from harness.errors import ConfigError
 from harness.sweep.keys import flatten, key_problem
+from harness.sweep.profiles import resolve_profiles
 from harness.sweep.schema import ExecutorSettings, StudyDesign, SweepFile, SweepProfile
 from harness.sweep.spec import RunSpec
 from harness.sweep.study import StudyPlan
 
 
 def load_sweep(path: str | Path) -> SweepFile:
-    """Read and validate the sweep file's own structure (not yet the runs)."""
-    return parse_config(SweepFile, read_yaml(path), str(path))
+    """Read and validate the sweep file's own structure (not yet the runs), its profiles resolved
+    (``harness.sweep.profiles``: the profile files they extend merged in)."""
+    return resolve_profiles(parse_config(SweepFile, read_yaml(path), str(path)), path)
 
 
 def choose_profile(sweep: SweepFile, profile: str | None, source: str) -> tuple[str | None, SweepProfile]:
@@ -35,6 +39,8 @@ def choose_profile(sweep: SweepFile, profile: str | None, source: str) -> tuple[
     if name not in sweep.profiles:
         raise ConfigError(source, [f"profiles: no profile {name!r}; "
                                    f"this sweep defines {sorted(sweep.profiles)}"])
+    if sweep.profiles[name].extends is not None:
+        raise ConfigError(source, [f"profiles.{name}.extends: not resolved; read the sweep with load_sweep"])
     return name, sweep.profiles[name]
 
 
@@ -78,7 +84,8 @@ def _key_problems(sweep: SweepFile, profile_name: str | None, profile: SweepProf
     sections += [(f"runs.{name}", flatten(RunConfig, o)) for name, o in sweep.runs.items()]
     sections += [("grid", dict(sweep.grid)), ("zip", dict(sweep.zip))]
     if profile_name is not None:
-        sections.append((f"profiles.{profile_name}.overrides", flatten(RunConfig, profile.overrides)))
+        sections += [(_profile_origin(profile, profile_name, key), {key: value})
+                     for key, value in flatten(RunConfig, profile.overrides).items()]
         sections += [(f"profiles.{profile_name}.runs.{n}", flatten(RunConfig, o))
                      for n, o in profile.runs.items()]
     problems = []
@@ -88,6 +95,54 @@ def _key_problems(sweep: SweepFile, profile_name: str | None, profile: SweepProf
             if problem:
                 problems.append(f"{where}.{key}: {problem}")
     return problems
+
+
+def _profile_origin(profile: SweepProfile, name: str, key: str) -> str:
+    """Where the profile's override ``key`` is written: ``profiles.<name>.overrides`` of this sweep, or
+    ``<profile file>: overrides``."""
+    origin = profile.origin(key, f": profiles.{name}")
+    return f"profiles.{name}.overrides" if origin.endswith(f": profiles.{name}") else f"{origin}: overrides"
+
+
+class Assembled(NamedTuple):
+    """One run's raw RunConfig mapping before validation, and where each of its settings was written."""
+
+    label: str  # the run's label, e.g. "medium-lr0.001-s1"
+    group: str  # the label without the seed: the runs a setting can differ between ("" when one group)
+    point: dict[str, Any]  # its grid/zip values
+    raw: dict[str, Any]
+    sources: dict[str, tuple[Any, str]]  # dotted key -> (value, where: base, a run, a profile file, --set, ...)
+
+
+def assemble(sweep: SweepFile, profile_name: str | None, prof: SweepProfile, extra: dict[str, Any] | None,
+             source: str) -> Iterator[Assembled]:
+    """Every run of the sweep as the layers of overrides give it (order in the module docstring)."""
+    base = copy.deepcopy(sweep.base)
+    base_sources = {key: (value, f"{source}: base") for key, value in flatten(RunConfig, base).items()}
+    if "experiment" not in base.get("tracking", {}):
+        base.setdefault("tracking", {})["experiment"] = sweep.name
+        base_sources["tracking.experiment"] = (sweep.name, f"{source}: name")
+    named: list[tuple[str | None, dict[str, Any]]] = list(sweep.runs.items()) or [(None, {})]
+    seeds = prof.seeds or sweep.seeds
+    overrides = flatten(RunConfig, prof.overrides)
+    from_profile = {key: prof.origin(key, f"{source}: profiles.{profile_name}") for key in overrides}
+    for (run, run_overrides), point, seed in itertools.product(named, _grid_points(sweep), seeds):
+        label = _label(run, point, seed, len(seeds) > 1)
+        raw = copy.deepcopy(base)
+        sources = dict(base_sources)
+        layers = [(overrides, from_profile),
+                  (flatten(RunConfig, run_overrides), f"{source}: runs.{run}"),
+                  (point, {key: f"{source}: {'zip' if key in sweep.zip else 'grid'}" for key in point}),
+                  (flatten(RunConfig, prof.runs.get(run or "", {})),
+                   f"{source}: profiles.{profile_name}.runs.{run}"),
+                  (dict(extra or {}), "--set"),
+                  ({"seed": seed, "name": label}, "seed")]
+        for layer, where in layers:
+            for dotted, value in layer.items():
+                set_dotted(raw, dotted, copy.deepcopy(value))
+                sources[dotted] = (value, where[dotted] if isinstance(where, dict) else where)
+        group = _label(run, point, seed, False) if run or point else ""
+        yield Assembled(label, group, point, raw, sources)
 
 
 def expand(sweep: SweepFile, profile: str | None = None, *, source: str = "<sweep>",
@@ -102,21 +157,9 @@ def expand(sweep: SweepFile, profile: str | None = None, *, source: str = "<swee
     if problems:
         raise ConfigError(source, problems)
 
-    base = copy.deepcopy(sweep.base)
-    base.setdefault("tracking", {}).setdefault("experiment", sweep.name)
-    named: list[tuple[str | None, dict[str, Any]]] = list(sweep.runs.items()) or [(None, {})]
     specs: list[RunSpec] = []
     by_key: dict[str, str] = {}
-    seeds = prof.seeds or sweep.seeds
-    for (run, run_overrides), point, seed in itertools.product(named, _grid_points(sweep), seeds):
-        label = _label(run, point, seed, len(seeds) > 1)
-        raw = copy.deepcopy(base)
-        layers = [flatten(RunConfig, prof.overrides), flatten(RunConfig, run_overrides), point,
-                  flatten(RunConfig, prof.runs.get(run or "", {})), dict(extra or {}),
-                  {"seed": seed, "name": label}]
-        for layer in layers:
-            for dotted, value in layer.items():
-                set_dotted(raw, dotted, copy.deepcopy(value))
+    for label, _, point, raw, _ in assemble(sweep, profile_name, prof, extra, source):
         try:
             config = RunConfig.model_validate(raw)
         except ValidationError as err:

@@ -10,8 +10,12 @@ grid: {train.lr: [1.0e-3, 1.8e-3]}   # Cartesian axes (product with runs and see
 zip: {train.lr: [1.0e-3, 1.8e-3], train.warmup_steps: [3000, 1000]}   # paired axes, varied together
 seeds: [0, 1]
 profiles:                            # chosen with --profile; `default_profile` when not given
-  paper: {executor: {slurm_profile: gpu_node_8}}
-  mini: {overrides: {model.miniature: true, train.max_steps: 300}, executor: {kind: local}}
+  paper: {extends: paper}            # sweeps/profiles/paper.yaml as it is
+  mini:                              # sweeps/profiles/mini.yaml with this sweep's deltas
+    extends: mini
+    overrides: {train.max_steps: 300}
+    runs: {medium: {train.lr: 2.0e-3}}
+  local: {overrides: {model.miniature: true}, executor: {kind: local}}   # a profile of this sweep only
 executor: {kind: auto, parallelism: null, max_retries: 2, slurm_profile: single_gpu, slurm: {}}
 ```
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from harness.config import ScheduleConfig
 
@@ -119,14 +123,16 @@ class StudyDesign(BaseModel):
         return self
 
 
-class SweepProfile(BaseModel):
-    """A named variant of the whole sweep (``paper``: real sizes; ``mini``: CPU miniatures)."""
+class ProfileFile(BaseModel):
+    """A profile file ``sweeps/profiles/<name>.yaml``: a recipe shared by sweeps, which name it with ``extends``.
+    It may itself build on another profile file (``extends``) and state only what differs."""
 
     model_config = ConfigDict(extra="forbid")
 
+    extends: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$",
+                                description="the profile file (sweeps/profiles/<name>.yaml) this one builds on")
     description: str = ""
     overrides: Overrides = Field(default_factory=dict, description="dotted keys applied to every run")
-    runs: dict[str, Overrides] = Field(default_factory=dict, description="per named run, after `overrides`")
     seeds: list[int] | None = Field(None, min_length=1, description="replace the sweep's seeds (None keeps them)")
     executor: dict[str, Any] = Field(default_factory=dict, description="partial ExecutorSettings")
     study: StudyDesign | None = Field(None, description="replace the sweep's study design (None keeps it)")
@@ -137,6 +143,21 @@ class SweepProfile(BaseModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError(f"seeds must be distinct, got {value}")
         return value
+
+
+class SweepProfile(ProfileFile):
+    """A named variant of the whole sweep (``paper``: real sizes; ``mini``: CPU miniatures): a profile file it
+    ``extends`` with this sweep's deltas on top, including overrides per named run.
+
+    After loading (``harness.sweep.profiles``) ``extends`` is resolved: the fields hold the merged profile and
+    ``origins`` says where each of its settings was written."""
+
+    runs: dict[str, Overrides] = Field(default_factory=dict, description="per named run, after `overrides`")
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted override / "study" -> where it is set
+
+    def origin(self, key: str, default: str) -> str:
+        """Where override ``key`` (or ``"study"``) of the resolved profile was written; ``default`` if here."""
+        return self._origins.get(key, default)
 
 
 class SweepFile(BaseModel):

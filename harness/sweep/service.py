@@ -21,6 +21,7 @@ from harness.sweep.driver import SweepDriver, SweepOutcome, sweep_dir_of
 from harness.sweep.expand import choose_profile, executor_settings, expand_runs, load_sweep
 from harness.sweep.progress import RunProgress, read_progress
 from harness.sweep.schema import ExecutorSettings, SweepFile
+from harness.sweep.settings import settings, settings_table
 from harness.sweep.spec import RunSpec
 from harness.sweep.study import StudyPlan
 from harness.sweep.table import plan_table, progress_table, study_table
@@ -97,8 +98,9 @@ def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str)
 
 
 def dry_run_table(prepared: PreparedSweep):
-    """The runs with their sizes and recipe; for a study also, per budget and configuration, the steps, the
-    schedule, where each run starts and its lr (a rich Group of tables)."""
+    """The settings the sweep writes and where each was written; the runs with their sizes and recipe; for a
+    study also, per budget and configuration, the steps, the schedule, where each run starts and its lr (a rich
+    Group of tables)."""
     from rich.console import Group
 
     plan = prepared.study
@@ -106,9 +108,10 @@ def dry_run_table(prepared: PreparedSweep):
     title = (f"sweep {prepared.sweep.name}, profile {prepared.profile or '-'}: {len(prepared.specs)} runs "
              f"(nothing started){pending}")
     table = plan_table(prepared.specs, prepared.where, title)
+    rows = settings(prepared.sweep, prepared.profile, prepared.source, prepared.extra, prepared.lr_source)
     if plan is None:
-        return table
-    return Group(table, study_table(plan))
+        return Group(settings_table(rows), table)
+    return Group(settings_table(rows), table, study_table(plan))
 
 
 def run_prepared(prepared: PreparedSweep, *, poll_s: float = 2.0, console: Console | None = None,
