@@ -42,9 +42,9 @@ def load_model(run_dir: Path | None, config: RunConfig) -> SeedFold:
 
 def stage_weights(config: RunConfig) -> dict[str, float]:
     """The loss weights of the run's first stage, as training uses them."""
-    from harness.recipe import plan_stages
+    from harness.recipe import resolve
 
-    return plan_stages(config)[0].loss_weights(config.train.loss_weights.model_dump())
+    return dict(resolve(config).stages[0].loss_weights)
 
 
 def cpu_s() -> float:

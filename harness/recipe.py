@@ -2,20 +2,23 @@
 
 What the user states (crop, ``train.global_batch``, devices, ``model.policy``, stages) determines what is in
 effect: the atom budget of every stage's crop, the gradient accumulation, the precision of each module, the
-checkpointing, the stage loss weights. ``resolve`` computes them once; ``harness sweep --dry-run``, ``harness
-config show``, the run folder's ``config.yaml`` (its ``derived`` section) and the training loop all read the
-same ``Recipe``. ``recipe_problems`` lists what cannot work, each problem naming its key.
+checkpointing, the stage loss weights, whether the confidence head trains and its Adam ε. ``resolve`` computes
+them once and raises a ``ConfigError`` for what cannot work (each problem naming its key); ``harness sweep
+--dry-run``, ``harness config show``, the run folder's ``config.yaml`` (its ``derived`` section) and the training
+loop all read the same ``Recipe``, and ``train_run`` hands each resolved ``Stage`` to the data and training
+modules, which read it and never derive again. ``harness.config`` is the schema below this layer: it knows
+nothing of what a config derives.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from harness.data.config import atom_budget_problem
-
-if TYPE_CHECKING:
-    from harness.config import RunConfig
+from harness.config import RunConfig, StageConfig
+from harness.data.config import DataConfig, atom_budget_problem
+from harness.errors import ConfigError
 
 # Lightning's own precision: fp32 weights and optimizer; the model's policy autocasts the trunk itself
 # (a Trainer-wide "bf16-mixed" would also autocast the structure module, against SPEC.md §2.8).
@@ -24,38 +27,39 @@ TRAINER_PRECISION = "32-true"
 
 @dataclass(frozen=True)
 class Stage:
-    """Steps [start, end) of one training stage. ``crop_size`` None = data.crop_size."""
+    """Steps [start, end) of one training stage, fully resolved: what the data and training modules run with.
+
+    ``crop_size``: tokens per crop (the stage's, else ``data.crop_size``); ``atom_budget``: atoms per crop;
+    ``loss_weights``: the weights ``models.losses.compute_losses`` takes (the run's, with this stage's α_bond and
+    α_pae); ``confidence``: the confidence head trains (its outputs and loss are computed; otherwise it is frozen);
+    ``confidence_adam_eps``: Adam's ε of its optimiser group, None when it has none (see ``confidence_adam_eps``);
+    ``accumulation``: micro-batches per optimizer step, derived for ``world_size`` = devices x nodes processes
+    (None: any world, nothing accumulates without ``train.global_batch``).
+    """
 
     start: int
     end: int
-    crop_size: int | None
+    crop_size: int
     diffusion_batch: int
-    atom_budget: int = 0
-    bond_weight: float = 0.0
-    pae_weight: float = 0.0
+    atom_budget: int
+    bond_weight: float
+    pae_weight: float
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    confidence: bool = False
+    confidence_adam_eps: float | None = None
+    accumulation: int = 1
+    world_size: int | None = None
 
-    def loss_weights(self, base: dict[str, float]) -> dict[str, float]:
-        """The weights ``models.losses.compute_losses`` takes in this stage."""
-        return base | {"bond": self.bond_weight, "pae": self.pae_weight}
+    def data_config(self, data: DataConfig) -> DataConfig:
+        """``data`` with this stage's crop: what the data module samples in this stage (its atom budget is then
+        this stage's ``atom_budget``)."""
+        return data.model_copy(update={"crop_size": self.crop_size})
 
-
-def plan_stages(config: RunConfig) -> list[Stage]:
-    """Split ``[0, max_steps)`` into the configured stages (a single stage when none is given)."""
-    from harness.config import StageConfig
-
-    t, data = config.train, config.data
-    stages = sorted(t.stages, key=lambda s: s.start_step) or [StageConfig(start_step=0)]
-    if stages[0].start_step != 0:
-        stages = [StageConfig(start_step=0), *stages]
-    out = []
-    for i, s in enumerate(stages):
-        end = min(stages[i + 1].start_step if i + 1 < len(stages) else t.max_steps, t.max_steps)
-        if end > s.start_step:
-            crop = s.crop_size or data.crop_size
-            out.append(Stage(s.start_step, end, s.crop_size, s.diffusion_batch or t.diffusion_batch,
-                             atom_budget=data.atom_budget_for(crop), bond_weight=s.weight("bond_weight"),
-                             pae_weight=s.weight("pae_weight")))
-    return out
+    def record(self) -> dict[str, Any]:
+        """This stage as the ``derived`` record shows it."""
+        return {"start": self.start, "end": self.end, "crop_tokens": self.crop_size, "atom_budget": self.atom_budget,
+                "diffusion_batch": self.diffusion_batch, "bond_weight": self.bond_weight,
+                "pae_weight": self.pae_weight}
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,14 @@ class Recipe:
     opm_chunk_size: int | None
     diffusion_chunk_size: int | None
     tf32: bool
-    stages: list[dict[str, Any]]
+    stages: tuple[Stage, ...]
     confidence_adam_eps: float | None  # Adam's ε of the confidence head's group; None: the head does not train
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The ``derived`` record (config.yaml, ``harness config show``): every field, stages as their record."""
+        out = asdict(self)
+        out["stages"] = [s.record() for s in self.stages]
+        return out
 
 
 def _devices(config: RunConfig) -> int | None:
@@ -92,7 +99,8 @@ def _devices(config: RunConfig) -> int | None:
 
 def accumulation_for(config: RunConfig, world_size: int | None = None) -> int:
     """Micro-batches per optimizer step: global_batch / (per-device batch x world size); 1 without
-    ``train.global_batch``. ``world_size`` = devices x nodes (the config's, or the trainer's at run time)."""
+    ``train.global_batch``. ``world_size`` = devices x nodes (the config's unless given). Raises ValueError when
+    the global batch is not a multiple of the per-step batch."""
     t = config.train
     if t.global_batch is None:
         return 1
@@ -104,33 +112,10 @@ def accumulation_for(config: RunConfig, world_size: int | None = None) -> int:
     return t.global_batch // per_step
 
 
-def resolve(config: RunConfig) -> Recipe:
-    t, data, policy = config.train, config.data, config.model.policy
-    devices = _devices(config)
-    per_step = data.batch_size * (devices or 1) * t.num_nodes
-    accumulation = accumulation_for(config)
-    if t.global_batch is not None:
-        global_batch: int | str = t.global_batch
-    elif devices is None:
-        global_batch = f"{data.batch_size} x devices x {t.num_nodes} (devices: auto)"
-    else:
-        global_batch = per_step
-    stages = [
-        {"start": s.start, "end": s.end, "crop_tokens": s.crop_size or data.crop_size,
-         "atom_budget": s.atom_budget, "diffusion_batch": s.diffusion_batch,
-         "bond_weight": s.bond_weight, "pae_weight": s.pae_weight}
-        for s in plan_stages(config)
-    ]
-    return Recipe(
-        crop_tokens=data.crop_size, atom_budget=data.atom_budget,
-        atom_budget_source="set" if data.max_atoms is not None else f"derived: crop x {data.atoms_per_token:g}",
-        msa_rows=data.max_msa_rows, per_device_batch=data.batch_size, devices=t.devices, num_nodes=t.num_nodes,
-        global_batch=global_batch, accumulation=accumulation, lr=t.lr, warmup_steps=t.warmup_steps,
-        trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
-        checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
-        diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
-        confidence_adam_eps=confidence_adam_eps(config),
-    )
+def confidence_trains(config: RunConfig) -> bool:
+    """The confidence head trains: the model has one and ``train.confidence_loss`` is on (its outputs and loss
+    are computed); otherwise the head, if any, stays frozen at initialisation."""
+    return config.train.confidence_loss and config.model.architecture().use_confidence_head
 
 
 def confidence_adam_eps(config: RunConfig) -> float | None:
@@ -143,28 +128,95 @@ def confidence_adam_eps(config: RunConfig) -> float | None:
     head exactly the update of an unweighted loss at ε, which is what α_conf, a weight among losses, can mean
     for parameters that see only one loss (BENCHMARKS.md, "confidence head")."""
     t = config.train
-    if not t.confidence_loss or t.loss_weights.confidence == 0 or not config.model.architecture().use_confidence_head:
+    if not confidence_trains(config) or t.loss_weights.confidence == 0:
         return None
     return t.eps * t.loss_weights.confidence
 
 
-def recipe_problems(config: RunConfig) -> list[str]:
-    """What in ``config`` cannot be derived, one line per problem naming the key."""
+def plan_stages(config: RunConfig) -> list[Stage]:
+    """The resolved stages of ``config`` (``resolve(config).stages``)."""
+    return list(resolve(config).stages)
+
+
+def _stages(config: RunConfig, accumulation: int) -> tuple[Stage, ...]:
+    """Split ``[0, max_steps)`` into the configured stages (a single stage when none is given), resolved."""
     t, data = config.train, config.data
-    problems = []
-    if t.global_batch is not None and _devices(config) is None:
+    stages = sorted(t.stages, key=lambda s: s.start_step) or [StageConfig(start_step=0)]
+    if stages[0].start_step != 0:
+        stages = [StageConfig(start_step=0), *stages]
+    confidence, eps = confidence_trains(config), confidence_adam_eps(config)
+    world = _devices(config) * t.num_nodes if t.global_batch is not None else None
+    base_weights = t.loss_weights.model_dump()
+    out = []
+    for i, s in enumerate(stages):
+        end = min(stages[i + 1].start_step if i + 1 < len(stages) else t.max_steps, t.max_steps)
+        if end > s.start_step:
+            crop = s.crop_size or data.crop_size
+            bond, pae = s.weight("bond_weight"), s.weight("pae_weight")
+            out.append(Stage(s.start_step, end, crop, s.diffusion_batch or t.diffusion_batch,
+                             atom_budget=data.atom_budget_for(crop), bond_weight=bond, pae_weight=pae,
+                             loss_weights=base_weights | {"bond": bond, "pae": pae}, confidence=confidence,
+                             confidence_adam_eps=eps, accumulation=accumulation, world_size=world))
+    return tuple(out)
+
+
+def resolve(config: RunConfig, source: str = "<config>") -> Recipe:
+    """What ``config`` derives, once. Raises ConfigError (``source``: the file or record named in the message)
+    listing every problem (each naming its key), and when the config carries a ``derived`` record (read from a
+    run folder's config.yaml) that disagrees with what it derives now."""
+    t, data, policy = config.train, config.data, config.model.policy
+    devices = _devices(config)
+    problems, accumulation = [], 1
+    if t.global_batch is not None and devices is None:
         problems.append("train.global_batch needs an integer train.devices (with devices: auto the accumulation "
                         "would depend on the machine)")
     elif t.global_batch is not None:
         try:
-            accumulation_for(config)
+            accumulation = accumulation_for(config)
         except ValueError as exc:
             problems.append(str(exc))
-    if data.max_atoms is not None:
-        for i, stage in enumerate(t.stages):
-            if stage.crop_size is not None:
-                p = atom_budget_problem("data.max_atoms", data.max_atoms, stage.crop_size,
-                                        f"train.stages.{i}.crop_size")
-                if p:
-                    problems.append(p)
-    return problems
+    problems += _atom_budget_problems(config)
+    if problems:
+        raise ConfigError(source, problems)
+    if t.global_batch is not None:
+        global_batch: int | str = t.global_batch
+    elif devices is None:
+        global_batch = f"{data.batch_size} x devices x {t.num_nodes} (devices: auto)"
+    else:
+        global_batch = data.batch_size * devices * t.num_nodes
+    stages = _stages(config, accumulation)
+    recipe = Recipe(
+        crop_tokens=data.crop_size, atom_budget=data.atom_budget,
+        atom_budget_source="set" if data.max_atoms is not None else f"derived: crop x {data.atoms_per_token:g}",
+        msa_rows=data.max_msa_rows, per_device_batch=data.batch_size, devices=t.devices, num_nodes=t.num_nodes,
+        global_batch=global_batch, accumulation=accumulation, lr=t.lr, warmup_steps=t.warmup_steps,
+        trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
+        checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
+        diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
+        confidence_adam_eps=confidence_adam_eps(config),
+    )
+    record = config.derived_record()
+    if record is not None and not _record_agrees(record, recipe.as_dict()):
+        raise ConfigError(source, ["derived: does not match the settings this config derives (it is a record "
+                                   "written by the run; delete the section or restore the config)"])
+    return recipe
+
+
+def _record_agrees(record: Any, now: dict[str, Any]) -> bool:
+    """A ``derived`` record agrees with what the config derives now on every key both have (keys the recipe layer
+    no longer, or does not yet, derive are not compared); a record sharing no key does not agree."""
+    now = json.loads(json.dumps(now))
+    record = json.loads(json.dumps(record)) if isinstance(record, dict) else {"derived": record}
+    shared = record.keys() & now.keys()
+    return bool(shared) and all(record[k] == now[k] for k in shared)
+
+
+def _atom_budget_problems(config: RunConfig) -> list[str]:
+    """A set ``data.max_atoms`` that would bind before a stage's crop (``data.crop_size`` itself is checked by
+    the schema)."""
+    max_atoms = config.data.max_atoms
+    if max_atoms is None:
+        return []
+    problems = (atom_budget_problem("data.max_atoms", max_atoms, stage.crop_size, f"train.stages.{i}.crop_size")
+                for i, stage in enumerate(config.train.stages) if stage.crop_size is not None)
+    return [p for p in problems if p]

@@ -20,8 +20,10 @@ ConfigPath = Annotated[Path, typer.Argument(help="run config YAML", show_default
 def validate(path: ConfigPath) -> None:
     """Check a run config: unknown keys, wrong types, out-of-range values and missing files are errors."""
     from harness.config import load_run_config
+    from harness.recipe import resolve
 
     config = load_run_config(path)
+    resolve(config, str(path))  # what it derives (accumulation, atom budgets) must be derivable
     console.print(f"[green]ok[/green] {path}: run {config.name!r}, config hash {config.config_hash()}")
 
 
@@ -36,8 +38,9 @@ def show(path: ConfigPath) -> None:
     from harness.sweep.estimate import estimate
 
     config = load_run_config(path)
-    size = estimate(config)
-    shown = config.model_dump(mode="json") | {"derived": resolve(config).as_dict()}
+    recipe = resolve(config, str(path))
+    size = estimate(config, recipe=recipe)
+    shown = config.model_dump(mode="json") | {"derived": recipe.as_dict()}
     estimate_block = {"estimate": {
         "params": size.params,
         "example": {"tokens": size.example.n_tokens, "atoms": size.example.n_atoms, "msa_rows": size.example.n_msa},

@@ -17,9 +17,11 @@ def command(
 ) -> None:
     """Train one SeedFold configuration from a run YAML, resuming from its last checkpoint."""
     from harness.config import load_run_config
+    from harness.recipe import resolve
     from harness.train.run import train_run
 
     cfg = load_run_config(config, parse_sets(set_))
+    resolve(cfg, str(config))  # a config that derives nothing workable is refused here, naming its file
     console.print(f"training {cfg.name} (config {cfg.config_hash()}), tracking {cfg.tracking_uri()}")
     state = train_run(cfg, run_dir)
     console.print(f"run folder: {run_dir or cfg.runs_dir / f'{cfg.name}-{cfg.config_hash()}'}; "

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.config import RunConfig
-from harness.recipe import Recipe, Stage, plan_stages, resolve
+from harness.recipe import Recipe, Stage, confidence_trains, resolve
 
 BYTES_PER_PARAM_TRAINING = 20
 # Measured with benchmarks/bench_memory_policy.py (saved-for-backward bytes of one Pairformer block, torch
@@ -63,9 +63,8 @@ class RunSize:
 
 
 def typical_example(config: RunConfig, stage: Stage) -> ExampleSize:
-    crop = stage.crop_size or config.data.crop_size
-    atoms = min(stage.atom_budget, round(crop * PROTEIN_ATOMS_PER_TOKEN))
-    return ExampleSize(n_tokens=crop, n_atoms=atoms, n_msa=config.data.max_msa_rows)
+    atoms = min(stage.atom_budget, round(stage.crop_size * PROTEIN_ATOMS_PER_TOKEN))
+    return ExampleSize(n_tokens=stage.crop_size, n_atoms=atoms, n_msa=config.data.max_msa_rows)
 
 
 def example_flops(config: RunConfig, example: ExampleSize, *, n_cycles: int, diffusion_batch: int) -> float:
@@ -75,7 +74,7 @@ def example_flops(config: RunConfig, example: ExampleSize, *, n_cycles: int, dif
     arch = config.model.architecture()
     return train_flops(arch, n_tokens=example.n_tokens, n_atoms=example.n_atoms, n_msa=example.n_msa,
                        n_cycles=n_cycles, diffusion_batch=diffusion_batch,
-                       confidence=config.train.confidence_loss and arch.use_confidence_head)
+                       confidence=confidence_trains(config))
 
 
 def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, checkpointed: bool) -> float:
@@ -118,13 +117,15 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
     return (states + trunk + diffusion + losses) / 1e9
 
 
-def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None) -> RunSize:
-    """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop)."""
+def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None,
+             recipe: Recipe | None = None) -> RunSize:
+    """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop).
+    ``recipe``: ``resolve(config)`` when the caller holds it already (the run, the dry-run table)."""
     from models.accounting import count_parameters
 
-    stage = stage or plan_stages(config)[0]
+    recipe = recipe or resolve(config)
+    stage = stage or recipe.stages[0]
     example = example or typical_example(config, stage)
-    recipe = resolve(config)
     cycles = range(1, config.train.max_cycles + 1)
     flops = sum(example_flops(config, example, n_cycles=k, diffusion_batch=stage.diffusion_batch)
                 for k in cycles) / len(cycles)

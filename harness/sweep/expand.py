@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from harness.config import RunConfig, format_validation_error, parse_config, read_yaml, set_dotted
 from harness.errors import ConfigError
+from harness.recipe import resolve
 from harness.sweep.keys import flatten, key_problem
 from harness.sweep.profiles import resolve_profiles
 from harness.sweep.schema import ExecutorSettings, StudyDesign, SweepFile, SweepProfile
@@ -162,8 +163,12 @@ def expand(sweep: SweepFile, profile: str | None = None, *, source: str = "<swee
     for label, _, point, raw, _ in assemble(sweep, profile_name, prof, extra, source):
         try:
             config = RunConfig.model_validate(raw)
+            resolve(config)  # what the run derives must be derivable (accumulation, atom budgets)
         except ValidationError as err:
             problems += [f"run {label}: {line}" for line in format_validation_error(err)]
+            continue
+        except ConfigError as err:
+            problems += [f"run {label}: {line}" for line in err.problems]
             continue
         key = f"{label}-{config.config_hash()}"
         if config.config_hash() in by_key:

@@ -20,7 +20,7 @@ import yaml
 
 from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
-from harness.recipe import TRAINER_PRECISION, Stage, plan_stages, resolve
+from harness.recipe import TRAINER_PRECISION, Recipe, Stage, resolve
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
 from harness.train.branch import copy_parent_records, parent_checkpoint
@@ -58,12 +58,15 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str],
+                 recipe: Recipe | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
-    (``derived.*``), parameter counts and the analytic training FLOPs of a typical crop (the dry-run's)."""
+    (``derived.*``; ``recipe``: ``resolve(config)`` when the caller holds it), parameter counts and the analytic
+    training FLOPs of a typical crop (the dry-run's)."""
     from harness.sweep.estimate import estimate
     from models.accounting import count_parameters
 
+    recipe = recipe or resolve(config)
     arch = config.model.architecture()
     counts = count_parameters(arch)
     all_tags = {
@@ -76,9 +79,9 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> 
         "run_dir": str(folder.path.resolve()),
     } | tags
     # The dry-run's number (a typical crop of the first stage); the real count per step is logged as FLOPs per step.
-    flops = estimate(config).flops_per_example
+    flops = estimate(config, recipe=recipe).flops_per_example
     params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
-    params |= flatten({"derived": {k: v for k, v in resolve(config).as_dict().items() if k != "stages"}}) | {
+    params |= flatten({"derived": {k: v for k, v in recipe.as_dict().items() if k != "stages"}}) | {
         names.PARAM_PARAMS_TOTAL: str(counts["total"]),
         names.PARAM_PARAMS_NON_EMBEDDING: str(counts["non_embedding"]),
         names.PARAM_PARAMS_PAIR_TRACK: str(counts["pair_track"]),
@@ -110,7 +113,8 @@ def runtime_params(config: RunConfig) -> dict[str, str]:
     }
 
 
-def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | None, tags: dict[str, str]):
+def _open_tracking(config: RunConfig, recipe: Recipe, folder: RunFolder, experiment_id: str | None,
+                   tags: dict[str, str]):
     """Rank 0: the run folder's identity (so reports work without MLflow), and a background uploader that keeps
     this folder's MLflow run up to date (``harness.tracking.sync``). None when tracking is off.
 
@@ -121,7 +125,7 @@ def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | No
 
     state = folder.read_state()
     # Computed here, in the training thread (it may probe kernels), never in the uploader's.
-    all_tags, params = run_identity(config, folder, tags)
+    all_tags, params = run_identity(config, folder, tags, recipe)
     if "tags" not in state:
         folder.update_state(tags=all_tags, params={k: v for k, v in params.items() if "." not in k})
     if not config.tracking.enabled:
@@ -136,11 +140,11 @@ def _open_tracking(config: RunConfig, folder: RunFolder, experiment_id: str | No
     return uploader.start()
 
 
-def _write_config(config: RunConfig, folder: RunFolder) -> None:
+def _write_config(config: RunConfig, recipe: Recipe, folder: RunFolder) -> None:
     """config.yaml: the resolved config, then ``derived``: the settings in effect that it derives (crop atom
     budget, accumulation, precision per module, checkpointing, stages); a record, recomputed on load."""
     text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    text += yaml.safe_dump({"derived": resolve(config).as_dict()}, sort_keys=False)
+    text += yaml.safe_dump({"derived": recipe.as_dict()}, sort_keys=False)
     if folder.config_path.exists():
         old = yaml.safe_load(folder.config_path.read_text())
         old.pop("derived", None)  # written by another version of the recipe layer; the config itself decides
@@ -236,16 +240,18 @@ def _train_session(config: RunConfig, folder: RunFolder, experiment_id: str | No
     from harness.train.ema import EMA
     from harness.train.module import SeedFoldModule
 
+    # Resolved once: config.yaml records it, the dry-run's sizes use it, and every stage is handed down from it.
+    recipe = resolve(config, f"run {config.name}")
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.checkpoint_dir.mkdir(exist_ok=True)
     rank = global_rank()
     if rank == 0:
-        _write_config(config, folder)
+        _write_config(config, recipe, folder)
     state = folder.read_state()
     if state.get("status") == "finished" and state.get("step", -1) >= config.train.max_steps:
         if rank == 0 and config.tracking.enabled:
             # Backfill what an outage at the end of the last session left behind, then stop.
-            _open_tracking(config, folder, experiment_id, tags or {}).close(timeout_s=30)
+            _open_tracking(config, recipe, folder, experiment_id, tags or {}).close(timeout_s=30)
         return folder.read_state()
     tune_allocator()  # SLURM/submitit jobs do not pass through the CLI's start-up
     if config.train.threads:
@@ -268,7 +274,7 @@ def _train_session(config: RunConfig, folder: RunFolder, experiment_id: str | No
         for record in (folder.metrics_path, folder.structure_metrics_path):
             MetricRecord(record).truncate_after(-1 if start is None else _checkpoint_step(start))
         folder.update_state(status="running", started=state.get("started", time.time()))
-        uploader = _open_tracking(config, folder, experiment_id, tags or {})
+        uploader = _open_tracking(config, recipe, folder, experiment_id, tags or {})
     logger = RunLogger(folder, uploader, folder.read_state().get("mlflow_run_id"))
     L.seed_everything(config.seed, workers=True, verbose=False)
 
@@ -276,14 +282,12 @@ def _train_session(config: RunConfig, folder: RunFolder, experiment_id: str | No
     events: list[dict] = []
     noise: list[dict] = []
     try:
-        for stage in plan_stages(config):
+        for stage in recipe.stages:
             start = ckpt if ckpt.exists() else branch
             resume_step = _checkpoint_step(start) if start is not None else 0
             if resume_step >= stage.end:
                 continue
-            data_cfg = config.data
-            if stage.crop_size is not None:
-                data_cfg = data_cfg.model_copy(update={"crop_size": stage.crop_size})
+            data_cfg = stage.data_config(config.data)
             if datamodule_factory is None:
                 datamodule = StructureDataModule(data_cfg, seed=config.seed, val_seed=config.train.val_seed)
             else:

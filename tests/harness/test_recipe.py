@@ -14,7 +14,10 @@ from harness.sweep.service import prepare
 
 
 def config(**sections) -> RunConfig:
-    return parse_config(RunConfig, sections, "<test>")
+    """A config as a run loads it: the schema's checks, then the recipe's (``resolve``)."""
+    c = parse_config(RunConfig, sections, "<test>")
+    resolve(c, "<test>")
+    return c
 
 
 def problems(**sections) -> str:
@@ -135,8 +138,8 @@ def test_the_derived_record_is_checked_on_load(tmp_path):
     raw = c.model_dump(mode="json") | {"derived": resolve(c).as_dict()}
     assert RunConfig.model_validate(raw).config_hash() == c.config_hash()
     raw["derived"]["accumulation"] = 1
-    with pytest.raises(ValueError, match="derived: does not match"):
-        RunConfig.model_validate(raw)
+    with pytest.raises(ConfigError, match="derived: does not match"):
+        resolve(RunConfig.model_validate(raw))
 
 
 # ---- the paper profile --------------------------------------------------------------------------------------
@@ -188,3 +191,48 @@ def test_config_show_prints_derived_settings_that_load_back(tmp_path):
     again = tmp_path / "shown.yaml"
     again.write_text(result.output)
     assert load_run_config(again).config_hash() == load_run_config(path).config_hash()
+
+
+# ---- one derivation, handed down ------------------------------------------------------------------------------
+
+def test_every_stage_is_fully_resolved():
+    c = config(data={"crop_size": 64, "batch_size": 2},
+               train={"max_steps": 100, "global_batch": 16, "devices": 2, "num_nodes": 2, "confidence_loss": True,
+                      "diffusion_batch": 8, "loss_weights": {"confidence": 1e-3},
+                      "stages": [{"start_step": 40, "crop_size": 128, "diffusion_batch": 4, "fine_tune": True}]})
+    first, second = resolve(c).stages
+    assert (first.start, first.end, first.crop_size, first.atom_budget, first.diffusion_batch) == (0, 40, 64, 768, 8)
+    assert (second.start, second.end, second.crop_size, second.atom_budget, second.diffusion_batch) == (
+        40, 100, 128, 1536, 4)
+    assert first.loss_weights == {"diffusion": 4.0, "distogram": 0.03, "confidence": 1e-3, "bond": 0.0, "pae": 0.0}
+    assert second.loss_weights == {"diffusion": 4.0, "distogram": 0.03, "confidence": 1e-3, "bond": 1.0, "pae": 1.0}
+    for stage in (first, second):
+        assert stage.confidence and stage.confidence_adam_eps == pytest.approx(1e-8 * 1e-3)
+        assert (stage.accumulation, stage.world_size) == (2, 4)  # 16 = 2 per device x 2 devices x 2 nodes x 2
+    assert second.data_config(c.data).crop_size == 128 and second.data_config(c.data).atom_budget == 1536
+    assert resolve(c).as_dict()["stages"][1] == {"start": 40, "end": 100, "crop_tokens": 128, "atom_budget": 1536,
+                                                 "diffusion_batch": 4, "bond_weight": 1.0, "pae_weight": 1.0}
+
+
+def test_a_head_without_its_loss_does_not_train_and_nothing_accumulates_without_a_global_batch():
+    (stage,) = resolve(config(train={"confidence_loss": False})).stages
+    assert (stage.confidence, stage.confidence_adam_eps, stage.accumulation, stage.world_size) == (False, None, 1, None)
+    (weightless,) = resolve(config(train={"confidence_loss": True, "loss_weights": {"confidence": 0}})).stages
+    assert (weightless.confidence, weightless.confidence_adam_eps) == (True, None)  # trains, in the model's group
+
+
+def test_the_schema_knows_nothing_of_the_recipe():
+    """harness.config is the schema below the recipe layer: it imports no harness.recipe (no import circle)."""
+    import ast
+    from pathlib import Path
+
+    import harness.config
+    import harness.recipe
+
+    def imported(module) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+    assert "harness.recipe" not in imported(harness.config)
+    assert "harness.config" in imported(harness.recipe)

@@ -3,8 +3,9 @@
 import torch
 
 from harness.config import RunConfig, parse_config
+from harness.recipe import plan_stages
 from harness.train.ema import EMA
-from harness.train.run import plan_stages, train_run
+from harness.train.run import train_run
 
 
 class Tiny(torch.nn.Module):
@@ -51,7 +52,7 @@ def test_plan_stages_splits_the_run():
         {"start_step": 60, "crop_size": 640, "diffusion_batch": 32}]}}, "<test>")
     stages = plan_stages(config)
     assert [(s.start, s.end, s.crop_size, s.diffusion_batch) for s in stages] == [
-        (0, 60, None, 64), (60, 100, 640, 32)]
+        (0, 60, 64, 64), (60, 100, 640, 32)]  # the first stage's crop resolved: data.crop_size (64)
 
 
 def test_two_stage_run_trains_through_both(make_config, tmp_path):
