@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import RunConfig, format_validation_error, parse_config, read_yaml, set_dotted
+from harness.config import RunConfig
+from harness.config_files import format_validation_error, parse_config, read_yaml, set_dotted
 from harness.errors import ConfigError
 from harness.sweep.keys import flatten, key_problem
 from harness.sweep.schema import ExecutorSettings, StudyDesign, SweepFile, SweepProfile
