@@ -74,7 +74,7 @@ def run_prepare(src: Path, cache: Path, msas: Path, executor: str = "local") -> 
 
 
 def digest(cache: Path) -> str:
-    from harness.data.prepare import cache_digest
+    from harness.data.cache import cache_digest
 
     return cache_digest(cache)
 

@@ -1,5 +1,5 @@
 """Activation memory of one training forward under the memory policy, measured on CPU, next to the dry-run's
-estimate (``harness.sweep.estimate.memory_gb``) and the step time.
+estimate (``harness.sizes.memory_gb``) and the step time.
 
 Measured: bytes of the distinct tensor storages autograd keeps for backward (a ``saved_tensors_hooks`` pack hook,
 deduplicated by storage), i.e. the activation memory a GPU would hold at the end of the forward. Under per-block
@@ -17,7 +17,7 @@ import time
 import torch
 
 from harness.config import RunConfig
-from harness.sweep.estimate import ExampleSize, memory_gb
+from harness.sizes import ExampleSize, memory_gb
 from models.accounting import count_parameters
 from models.losses import compute_losses
 from models.model import SeedFold

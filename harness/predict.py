@@ -142,9 +142,9 @@ def read_targets(path: Path, config: RunConfig, msa_dir: Path | None = None) -> 
     MSAs: as the input gives them, else per chain from ``msa_dir`` (as in ``harness data prepare``), else
     query-only. Raises a HarnessError naming the file (and the entry or key) when the input cannot be used.
     """
-    from harness.data.cache import build_example
+    from harness.data.example import build_example
     from harness.inputs import assemble, read_fold_jobs
-    from harness.inputs.job import is_fold_job_file
+    from harness.inputs.read import is_fold_job_file
 
     if not path.is_file():
         raise PredictInputError(f"{path}: no such input file")
@@ -227,7 +227,7 @@ def predict(
         raise ValueError(f"n_recycles={n_recycles}; expected >= 0")
     cycles = n_recycles + 1  # trunk passes
     if step_scale is not None:
-        from harness.config import parse_config
+        from harness.config_files import parse_config
         from models.config import SamplerConfig
 
         arch = loaded.model.config

@@ -35,7 +35,7 @@ def show(path: ConfigPath) -> None:
     checkpointing."""
     from harness.config import load_run_config
     from harness.recipe import resolve
-    from harness.sweep.estimate import estimate
+    from harness.sizes import estimate
 
     config = load_run_config(path)
     recipe = resolve(config, str(path))

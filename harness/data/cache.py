@@ -20,6 +20,7 @@ msa_mask (S, N) bool, deletions (S, N) int32, profile (N, 32) float32, deletion_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -27,21 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.clusters import one_letter
-from harness.data.constants import LIGAND, PROTEIN
-from harness.data.errors import DataPathError, RecordError
-from harness.data.filters import FilterConfig, apply_filters
+from harness.data.cache_layout import CACHE_VERSION, MANIFEST, PLAN, REJECTS, SHARDS
+from harness.data.errors import DataPathError
+from harness.data.filters import FilterConfig
 from harness.data.index import column, read_table
-from harness.data.msa import chain_msa, example_msa, msa_files_for
-from harness.data.parse import read_structure
 from harness.data.shards import ShardReader
-from harness.data.tokenize import tokenize
-
-CACHE_VERSION = 2
-MANIFEST = "manifest.json"
-PLAN = "plan.json"
-REJECTS = "rejects.json"
-SHARDS = "shards"
 
 
 @dataclass
@@ -72,54 +63,6 @@ def prepared_msa_rows(path: str | Path) -> int | None:
         return None
     settings = json.loads((Path(path) / MANIFEST).read_text()).get("settings", {})
     return int(settings["max_msa_rows"]) if "max_msa_rows" in settings else None
-
-
-def build_example(
-    path: str | Path,
-    msa_dir: str | Path | None,
-    *,
-    predicted: bool = False,
-    plddt_min: float | None = None,
-    max_msa_rows: int = 1024,
-    drop_crystallization_aids: bool = True,
-    filters: FilterConfig | None = None,
-):
-    """Parse, filter, tokenise and attach MSAs: ``(structure, tokens, msa_rejects)``; ``tokens.arrays`` gains
-    the MSA arrays. An MSA whose query disagrees with its chain is skipped (the entity stays query-only) and
-    reported in ``msa_rejects``; a structure that cannot be used raises a ``RecordError`` naming the file
-    (``FilteredError`` when a filter drops it)."""
-    structure = read_structure(
-        path, predicted=predicted, plddt_min=plddt_min, drop_crystallization_aids=drop_crystallization_aids,
-        assembly=filters.bioassembly if filters is not None else None,
-    )
-    if filters is not None:
-        structure = apply_filters(structure, filters)
-    tokens = tokenize(structure)
-    arrays = tokens.arrays
-    rejects: list[dict] = []
-    per_entity: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if msa_dir is not None:
-        for chain in tokens.chains:
-            if chain["mol_type"] == LIGAND or chain["entity_id"] in per_entity:
-                continue
-            sequence = one_letter("-".join(chain["sequence"])) if chain["mol_type"] == PROTEIN else None
-            files = msa_files_for(Path(msa_dir), structure.entry_id, chain["auth_id"], sequence)
-            if not files:
-                continue
-            query = arrays["restype"][chain["token_start"] : chain["token_end"]]
-            try:
-                per_entity[chain["entity_id"]] = chain_msa(files, query, chain["mol_type"], max_msa_rows)
-            except RecordError as exc:
-                rejects.append(
-                    {
-                        "path": exc.path,
-                        "kind": exc.kind,
-                        "reason": f"{exc.reason}; entry {structure.entry_id} chain {chain['auth_id']} "
-                        "kept with a query-only MSA",
-                    }
-                )
-    arrays.update(example_msa(arrays["restype"], arrays["asym_id"], tokens.chains, per_entity, max_msa_rows))
-    return structure, tokens, rejects
 
 
 def prepare(
@@ -244,3 +187,20 @@ def load_example(cache_dir: str | Path, entry_id: str) -> dict[str, np.ndarray]:
     if not len(rows):
         raise KeyError(f"entry {entry_id!r} is not in the cache {cache_dir}")
     return index.load(int(rows[0]))
+
+
+def cache_digest(cache_dir: str | Path) -> str:
+    """sha256 over a cache's content (index tables, rejects and every example's arrays), not over file bytes
+    or timestamps: two preparations of the same plan give the same digest however they were run."""
+    cache_dir = Path(cache_dir)
+    h = hashlib.sha256()
+    for name in ("entries", "chains", "interfaces"):
+        h.update(json.dumps(read_table(cache_dir / f"{name}.arrow").to_pydict(), sort_keys=True,
+                            default=str).encode())
+    h.update((cache_dir / REJECTS).read_bytes())
+    index = CacheIndex(cache_dir)
+    for row in range(len(index)):
+        for key, value in sorted(index.load(row).items()):
+            h.update(key.encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.data.cache import CACHE_VERSION, MANIFEST, PLAN, REJECTS, SHARDS, build_example
+from harness.data.cache_layout import CACHE_VERSION, MANIFEST, PLAN, REJECTS, SHARDS
 from harness.data.clusters import (
     chain_weights,
     cluster_chains,
@@ -33,6 +33,7 @@ from harness.data.clusters import (
 )
 from harness.data.constants import LIGAND, MOL_TYPE_NAMES
 from harness.data.errors import DataPathError, RecordError
+from harness.data.example import build_example
 from harness.data.filters import FilterConfig
 from harness.data.index import write_table
 from harness.data.parse import is_structure_file
@@ -354,23 +355,3 @@ def _cluster_and_split(entries: dict, chains: dict, interfaces: dict, plan: dict
                        "by cluster: no polymer-chain cluster on both sides")
     method["leaking_clusters"] = len(in_val & in_train)
     return method
-
-
-def cache_digest(cache_dir: str | Path) -> str:
-    """sha256 over a cache's content (index tables, rejects and every example's arrays), not over file bytes
-    or timestamps: two preparations of the same plan give the same digest however they were run."""
-    from harness.data.cache import CacheIndex
-    from harness.data.index import read_table
-
-    cache_dir = Path(cache_dir)
-    h = hashlib.sha256()
-    for name in ("entries", "chains", "interfaces"):
-        h.update(json.dumps(read_table(cache_dir / f"{name}.arrow").to_pydict(), sort_keys=True,
-                            default=str).encode())
-    h.update((cache_dir / REJECTS).read_bytes())
-    index = CacheIndex(cache_dir)
-    for row in range(len(index)):
-        for key, value in sorted(index.load(row).items()):
-            h.update(key.encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-    return h.hexdigest()

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.tracking.run_folder import atomic_write_text
+from harness.tracking.atomic import atomic_write_text
 
 LEDGER_FILE = "sweep.json"
 

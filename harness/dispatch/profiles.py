@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.config import parse_config, read_yaml
+from harness.config_files import parse_config, read_yaml
 from harness.dispatch.resources import SlurmResources
 from harness.errors import ConfigError
 

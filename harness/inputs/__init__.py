@@ -7,6 +7,7 @@ there ``harness predict`` tokenises and featurises exactly as for training.
 """
 
 from harness.inputs.assemble import AssembledJob, assemble
-from harness.inputs.job import Entity, FoldInputError, FoldJob, read_fold_jobs
+from harness.inputs.job import Entity, FoldInputError, FoldJob
+from harness.inputs.read import read_fold_jobs
 
 __all__ = ["AssembledJob", "Entity", "FoldInputError", "FoldJob", "assemble", "read_fold_jobs"]

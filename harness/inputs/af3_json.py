@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config import parse_config
+from harness.config_files import parse_config
 from harness.inputs.job import Entity, FoldInputError, FoldJob, read_msa_file
 
 

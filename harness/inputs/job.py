@@ -9,7 +9,6 @@ from typing import Literal
 from harness.errors import HarnessError
 
 EntityKind = Literal["protein", "rna", "dna", "ligand"]
-FOLD_JOB_SUFFIXES = (".json", ".fasta", ".fa", ".faa", ".fas")
 
 
 class FoldInputError(HarnessError):
@@ -68,32 +67,3 @@ def read_msa_file(source: str | Path, base: Path, value: str, where: str) -> str
     if not file.is_file():
         raise FoldInputError(source, f"{where}: MSA file {value!r} not found (looked for {file})")
     return _read_text(file)
-
-
-def is_fold_job_file(path: Path) -> bool:
-    return path.suffix.lower() in FOLD_JOB_SUFFIXES
-
-
-def read_fold_jobs(path: str | Path) -> list[FoldJob]:
-    """The jobs of an AF3 input JSON (``.json``: one job or a list) or a FASTA file (one job per file)."""
-    from harness.inputs.af3_json import read_af3_json
-    from harness.inputs.fasta import read_fasta
-
-    path = Path(path)
-    if not path.is_file():
-        raise FoldInputError(path, "no such file")
-    jobs = read_af3_json(path) if path.suffix.lower() == ".json" else read_fasta(path)
-    for job in jobs:
-        _check_chain_ids(job)
-    return jobs
-
-
-def _check_chain_ids(job: FoldJob) -> None:
-    seen: set[str] = set()
-    for cid in job.chain_ids:
-        if cid in seen:
-            raise FoldInputError(job.source, f"job {job.name!r}: chain id {cid!r} is used twice")
-        seen.add(cid)
-    for end in (end for bond in job.bonds for end in bond):
-        if end[0] not in seen:
-            raise FoldInputError(job.source, f"job {job.name!r}: bond names chain {end[0]!r}, which no entity has")

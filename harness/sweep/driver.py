@@ -24,7 +24,8 @@ from harness.sweep.progress import DONE, FAILED, RunProgress, read_progress, run
 from harness.sweep.schema import ExecutorSettings
 from harness.sweep.spec import RunSpec
 from harness.tracking import names
-from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.tracking.atomic import atomic_write_text
+from harness.tracking.run_folder import RunFolder
 from harness.train.checkpointing import checkpoint_name
 
 

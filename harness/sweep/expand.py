@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from harness.config import RunConfig, format_validation_error, parse_config, read_yaml, set_dotted
+from harness.config import RunConfig
+from harness.config_files import format_validation_error, parse_config, read_yaml, set_dotted
 from harness.errors import ConfigError
 from harness.recipe import resolve
 from harness.sweep.keys import flatten, key_problem

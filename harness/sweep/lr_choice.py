@@ -11,7 +11,8 @@ from analysis.lr_scan import choose_lr, describe
 from harness.sweep.progress import run_finished
 from harness.sweep.spec import RunSpec
 from harness.tracking import names
-from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.tracking.atomic import atomic_write_text
+from harness.tracking.run_folder import RunFolder
 
 CHOICE_FILE = "lr_choice.json"
 

@@ -24,7 +24,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from analysis.lr_scan import round_lr
-from harness.config import RunConfig, format_validation_error
+from harness.config import RunConfig
+from harness.config_files import format_validation_error
 from harness.errors import ConfigError
 from harness.sweep.schema import StudyDesign
 from harness.sweep.spec import RunSpec
@@ -74,7 +75,7 @@ class Configuration:
 
     @property
     def flops_per_step(self) -> float:
-        from harness.sweep.estimate import estimate
+        from harness.sizes import estimate
 
         return estimate(self.config).flops_per_step
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from harness.sweep.estimate import estimate
+from harness.sizes import estimate
 from harness.sweep.progress import RunProgress
 from harness.sweep.spec import RunSpec
 from harness.sweep.study import StudyPlan

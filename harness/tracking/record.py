@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from harness.tracking.run_folder import atomic_write_text
+from harness.tracking.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 HEADER = "step,key,value,time_ms\n"

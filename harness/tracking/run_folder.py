@@ -4,24 +4,16 @@ and checkpoints. Written atomically so a killed process never leaves a torn file
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from harness.tracking import names
+from harness.tracking.atomic import atomic_write_text
+from harness.tracking.record import MetricRecord
 
 # The training loop and the MLflow uploader thread both update state.json: read-modify-write under one lock.
 _STATE_LOCK = threading.Lock()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class RunFolder:
@@ -65,6 +57,4 @@ class RunFolder:
 
     def append_metrics(self, step: int, metrics: dict[str, float]) -> dict[str, float]:
         """Record metrics at ``step`` in metrics.csv, each (step, key) once (``harness.tracking.record``)."""
-        from harness.tracking.record import MetricRecord
-
         return MetricRecord(self.metrics_path).append(step, metrics)

@@ -198,8 +198,8 @@ def serve_detached(runs_dir: str | Path, backend_uri: str, *, port: int, host: s
     ``<runs_dir>/mlflow-server.json`` if it still answers for the same store at the same address (with
     credentials exactly when bound beyond loopback), else a new one (written there). Clients of an authenticated
     server take the runs folder's credentials (``harness.tracking.auth.use_credentials``)."""
+    from harness.tracking.atomic import atomic_write_text
     from harness.tracking.auth import is_loopback
-    from harness.tracking.run_folder import atomic_write_text
 
     runs_dir = Path(runs_dir).resolve()
     url = http_url(advertised_host(host, advertise_host), port)

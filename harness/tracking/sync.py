@@ -35,8 +35,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.tracking import names
+from harness.tracking.atomic import atomic_write_text
 from harness.tracking.record import Row, read_rows
-from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.tracking.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 CURSOR_FILE = "tracking.json"

@@ -17,8 +17,8 @@ import yaml
 from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 from harness.tracking import names
+from harness.tracking.atomic import atomic_write_text
 from harness.tracking.record import HEADER, parse_line
-from harness.tracking.run_folder import atomic_write_text
 from harness.train.checkpointing import checkpoint_name
 
 # Settings that decide when to validate, log or keep checkpoints: they do not change the trajectory.

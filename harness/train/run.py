@@ -22,7 +22,8 @@ from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 from harness.recipe import TRAINER_PRECISION, Recipe, Stage, resolve
 from harness.tracking import names
-from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.tracking.atomic import atomic_write_text
+from harness.tracking.run_folder import RunFolder
 from harness.train.branch import copy_parent_records, parent_checkpoint
 
 
@@ -63,7 +64,7 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str],
     """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
     (``derived.*``; ``recipe``: ``resolve(config)`` when the caller holds it), parameter counts and the analytic
     training FLOPs of a typical crop (the dry-run's)."""
-    from harness.sweep.estimate import estimate
+    from harness.sizes import estimate
     from models.accounting import count_parameters
 
     recipe = recipe or resolve(config)

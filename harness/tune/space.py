@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import RunConfig, format_validation_error
+from harness.config import RunConfig
+from harness.config_files import format_validation_error
 from harness.sweep.keys import key_problem
 from harness.tune.schema import ParamSpace, TuneFile
 

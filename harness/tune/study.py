@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import RunConfig, parse_config, read_yaml
+from harness.config import RunConfig
+from harness.config_files import parse_config, read_yaml
 from harness.dispatch import executor as ex
 from harness.dispatch.cluster import default_executor_kind
 from harness.dispatch.job import TRAIN_ENTRYPOINT
@@ -18,7 +19,7 @@ from harness.dispatch.profiles import load_resources
 from harness.dispatch.tracking import JobTracking
 from harness.errors import ConfigError, HarnessError
 from harness.tracking import names
-from harness.tracking.run_folder import atomic_write_text
+from harness.tracking.atomic import atomic_write_text
 from harness.tune import space
 from harness.tune.schema import TuneFile
 from harness.tune.storage import create_study_once, storage_url

@@ -13,7 +13,7 @@ the package, on a CPU accelerator or with another variant (``cueq_config_error``
   module's weights: p_in / g_in stack the a and b projections (a first), as its (2·h, c) weights expect.
 
 The same parity self-check as the Triton kernels' (``self_check``) compares both with the PyTorch path before
-a run records ``cueq`` (``cueq_choice``).
+a run records ``cueq`` (``self_check.cueq_choice``).
 """
 
 from __future__ import annotations
@@ -81,34 +81,3 @@ def cueq_triangle_multiplication(module, z: Tensor, pair_mask: Tensor) -> Tensor
         norm_out_weight=module.norm_out.weight, norm_out_bias=module.norm_out.bias,
         p_out_weight=module.proj_out.weight, g_out_weight=module.gate_out.weight, eps=module.norm_in.eps,
     )  # fmt: skip
-
-
-def cueq_choice(variant: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> dict:
-    """The record of a ``kernel_impl: cueq`` run: cuEquivariance where it can run, after its parity check."""
-    why = cueq_unavailable(device, variant)
-    if why:
-        return {"kernel": "unavailable", "self_check": f"not run: {why}"}
-    from models.kernels.self_check import self_check
-
-    result = self_check("cueq:" + variant, device, dtype, head_dim)
-    return {"kernel": "cueq", "self_check": ("passed: " if result.passed else "failed: ") + result.detail}
-
-
-def trimul_parity(device: torch.device, dtype: torch.dtype) -> float:
-    """Largest error of ``cueq_triangle_multiplication`` against the module's own float64 forward, relative to
-    its scale, on a padded (1, 150, 150, 32) pair (both directions)."""
-    from models.modules.triangle_multiplication import TriangleMultiplication
-
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(1, 150, 150, 32, generator=g)
-    mask = torch.ones(1, 150, 150, dtype=torch.bool)
-    mask[:, 140:], mask[:, :, 140:] = False, False
-    worst = 0.0
-    for outgoing in (True, False):
-        module = TriangleMultiplication(32, 32, outgoing=outgoing)
-        for p in module.parameters():  # AF3's init zeroes the output projection: make every weight count
-            p.data = torch.randn(p.shape, generator=g) * p.shape[-1] ** -0.5
-        want = module.double()(z.double(), mask)
-        got = cueq_triangle_multiplication(module.to(device, dtype), z.to(device, dtype), mask.to(device))
-        worst = max(worst, ((got.double().cpu() - want).abs().max() / want.abs().max()).item())
-    return worst

@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import torch
 
-from harness.data.cache import build_example
 from harness.data.collate import collate
+from harness.data.example import build_example
 from harness.data.featurize import featurize
 from harness.data.starter import starter_dir
 

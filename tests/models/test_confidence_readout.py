@@ -94,7 +94,9 @@ def test_readout_chunked_by_rows_changes_no_value():
 
 
 def test_readout_without_a_confidence_head_is_rejected():
-    from harness.config import ConfigError, RunConfig, parse_config
+    from harness.config import RunConfig
+    from harness.config_files import parse_config
+    from harness.errors import ConfigError
 
     with pytest.raises(ConfigError, match="confidence_pair_readout needs use_confidence_head"):
         parse_config(RunConfig, {"model": {"preset": "base", "miniature": True, "use_confidence_head": False,

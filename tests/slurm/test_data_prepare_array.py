@@ -6,8 +6,7 @@ import shutil
 
 import pytest
 
-from harness.data.cache import prepare
-from harness.data.prepare import cache_digest
+from harness.data.cache import cache_digest, prepare
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 

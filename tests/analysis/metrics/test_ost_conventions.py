@@ -175,7 +175,7 @@ def test_lddt_torch_resolves_symmetry_like_lddt(load, entry):
 
 def test_validation_lddt_is_symmetry_resolved_on_pipeline_features():
     """The validation estimator's lDDT (harness/train/validation.py) on features the data pipeline built."""
-    from harness.data.cache import build_example
+    from harness.data.example import build_example
     from harness.data.featurize import featurize
     from harness.train.validation import all_atom_lddt
 

@@ -3,7 +3,7 @@
 import gemmi
 import numpy as np
 
-from harness.data.cache import build_example
+from harness.data.example import build_example
 from harness.data.filters import FilterConfig
 from harness.data.parse import read_structure
 from harness.data.starter import starter_dir

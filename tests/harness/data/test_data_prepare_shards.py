@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from harness.data.cache import PLAN, CacheIndex, load_index, prepare
+from harness.data.cache import PLAN, CacheIndex, cache_digest, load_index, prepare
 from harness.data.errors import DataPathError
-from harness.data.prepare import cache_digest
 from harness.data.stats import cache_stats
 
 FILES = ("1ubq.cif.gz", "3zee.cif.gz", "4i6p.cif.gz", "1a8q.cif.gz", "5pti.cif.gz", "3mht.pdb.gz")

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from harness.data.cache import build_example
 from harness.data.constants import DNA, LIGAND, PROTEIN, RNA, STANDARD_RESIDUES, THREE_TO_ONE
+from harness.data.example import build_example
 from harness.data.parse import read_structure
 from harness.data.starter import starter_dir
 from harness.errors import ConfigError

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from harness.tracking import names
-from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.tracking.atomic import atomic_write_text
+from harness.tracking.run_folder import RunFolder
 
 STEP_S = float(os.environ.get("TOY_STEP_S", "0.05"))
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from harness.config import RunConfig
-from harness.sweep.estimate import ExampleSize, estimate
+from harness.sizes import ExampleSize, estimate
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder
 from harness.train.guard import StabilityGuard

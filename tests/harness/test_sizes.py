@@ -3,7 +3,7 @@
 import pytest
 
 from harness.config import RunConfig
-from harness.sweep.estimate import ExampleSize, memory_gb
+from harness.sizes import ExampleSize, memory_gb
 
 
 def test_sequential_block_order_keeps_one_more_residual_per_transformer_block():
@@ -36,7 +36,7 @@ def test_msa_rows_are_accounted_in_memory_and_flops():
     # checkpointed: each MSA block's saved input, plus one MSA block's intermediates while it is recomputed
     ckpt = memory_gb(deep, big, 8, checkpointed=True) - memory_gb(shallow, small, 8, checkpointed=True)
     assert ckpt * 1e9 == pytest.approx((m.n_msa_blocks + 28) * (msa[0] - msa[1]), rel=1e-9)
-    from harness.sweep.estimate import example_flops
+    from harness.sizes import example_flops
 
     assert example_flops(deep, big, n_cycles=1, diffusion_batch=8) > example_flops(shallow, small, n_cycles=1,
                                                                                     diffusion_batch=8)
