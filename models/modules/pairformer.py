@@ -16,13 +16,12 @@ from models.policy import checkpointed
 class PairBlock(nn.Module):
     """Triangle updates and pair transition on z (B, N, N, c_z) with pair_mask (B, N, N) bool.
 
-    Width rule: heads = c_z / tri_att_head_dim, tri-mul hidden = c_z (or config.tri_mul_hidden for the trunk).
+    Widths by the width rule, ``ModelConfig.pair_widths(c_z)``.
     """
 
     def __init__(self, config: ModelConfig, c_z: int) -> None:
         super().__init__()
-        c_hidden = config.tri_mul_hidden if (config.tri_mul_hidden and c_z == config.c_z) else c_z
-        heads = max(1, c_z // config.tri_att_head_dim)
+        c_hidden, heads, _ = config.pair_widths(c_z)
         self.dropout = config.pair_dropout
         self.tri_mul_out = TriangleMultiplication(c_z, c_hidden, outgoing=True, kernel_impl=config.kernel_impl)
         self.tri_mul_in = TriangleMultiplication(c_z, c_hidden, outgoing=False, kernel_impl=config.kernel_impl)

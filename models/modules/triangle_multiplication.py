@@ -1,5 +1,5 @@
-"""Triangle multiplicative updates (AF3 Algorithms 12 and 13). Hidden width = config.tri_mul_c (= c_z by the
-width rule, SPEC.md §2.3)."""
+"""Triangle multiplicative updates (AF3 Algorithms 12 and 13). Hidden width by the width rule
+(``ModelConfig.pair_widths``: c_z unless ``tri_mul_hidden`` sets the trunk's)."""
 
 from __future__ import annotations
 
