@@ -1,5 +1,9 @@
 """Names of everything a run records, in MLflow and in its run folder. One source of truth for the trainer
-(writer) and ``analysis`` (reader): rename here, nowhere else. SPEC.md §4 lists what must be recorded.
+(writer, which reads them as ``harness.tracking.names``) and ``analysis`` (reader, through
+``analysis.collect.RecordNames`` whose defaults are these): rename here, nowhere else. What a run must record is
+listed in docs/DESIGN.md §5.
+
+It lives in ``analysis`` because ``analysis`` never imports ``harness`` while ``harness`` may import ``analysis``.
 """
 
 # Per-step metrics (MLflow metric keys; also columns of <run_dir>/metrics.csv).
