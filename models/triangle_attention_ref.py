@@ -24,14 +24,17 @@ the LayerNorm after the attention removes it; in the vanilla form it is AF3's so
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# The variant and ψ names, spelled once: the model config, the dispatcher and the kernels read them from here.
 Variant = Literal["vanilla", "additive", "gated"]
 BiasActivation = Literal["relu", "identity", "softplus"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
+BIAS_ACTIVATIONS: tuple[str, ...] = get_args(BiasActivation)
 
 
 def bias_psi(bias: Tensor, activation: BiasActivation) -> Tensor:

@@ -13,7 +13,7 @@ the package, on a CPU accelerator or with another variant (``cueq_config_error``
   module's weights: p_in / g_in stack the a and b projections (a first), as its (2·h, c) weights expect.
 
 The same parity self-check as the Triton kernels' (``self_check``) compares both with the PyTorch path before
-a run records ``cueq`` (``cueq_choice``).
+a run records ``cueq`` (``self_check.kernel_choice``).
 """
 
 from __future__ import annotations
@@ -81,17 +81,6 @@ def cueq_triangle_multiplication(module, z: Tensor, pair_mask: Tensor) -> Tensor
         norm_out_weight=module.norm_out.weight, norm_out_bias=module.norm_out.bias,
         p_out_weight=module.proj_out.weight, g_out_weight=module.gate_out.weight, eps=module.norm_in.eps,
     )  # fmt: skip
-
-
-def cueq_choice(variant: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> dict:
-    """The record of a ``kernel_impl: cueq`` run: cuEquivariance where it can run, after its parity check."""
-    why = cueq_unavailable(device, variant)
-    if why:
-        return {"kernel": "unavailable", "self_check": f"not run: {why}"}
-    from models.kernels.self_check import self_check
-
-    result = self_check("cueq:" + variant, device, dtype, head_dim)
-    return {"kernel": "cueq", "self_check": ("passed: " if result.passed else "failed: ") + result.detail}
 
 
 def trimul_parity(device: torch.device, dtype: torch.dtype) -> float:
