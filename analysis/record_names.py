@@ -1,7 +1,7 @@
 """Names of everything a run records, in MLflow and in its run folder. One source of truth for the trainer
 (writer, which reads them as ``harness.tracking.names``) and ``analysis`` (reader, through
 ``analysis.collect.RecordNames`` whose defaults are these): rename here, nowhere else. What a run must record is
-listed in docs/DESIGN.md §5.
+listed in docs/DESIGN.md §4.
 
 It lives in ``analysis`` because ``analysis`` never imports ``harness`` while ``harness`` may import ``analysis``.
 """

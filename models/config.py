@@ -1,6 +1,6 @@
 """Model configuration: every architectural choice of SeedFold as one validated object.
 
-Defaults are AlphaFold3's (SPEC.md §2.3). The paper's configurations are data in ``models.presets``.
+Defaults are AlphaFold3's (docs/DESIGN.md §1.3). The paper's configurations are data in ``models.presets``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class ModelConfig(BaseModel):
     # Switches.
     triangle_attention: TriangleAttentionVariant = "vanilla"
     linear_bias_activation: BiasActivation = Field(
-        "relu", description="psi applied to the pair bias in the additive linear form (SPEC.md §2.5)"
+        "relu", description="psi applied to the pair bias in the additive linear form (docs/DESIGN.md §1.5)"
     )
     kernel_impl: KernelImpl = "auto"
     transformer_block_order: BlockOrder = Field(

@@ -1,4 +1,4 @@
-"""Training losses of AF3 (SPEC.md §2.7), all computed in fp32:
+"""Training losses of AF3 (docs/DESIGN.md §1.7), all computed in fp32:
 
 L = α_diff·(L_mse + α_bond·L_bond + L_smooth_lddt) + α_disto·L_disto + α_conf·(L_plddt + L_pae + L_pde + L_resolved),
 where L_mse and L_bond each carry the copy's noise-level weight (σ²+σ_d²)/(σσ_d)² (AF3 SI eq. 6).

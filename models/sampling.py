@@ -1,4 +1,4 @@
-"""Noise levels, augmentation and the AF3 sampler (AF3 Algorithms 18, 19; SPEC.md §2.6). All fp32, in Å."""
+"""Noise levels, augmentation and the AF3 sampler (AF3 Algorithms 18, 19; docs/DESIGN.md §1.6). All fp32, in Å."""
 
 from __future__ import annotations
 

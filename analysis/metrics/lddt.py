@@ -1,4 +1,4 @@
-"""lDDT (Mariani et al. 2013) as used by FoldBench / AF3 evaluation (SPEC.md §3).
+"""lDDT (Mariani et al. 2013) as used by FoldBench / AF3 evaluation (docs/DESIGN.md §3).
 
 Definition: over atom pairs (i, j) whose *reference* distance is below the inclusion radius (15 Å), excluding
 pairs inside one residue, the fraction of the thresholds {0.5, 1, 2, 4} Å that |d_model − d_ref| stays below,

@@ -1,6 +1,6 @@
 """``DataConfig``: the ``data:`` section of a run config. Defaults suit CPU miniature runs on the starter set.
 
-Paper values (SPEC.md §2.8): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
+Paper values (docs/DESIGN.md §2): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
 tokens, batch 256 across GPUs; mixture pdb 0.50 / afdb_distill 0.08 / mgnify_distill 0.42. MSA: AF3 keeps up to
 16,384 rows per example (SI §2.3: the query, species-paired rows, then each chain's own) and its MSA module sees
 a random subset of 1,024 of them (``num_msa`` of its released code); the paper profiles set

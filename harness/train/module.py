@@ -1,4 +1,4 @@
-"""The LightningModule that trains SeedFold (SPEC.md §2.7, §2.8).
+"""The LightningModule that trains SeedFold (docs/DESIGN.md §1.7, §2).
 
 Manual optimisation, because the stability guard must decide per optimizer step whether to apply, skip or roll
 back after seeing both the loss and the gradient norm, identically on every DDP rank. With gradient accumulation
@@ -191,7 +191,7 @@ class SeedFoldModule(L.LightningModule):
         self._clock = DeviceClock(self.device)
 
     def _n_cycles(self) -> int:
-        # Seeded by (seed, optimizer step, micro-batch) so that every DDP rank draws the same number (SPEC.md §2.8).
+        # Seeded by (seed, optimizer step, micro-batch): every DDP rank draws the same number (docs/DESIGN.md §2).
         micro = self._window.micro_batches
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.global_step + 7_919_993 * micro)
         return int(torch.randint(1, self.config.train.max_cycles + 1, (1,), generator=g))

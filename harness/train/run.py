@@ -59,7 +59,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
+    """Tags and params every run records (docs/DESIGN.md §4): the flattened resolved config and its derived settings
     (``derived.*``), parameter counts and the analytic training FLOPs of a typical crop (the dry-run's)."""
     from harness.sweep.estimate import estimate
     from models.accounting import count_parameters
@@ -170,7 +170,7 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
     t = config.train
     plugins = []
     if SLURMEnvironment.detect():
-        # submitit owns requeueing (INFRA.md: don't let both requeue).
+        # submitit owns requeueing (docs/DESIGN.md §6: don't let both requeue).
         plugins.append(SLURMEnvironment(auto_requeue=False))
     devices = t.devices
     strategy = "auto"

@@ -1,5 +1,5 @@
 """The pair block shared by every pair stack (MSA module, Pairformer, template embedder, confidence head) and
-the Pairformer (AF3 Algorithm 17). Block order and dropout follow SPEC.md §2.2."""
+the Pairformer (AF3 Algorithm 17). Block order and dropout follow docs/DESIGN.md §1.2."""
 
 from __future__ import annotations
 

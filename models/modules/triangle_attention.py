@@ -1,5 +1,5 @@
 """Triangle attention around the starting / ending node (AF3 Algorithms 14 and 15) in three variants
-(SPEC.md §2.5): ``vanilla`` softmax with pair bias, ``additive`` and ``gated`` linear attention. Heads =
+(docs/DESIGN.md §1.5): ``vanilla`` softmax with pair bias, ``additive`` and ``gated`` linear attention. Heads =
 c_z / head_dim (width rule). The attention core is always ``models.kernels.triangle_attention(impl=kernel_impl)``,
 which decides between the PyTorch reference and the kernels."""
 
