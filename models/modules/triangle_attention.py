@@ -75,3 +75,17 @@ class TriangleAttention(nn.Module):
             outs.append(self.proj_out(torch.sigmoid(self.proj_gate(z[:, rows])) * o))
         out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
         return out if self.starting else out.transpose(1, 2)
+
+
+class TriangleAttentionStartingNode(TriangleAttention):
+    """AF3 Algorithm 14 (in the configured variant): each row i attends over its edges z_ik."""
+
+    def __init__(self, c_z: int, n_heads: int, head_dim: int, **kwargs) -> None:
+        super().__init__(c_z, n_heads, head_dim, starting=True, **kwargs)
+
+
+class TriangleAttentionEndingNode(TriangleAttention):
+    """AF3 Algorithm 15 (in the configured variant): Algorithm 14 on the transposed pair tensor."""
+
+    def __init__(self, c_z: int, n_heads: int, head_dim: int, **kwargs) -> None:
+        super().__init__(c_z, n_heads, head_dim, starting=False, **kwargs)
