@@ -81,23 +81,3 @@ def cueq_triangle_multiplication(module, z: Tensor, pair_mask: Tensor) -> Tensor
         norm_out_weight=module.norm_out.weight, norm_out_bias=module.norm_out.bias,
         p_out_weight=module.proj_out.weight, g_out_weight=module.gate_out.weight, eps=module.norm_in.eps,
     )  # fmt: skip
-
-
-def trimul_parity(device: torch.device, dtype: torch.dtype) -> float:
-    """Largest error of ``cueq_triangle_multiplication`` against the module's own float64 forward, relative to
-    its scale, on a padded (1, 150, 150, 32) pair (both directions)."""
-    from models.modules.triangle_multiplication import TriangleMultiplication
-
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(1, 150, 150, 32, generator=g)
-    mask = torch.ones(1, 150, 150, dtype=torch.bool)
-    mask[:, 140:], mask[:, :, 140:] = False, False
-    worst = 0.0
-    for outgoing in (True, False):
-        module = TriangleMultiplication(32, 32, outgoing=outgoing)
-        for p in module.parameters():  # AF3's init zeroes the output projection: make every weight count
-            p.data = torch.randn(p.shape, generator=g) * p.shape[-1] ** -0.5
-        want = module.double()(z.double(), mask)
-        got = cueq_triangle_multiplication(module.to(device, dtype), z.to(device, dtype), mask.to(device))
-        worst = max(worst, ((got.double().cpu() - want).abs().max() / want.abs().max()).item())
-    return worst

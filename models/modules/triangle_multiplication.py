@@ -36,7 +36,7 @@ class TriangleMultiplication(nn.Module):
 
             why = cueq_unavailable(z.device)
             if why:
-                from models.kernels import KernelUnavailableError
+                from models.kernels.errors import KernelUnavailableError
 
                 raise KernelUnavailableError(f"kernel_impl='cueq' cannot run here: {why}")
             return cueq_triangle_multiplication(self, z, pair_mask)
