@@ -14,8 +14,8 @@ Two tables come out of a list of :class:`RunRecord`:
   (``train/loss``, ``val/lddt``, ...; NaN where not logged).
 - :func:`run_table` — one row per run with the identity columns and every param and tag.
 
-``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults
-equal ``harness.tracking.names`` (``tests/analysis/test_collect.py`` asserts they never drift).
+``analysis`` never imports ``harness``: the recorded names arrive as :class:`RecordNames`, whose defaults are
+the constants of ``analysis.record_names`` (which the trainer writes with, as ``harness.tracking.names``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from analysis import record_names as rn
+
 
 class ReportInputError(ValueError):
     """Input to ``analysis`` (a run folder, a CSV, a tracking URI, a sweep name) is missing or malformed.
@@ -41,54 +43,54 @@ class ReportInputError(ValueError):
 
 @dataclass(frozen=True)
 class RecordNames:
-    """Keys under which runs are recorded. Defaults mirror ``harness.tracking.names``."""
+    """Keys under which runs are recorded. Defaults: ``analysis.record_names`` (the trainer's own)."""
 
-    tag_sweep: str = "sweep"
-    tag_run_key: str = "run_key"
-    tag_preset: str = "preset"
-    tag_attention: str = "attention"
-    tag_kind: str = "kind"
-    tag_status: str = "harness_status"
-    tag_guard_rescued: str = "guard_rescued"
-    tag_profile: str = "profile"
-    tag_study_config: str = "study_config"
-    tag_study_budgets: str = "study_budgets"
-    tag_study_role: str = "study_role"
-    tag_study_lr: str = "study_lr"
-    device: str = "device"
-    time_basis: str = "time_basis"
-    device_s: str = "time/device_s"
-    params_total: str = "params_total"
-    params_non_embedding: str = "params_non_embedding"
-    flops_per_example: str = "flops_per_example"
-    flops_cumulative: str = "flops/cumulative"
-    examples_seen: str = "data/examples_seen"
-    skipped_steps: str = "guard/skipped_steps"
-    rollbacks: str = "guard/rollbacks"
+    tag_sweep: str = rn.TAG_SWEEP
+    tag_run_key: str = rn.TAG_RUN_KEY
+    tag_preset: str = rn.TAG_PRESET
+    tag_attention: str = rn.TAG_ATTENTION
+    tag_kind: str = rn.TAG_KIND
+    tag_status: str = rn.TAG_STATUS
+    tag_guard_rescued: str = rn.TAG_GUARD_RESCUED
+    tag_profile: str = rn.TAG_PROFILE
+    tag_study_config: str = rn.TAG_STUDY_CONFIG
+    tag_study_budgets: str = rn.TAG_STUDY_BUDGETS
+    tag_study_role: str = rn.TAG_STUDY_ROLE
+    tag_study_lr: str = rn.TAG_STUDY_LR
+    device: str = rn.PARAM_DEVICE
+    time_basis: str = rn.PARAM_TIME_BASIS
+    device_s: str = rn.DEVICE_S_CUMULATIVE
+    params_total: str = rn.PARAM_PARAMS_TOTAL
+    params_non_embedding: str = rn.PARAM_PARAMS_NON_EMBEDDING
+    flops_per_example: str = rn.PARAM_FLOPS_PER_EXAMPLE
+    flops_cumulative: str = rn.FLOPS_CUMULATIVE
+    examples_seen: str = rn.EXAMPLES_SEEN
+    skipped_steps: str = rn.SKIPPED_STEPS
+    rollbacks: str = rn.ROLLBACKS
     # The validation estimator (harness/train/validation.py) and what the run saw.
-    val_loss: str = "val/loss"
-    val_loss_diffusion: str = "val/loss_diffusion"
-    val_loss_diffusion_at_sigma: str = "val/loss_diffusion_sigma_{i:02d}"
-    val_distogram_ce: str = "val/distogram_ce"
-    val_smooth_lddt: str = "val/smooth_lddt"
-    val_lddt: str = "val/lddt"
-    val_contact_precision: str = "val/contact_precision"
-    val_contact_precision_noise: str = "val/contact_precision_noise"
-    val_loss_noise: str = "val/loss_noise"
-    val_lddt_noise: str = "val/lddt_noise"
-    val_loss_diffusion_noise: str = "val/loss_diffusion_noise"
-    val_smooth_lddt_noise: str = "val/smooth_lddt_noise"
-    baseline_lddt_geometric: str = "baseline/lddt_geometric"
-    train_structures: str = "data_train_structures"
-    train_tokens: str = "data_train_tokens"
-    val_structures: str = "data_val_structures"
-    val_tokens: str = "data_val_tokens"
-    val_sigmas: str = "val_sigma_grid"
-    run_config_file: str = "config.yaml"
-    run_state_file: str = "state.json"
-    run_metrics_file: str = "metrics.csv"
-    run_structure_metrics_file: str = "val_structures.csv"
-    structure_key_separator: str = "@"
+    val_loss: str = rn.VAL_LOSS
+    val_loss_diffusion: str = rn.VAL_LOSS_DIFFUSION
+    val_loss_diffusion_at_sigma: str = rn.VAL_LOSS_DIFFUSION_AT_SIGMA
+    val_distogram_ce: str = rn.VAL_DISTOGRAM_CE
+    val_smooth_lddt: str = rn.VAL_SMOOTH_LDDT
+    val_lddt: str = rn.VAL_LDDT
+    val_contact_precision: str = rn.VAL_CONTACT_PRECISION
+    val_contact_precision_noise: str = rn.VAL_CONTACT_PRECISION_NOISE
+    val_loss_noise: str = rn.VAL_LOSS_NOISE
+    val_lddt_noise: str = rn.VAL_LDDT_NOISE
+    val_loss_diffusion_noise: str = rn.VAL_LOSS_DIFFUSION_NOISE
+    val_smooth_lddt_noise: str = rn.VAL_SMOOTH_LDDT_NOISE
+    baseline_lddt_geometric: str = rn.BASELINE_LDDT_GEOMETRIC
+    train_structures: str = rn.PARAM_TRAIN_STRUCTURES
+    train_tokens: str = rn.PARAM_TRAIN_TOKENS
+    val_structures: str = rn.PARAM_VAL_STRUCTURES
+    val_tokens: str = rn.PARAM_VAL_TOKENS
+    val_sigmas: str = rn.PARAM_VAL_SIGMAS
+    run_config_file: str = rn.RUN_CONFIG_FILE
+    run_state_file: str = rn.RUN_STATE_FILE
+    run_metrics_file: str = rn.RUN_METRICS_FILE
+    run_structure_metrics_file: str = rn.RUN_STRUCTURE_METRICS_FILE
+    structure_key_separator: str = rn.STRUCTURE_KEY_SEPARATOR
     # Dotted keys of the flattened resolved config.
     width: str = "model.c_z"
     depth_pairformer: str = "model.n_pairformer_blocks"

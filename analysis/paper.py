@@ -1,6 +1,6 @@
-"""The SeedFold paper's published numbers, as data (SPEC.md §2.4, §3, §5).
+"""The SeedFold paper's published numbers, as data (docs/DESIGN.md §1.4, §3, §5).
 
-Source tags follow SPEC.md: [P] the authors' own material, [R] the review. Tables in ``analysis.tables`` put
+Source tags follow docs/DESIGN.md §3: [P] the authors' own material, [R] the review. Tables in ``analysis.tables`` put
 measured numbers beside these rows; nothing here is ever computed.
 """
 

@@ -2,7 +2,7 @@
 
 - :func:`width_vs_depth_table` — measured parameters, FLOPs per example, throughput, peak memory and final
   validation metrics per configuration (seeds aggregated, with intervals and baselines), next to the paper's
-  parameters and iter/s (SPEC.md §2.4). Miniature runs are far smaller than the paper's models, so the
+  parameters and iter/s (docs/DESIGN.md §1.4). Miniature runs are far smaller than the paper's models, so the
   ``×base`` columns compare ratios to the base config.
 - :func:`fit_table` — power-law coefficients with bootstrap intervals, the extrapolation check, and the laws
   refused with their reasons.

@@ -1,5 +1,6 @@
 """One Pairformer block side by side with Boltz 2.2.1's PyTorch ``PairformerLayer`` (and the block as it was
-before the CPU speed work, ``pairformer_before.py``): forward+backward time and bytes saved for backward.
+before the CPU speed work, read from git history: see ``OLD_BLOCK``): forward+backward time and bytes saved for
+backward.
 
 Same dims for all three: c_s, c_z, triangle-attention heads c_z/32 of width 32, 4 single-attention heads,
 transition ×4, vanilla softmax triangle attention, no dropout, PyTorch paths only (no kernels), fp32, B = 1,
@@ -22,21 +23,40 @@ import argparse
 import json
 import random
 import resource
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-import pairformer_before  # noqa: E402
-
-from harness.allocator import tune_allocator  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from models.modules.pairformer import PairformerBlock  # noqa: E402
+from harness.allocator import tune_allocator
+from models.config import ModelConfig
+from models.modules.pairformer import PairformerBlock
 
 C_S, HEAD_DIM, SINGLE_HEADS = 64, 32, 4
+# The block before the CPU speed work (commit ed94538), as the frozen copy this commit added for the side-by-side
+# timing (same parameter names as today's block, so one state dict loads into both); git keeps it.
+OLD_BLOCK = ("ab097507131e182a82b8ec371a7db37466e0daaa", "benchmarks/pairformer_before.py")
+
+
+def load_old_block() -> types.ModuleType:
+    """The module of ``OLD_BLOCK``, read with ``git show`` from this checkout's history into a fresh module."""
+    commit, path = OLD_BLOCK
+    root = Path(__file__).resolve().parents[1]
+    try:
+        source = subprocess.run(["git", "-C", str(root), "show", f"{commit}:{path}"], check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        why = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+        raise SystemExit(f"the 'old' Pairformer block is read from git history ({commit[:7]}:{path}), which this "
+                         f"checkout at {root} cannot provide ({why}); run the benchmark in a clone with the "
+                         "project's full history (not a shallow clone or an exported tree)") from exc
+    module = types.ModuleType("pairformer_before")
+    exec(compile(source, f"{commit[:7]}:{path}", "exec"), module.__dict__)  # noqa: S102 (our own history)
+    return module
 
 
 def _cpu_seconds() -> float:
@@ -61,7 +81,7 @@ def build(c_z: int) -> dict[str, tuple[torch.nn.Module, callable]]:
     )  # fmt: skip
     new = PairformerBlock(cfg, C_S, c_z)
     _randomise(new, 0)
-    old = pairformer_before.PairformerBlock(cfg, C_S, c_z)
+    old = load_old_block().PairformerBlock(cfg, C_S, c_z)
     old.load_state_dict(new.state_dict())
     models = {
         "old": (old, lambda s, z, m: old(s, z, m)),

@@ -8,7 +8,7 @@ process's peak resident set (VmHWM, reset through /proc/self/clear_refs before e
 CPU (PyTorch paths):   python benchmarks/bench_triangle_attention.py --device cpu --sizes 32 64 128 256
 GPU (all paths):       python benchmarks/bench_triangle_attention.py --device cuda --dtype bf16 \
                            --sizes 256 512 1024 2048 --heads 4 16 --impls torch triton trifast
-``trifast`` (pip install trifast) is the published flash-style anchor (SPEC.md §5), softmax variant only.
+``trifast`` (pip install trifast) is the published flash-style anchor (docs/DESIGN.md §5), softmax variant only.
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def main() -> None:
 def _cpu_malloc_env(measure: str) -> dict[str, str]:
     """glibc settings for a CPU run, applied by re-executing the script.
 
-    time: keep freed memory in the heap (page faults are expensive on these VMs, SPEC.md §5).
+    time: keep freed memory in the heap (page faults are expensive on these VMs, docs/DESIGN.md §5).
     memory: a fixed mmap threshold returns every large buffer to the OS, so VmHWM sees each run's own peak
     (by default glibc raises the threshold as buffers are freed, and later runs reuse heap memory unseen).
     """

@@ -79,10 +79,10 @@ def main() -> None:
                         along.append(lddt_per_sample(x0, batch))
                         return x0
 
-                    constants = model.config.sampler.model_dump() | overrides
+                    constants = model.config.sampler.model_copy(update=overrides)
                     x = sample_diffusion(denoise, batch["atom_mask"], n_samples=args.samples, n_steps=args.steps,
                                          sigma_data=model.config.sigma_data,
-                                         generator=torch.Generator().manual_seed(i * 100 + c), **constants)
+                                         generator=torch.Generator().manual_seed(i * 100 + c), sampler=constants)
                     traj[name].append(np.stack(along))  # (steps, S)
                     final[name].append(lddt_per_sample(x, batch))
                 mask = batch["gt_atom_mask"] & batch["atom_mask"]

@@ -139,7 +139,7 @@ class ScheduleConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    """Optimisation recipe (AF3 / SeedFold defaults, SPEC.md §2.8)."""
+    """Optimisation recipe (AF3 / SeedFold defaults, docs/DESIGN.md §2)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -21,7 +21,7 @@ from harness.data.config import DataConfig, atom_budget_problem
 from harness.errors import ConfigError
 
 # Lightning's own precision: fp32 weights and optimizer; the model's policy autocasts the trunk itself
-# (a Trainer-wide "bf16-mixed" would also autocast the structure module, against SPEC.md §2.8).
+# (a Trainer-wide "bf16-mixed" would also autocast the structure module, against docs/DESIGN.md §2).
 TRAINER_PRECISION = "32-true"
 
 

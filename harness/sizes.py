@@ -2,9 +2,10 @@
 ``models.accounting`` (the one source of truth, tested against the real modules; ``train_flops`` is also what
 the run logs as ``perf/flops_per_step``), plus a rough peak-memory estimate per GPU defined here.
 
-The example a dry-run sizes: ``crop_tokens`` tokens, min(atom budget, 7.8 x tokens) atoms (heavy atoms per token
-in the bundled starter set), ``data.max_msa_rows`` MSA rows; FLOPs averaged over the recycling counts 1..max_cycles
-that training draws uniformly. A run logs the same formula at the sizes it actually saw.
+The example a dry-run sizes: ``crop_tokens`` tokens, min(atom budget, ``STARTER_ATOMS_PER_TOKEN`` x tokens)
+atoms (heavy atoms per token in the bundled starter set, ``harness.data.config``), ``data.max_msa_rows`` MSA
+rows; FLOPs averaged over the recycling counts 1..max_cycles that training draws uniformly. A run logs the same
+formula at the sizes it actually saw.
 
 Memory estimate (GB per GPU, one micro-batch), stated assumptions: fp32 weights + gradients + Adam moments + EMA
 copy = 20 bytes per parameter. Trunk activations (only the last recycling cycle keeps any) at 2 bytes per value
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.config import RunConfig
+from harness.data.config import STARTER_ATOMS_PER_TOKEN
 from harness.recipe import Recipe, Stage, confidence_trains, resolve
 
 BYTES_PER_PARAM_TRAINING = 20
@@ -40,7 +42,6 @@ ATOM_INTERMEDIATES_PER_BLOCK = 30
 # transition (the transition's AdaLN input): one more token- / atom-sized tensor per block (measured with
 # saved-tensor hooks on a DiffusionTransformer block: 45.8 token-sized tensors parallel, 46.8 sequential).
 SEQUENTIAL_EXTRA_PER_BLOCK = 1
-PROTEIN_ATOMS_PER_TOKEN = 7.8  # mean heavy atoms per token over the bundled starter set
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class RunSize:
 
 
 def typical_example(config: RunConfig, stage: Stage) -> ExampleSize:
-    atoms = min(stage.atom_budget, round(stage.crop_size * PROTEIN_ATOMS_PER_TOKEN))
+    atoms = min(stage.atom_budget, round(stage.crop_size * STARTER_ATOMS_PER_TOKEN))
     return ExampleSize(n_tokens=stage.crop_size, n_atoms=atoms, n_msa=config.data.max_msa_rows)
 
 

@@ -53,14 +53,8 @@ def _cond_transition(c_a: int, c_cond: int, n: int) -> int:
     return _ada_ln(c_a, c_cond) + 2 * _lin(c_a, n * c_a) + _lin(c_cond, c_a, True) + _lin(n * c_a, c_a)
 
 
-def _pair_dims(cfg: ModelConfig, c_z: int) -> tuple[int, int, int]:
-    hidden = cfg.tri_mul_hidden if (cfg.tri_mul_hidden and c_z == cfg.c_z) else c_z
-    heads = max(1, c_z // cfg.tri_att_head_dim)
-    return hidden, heads, heads * cfg.tri_att_head_dim
-
-
 def _pair_block(cfg: ModelConfig, c_z: int) -> int:
-    h, heads, w = _pair_dims(cfg, c_z)
+    h, heads, w = cfg.pair_widths(c_z)
     tri_mul = _ln(c_z) + 4 * _lin(c_z, h) + _lin(c_z, c_z) + _ln(h) + _lin(h, c_z)
     tri_att = _ln(c_z) + _lin(c_z, 3 * w) + _lin(c_z, heads) + _lin(c_z, w) + _lin(w, c_z)
     tri_att += _ln(w) if cfg.triangle_attention != "vanilla" else 0
@@ -185,7 +179,7 @@ def _transition_flops(rows: float, c: int, n: int) -> float:
 
 
 def _tri_att_flops(cfg: ModelConfig, n: int, c_z: int, copies: int) -> float:
-    _, heads, w = _pair_dims(cfg, c_z)
+    _, heads, w = cfg.pair_widths(c_z)
     d, p = cfg.tri_att_head_dim, copies * n * n
     linears = _mm(p, c_z, 3 * w) + _mm(p, c_z, heads) + _mm(p, c_z, w) + _mm(p, w, c_z)
     if cfg.triangle_attention == "additive":
@@ -196,7 +190,7 @@ def _tri_att_flops(cfg: ModelConfig, n: int, c_z: int, copies: int) -> float:
 
 
 def _pair_block_flops(cfg: ModelConfig, n: int, c_z: int, copies: int = 1) -> float:
-    h, _, _ = _pair_dims(cfg, c_z)
+    h, _, _ = cfg.pair_widths(c_z)
     p = copies * n * n
     tri_mul = _mm(p, c_z, 4 * h) + _mm(p, c_z, c_z) + _mm(p, h, c_z) + copies * 2.0 * n**3 * h
     return (

@@ -1,42 +1,36 @@
 """Model configuration: every architectural choice of SeedFold as one validated object.
 
-Defaults are AlphaFold3's (SPEC.md §2.3). The paper's configurations are data in ``models.presets``.
+Defaults are AlphaFold3's (docs/DESIGN.md §1.3). The paper's configurations are data in ``models.presets``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.kernels.paths import Impl as KernelImpl
 from models.policy import MemoryPolicy
+from models.sampling import SamplerConfig
+from models.triangle_attention_ref import BiasActivation
+from models.triangle_attention_ref import Variant as TriangleAttentionVariant
 
-TriangleAttentionVariant = Literal["vanilla", "additive", "gated"]
-KernelImpl = Literal["auto", "torch", "triton", "cueq"]
 BlockOrder = Literal["sequential", "parallel"]
 
 
-class SamplerConfig(BaseModel):
-    """AF3 Algorithm 18's constants: γ₀, γ_min, noise scale λ, step scale η. Used by every sampled structure:
-    validation lDDT, the confidence head's mini-rollout and ``harness predict``.
+class PairWidths(NamedTuple):
+    """Widths of one pair block's triangle updates (the width rule, ``ModelConfig.pair_widths``)."""
 
-    AF3's η = 1.5 (a step 1.5x the probability-flow step) sharpens samples of a well-trained denoiser; a CPU
-    miniature's denoiser pulls towards a mean structure, and there η = 1.5 degrades its own x₀ prediction along
-    the trajectory (BENCHMARKS.md, "sampler": final lDDT 0.19 at η 1.5 vs 0.28 at η 1.0)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gamma_0: float = Field(0.8, ge=0.0, description="churn: noise added per step is γ₀ while σ > gamma_min")
-    gamma_min: float = Field(1.0, ge=0.0, description="σ (Å) below which no churn is added")
-    noise_scale: float = Field(1.003, gt=0.0, description="λ, scale of the added noise")
-    step_scale: float = Field(1.5, gt=0.0, description="η, multiplier of the denoising step (AF3: 1.5)")
+    tri_mul_hidden: int  # hidden channels of the triangle multiplications
+    tri_att_heads: int  # heads of the triangle attentions
+    tri_att_width: int  # heads x head dim
 
 
 class ModelConfig(BaseModel):
     """Widths (c_*), depths (n_*_blocks) and switches of the model.
 
-    Width rule (SPEC.md §2.3): triangle-attention heads = c_z / tri_att_head_dim and triangle-multiplication
-    hidden = c_z in every pair stack, unless ``tri_mul_hidden`` is set explicitly.
+    Width rule (:meth:`pair_widths`): triangle-attention heads = c_z / tri_att_head_dim and triangle-multiplication
+    hidden = c_z in every pair stack, unless ``tri_mul_hidden`` is set explicitly (trunk width only).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -83,8 +77,8 @@ class ModelConfig(BaseModel):
 
     # Switches.
     triangle_attention: TriangleAttentionVariant = "vanilla"
-    linear_bias_activation: Literal["relu", "identity", "softplus"] = Field(
-        "relu", description="psi applied to the pair bias in the additive linear form (SPEC.md §2.5)"
+    linear_bias_activation: BiasActivation = Field(
+        "relu", description="psi applied to the pair bias in the additive linear form (docs/DESIGN.md §1.5)"
     )
     kernel_impl: KernelImpl = "auto"
     transformer_block_order: BlockOrder = Field(
@@ -119,13 +113,18 @@ class ModelConfig(BaseModel):
     n_distogram_bins: int = Field(64, ge=2)
     sigma_data: float = Field(16.0, gt=0)
 
-    @property
-    def tri_att_heads(self) -> int:
-        return self.c_z // self.tri_att_head_dim
+    def pair_widths(self, c_z: int) -> PairWidths:
+        """The width rule for a pair stack of width ``c_z`` (the trunk's ``self.c_z`` or another stack's):
+        tri-mul hidden = c_z (``tri_mul_hidden`` overrides it at the trunk width), heads = c_z / head dim (≥ 1).
+        Read by the modules (``models.modules.pairformer``) and the accounting (``models.accounting``) alike."""
+        hidden = self.tri_mul_hidden if (self.tri_mul_hidden and c_z == self.c_z) else c_z
+        heads = max(1, c_z // self.tri_att_head_dim)
+        return PairWidths(hidden, heads, heads * self.tri_att_head_dim)
 
     @property
-    def tri_mul_c(self) -> int:
-        return self.tri_mul_hidden if self.tri_mul_hidden is not None else self.c_z
+    def tri_att_heads(self) -> int:
+        """Triangle-attention heads of the trunk's pair stack."""
+        return self.pair_widths(self.c_z).tri_att_heads
 
     @property
     def s_inputs_dim(self) -> int:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-THRESHOLDS = (0.5, 1.0, 2.0, 4.0)  # Å
+THRESHOLDS = (0.5, 1.0, 2.0, 4.0)  # Å, lDDT's distance-difference thresholds (Mariani et al. 2013)
+INCLUSION_RADIUS = 15.0  # Å, reference distance below which a pair is scored
+NUCLEOTIDE_INCLUSION_RADIUS = 30.0  # Å, AF3's radius for pairs whose partner atom is a DNA/RNA atom
 EXACT = "donot_use_mm_for_euclid_dist"  # cdist by differences: the matmul form errs by ~1e-3 Å at 100 Å
-
-
-def _pair_weights(true: Tensor, mask: Tensor, cutoff: Tensor | float, exclude: Tensor | None) -> Tensor:
-    """Scored pairs (..., A, A): both atoms real, l != m, reference distance < cutoff, not excluded."""
-    d_true = torch.cdist(true, true)
-    pair = mask[..., :, None] & mask[..., None, :] & (d_true < cutoff)
-    pair = pair & ~torch.eye(true.shape[-2], dtype=torch.bool, device=true.device)
-    if exclude is not None:
-        pair = pair & ~exclude
-    return pair
 
 
 def lddt(
@@ -24,26 +16,86 @@ def lddt(
     true: Tensor,
     mask: Tensor,
     *,
-    cutoff: float = 15.0,
+    cutoff: float | Tensor = INCLUSION_RADIUS,
+    atom_to_token: Tensor | None = None,
     exclude: Tensor | None = None,
+    pred_mask: Tensor | None = None,
     per_atom: bool = False,
+    empty: float = float("nan"),
+    thresholds: tuple[float, ...] = THRESHOLDS,
+    chunk_size: int = 1024,
 ) -> Tensor:
-    """lDDT of pred (..., A, 3) against true (..., A, 3) Å over real atoms ``mask`` (..., A) bool.
+    """All-atom lDDT of pred against true coordinates already in atom correspondence: the one torch lDDT
+    (``analysis.metrics.lddt.lddt_torch`` adds side-chain symmetry resolution around it).
 
-    Pools over pairs (global lDDT) unless ``per_atom`` (returns (..., A); atoms without partners get 1).
-    ``exclude`` (..., A, A) bool removes pairs (e.g. intra-residue). Predicted positions of masked atoms are
-    ignored, so missing model atoms should be marked by setting ``mask`` from the reference only and the
-    caller decides how to score them.
-    """
-    pred, true = pred.float(), true.float()
-    pair = _pair_weights(true, mask, cutoff, exclude)
-    delta = (torch.cdist(pred, pred) - torch.cdist(true, true)).abs()
-    score = sum((delta < t).float() for t in THRESHOLDS) / len(THRESHOLDS)
-    w = pair.float()
+    Args:
+        pred, true: (B, A, 3) or (A, 3) Å.
+        mask: (B, A) or (A,) bool, atoms real in the reference; only they form pairs (pred's positions of other
+            atoms are never read).
+        cutoff: inclusion radius in Å, a float or a per-atom (B, A)/(A,) tensor; a pair (l, m) is scored when
+            the reference distance is below the radius of its first atom l.
+        atom_to_token: (B, A)/(A,) long; pairs inside one token are excluded (residues for polymers, so the
+            "intra-residue pairs excluded" rule). ``exclude``: (B, A, A)/(A, A) bool, further pairs to drop.
+            Without either only l == m is excluded.
+        pred_mask: (B, A)/(A,) bool, atoms the prediction has; a pair with a missing atom counts as not
+            preserved.
+        per_atom: (B, A) per-atom lDDT (over pairs whose first atom is l) instead of (B,) pooled over pairs.
+        empty: the value where no pair exists (pooled, or an atom without partners). NaN by default: the score
+            is undefined there.
+        chunk_size: rows of the A x A distance matrix processed at once (memory B·chunk·A values).
+
+    Computed in float64 over the ~1-5% of pairs inside the radius; returned in pred's dtype, without the batch
+    dim for (A, 3) input."""
+    unbatched = pred.dim() == 2
+    if unbatched:
+        pred, true, mask = pred[None], true[None], mask[None]
+        atom_to_token = None if atom_to_token is None else atom_to_token[None]
+        exclude = None if exclude is None else exclude[None]
+        pred_mask = None if pred_mask is None else pred_mask[None]
+        if torch.is_tensor(cutoff) and cutoff.dim() == 1:
+            cutoff = cutoff[None]
+    if pred.shape != true.shape or pred.dim() != 3 or pred.shape[-1] != 3:
+        raise ValueError(f"pred {tuple(pred.shape)} and true {tuple(true.shape)} must both be (B, A, 3)")
+    n_batch, n_atoms, _ = pred.shape
+    out_dtype = pred.dtype if pred.is_floating_point() else torch.float32
+    pred, true, mask = pred.double(), true.double(), mask.bool()
+    if torch.is_tensor(cutoff):
+        radius = cutoff.to(pred.device, torch.float64).expand(n_batch, n_atoms)
+    else:
+        radius = torch.full((n_batch, n_atoms), float(cutoff), dtype=torch.float64, device=pred.device)
+    preserved_sum = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
+    pair_count = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
+    for start in range(0, n_atoms, chunk_size):
+        rows = slice(start, min(start + chunk_size, n_atoms))
+        # Exact Euclidean distances (the matmul shortcut loses ~1e-4 Å, enough to flip threshold tests).
+        d_true = torch.cdist(true[:, rows], true, compute_mode=EXACT)
+        pairs = (d_true < radius[:, rows, None]) & mask[:, rows, None] & mask[:, None, :]
+        # Only the pairs inside the radius are scored, never the dense matrix.
+        b, i, j = pairs.nonzero(as_tuple=True)
+        ref_d = d_true[b, i, j]
+        i = i + start
+        keep = i != j
+        if atom_to_token is not None:
+            keep &= atom_to_token[b, i] != atom_to_token[b, j]
+        if exclude is not None:
+            keep &= ~exclude[b, i, j]
+        b, i, j, ref_d = b[keep], i[keep], j[keep], ref_d[keep]
+        deviation = ((pred[b, i] - pred[b, j]).norm(dim=-1) - ref_d).abs()
+        score = torch.zeros_like(deviation)
+        for threshold in thresholds:
+            score += deviation < threshold
+        score /= len(thresholds)
+        if pred_mask is not None:
+            score = score * (pred_mask[b, i] & pred_mask[b, j])
+        preserved_sum.index_put_((b, i), score, accumulate=True)
+        pair_count.index_put_((b, i), torch.ones_like(score), accumulate=True)
     if per_atom:
-        n = w.sum(-1)
-        return torch.where(n > 0, (score * w).sum(-1) / n.clamp(min=1.0), torch.ones_like(n))
-    return (score * w).sum((-1, -2)) / w.sum((-1, -2)).clamp(min=1.0)
+        out = (preserved_sum / pair_count).where(pair_count > 0, empty)
+    else:
+        total = pair_count.sum(-1)
+        out = (preserved_sum.sum(-1) / total).where(total > 0, empty)
+    out = out.to(out_dtype)
+    return out[0] if unbatched else out
 
 
 def neighbour_pairs(
@@ -90,7 +142,7 @@ def smooth_lddt_loss(pred: Tensor, true: Tensor, mask: Tensor, is_nucleotide: Te
 
     Sparse: the pairs within the radius are listed once from the reference (copies of ``true`` differ only by
     rigid motions), so memory is (B, D, P) with P the pairs in range, not (B, D, A, A)."""
-    cutoff = torch.where(is_nucleotide, 30.0, 15.0)
+    cutoff = torch.where(is_nucleotide, NUCLEOTIDE_INCLUSION_RADIUS, INCLUSION_RADIUS)
     l_idx, m_idx, valid = neighbour_pairs(true[:, 0], mask, cutoff)
     delta = (pair_distances(pred.float(), l_idx, m_idx) - pair_distances(true.float(), l_idx, m_idx)).abs()
     eps = sum(torch.sigmoid(t - delta) for t in THRESHOLDS) / len(THRESHOLDS)
@@ -100,7 +152,7 @@ def smooth_lddt_loss(pred: Tensor, true: Tensor, mask: Tensor, is_nucleotide: Te
 
 def smooth_lddt_loss_dense(pred: Tensor, true: Tensor, mask: Tensor, is_nucleotide: Tensor) -> Tensor:
     """The dense (B, D, A, A) form of :func:`smooth_lddt_loss`, kept as its test oracle."""
-    cutoff = torch.where(is_nucleotide, 30.0, 15.0)[:, None, None, :]  # radius of atom m
+    cutoff = torch.where(is_nucleotide, NUCLEOTIDE_INCLUSION_RADIUS, INCLUSION_RADIUS)[:, None, None, :]  # of m
     d_true = torch.cdist(true, true, compute_mode=EXACT)
     pair = mask[:, None, :, None] & mask[:, None, None, :] & (d_true < cutoff)
     pair = (pair & ~torch.eye(true.shape[-2], dtype=torch.bool, device=true.device)).float()

@@ -1,4 +1,4 @@
-"""Training losses of AF3 (SPEC.md §2.7), all computed in fp32:
+"""Training losses of AF3 (docs/DESIGN.md §1.7), all computed in fp32:
 
 L = α_diff·(L_mse + α_bond·L_bond + L_smooth_lddt) + α_disto·L_disto + α_conf·(L_plddt + L_pae + L_pde + L_resolved),
 where L_mse and L_bond each carry the copy's noise-level weight (σ²+σ_d²)/(σσ_d)² (AF3 SI eq. 6).
@@ -13,7 +13,15 @@ from torch import Tensor
 from models.alignment import weighted_rigid_align
 from models.confidence_metrics import PAE_MAX
 from models.frames import aligned_errors, frame_atoms
-from models.lddt import EXACT, THRESHOLDS, lddt, pair_distances, smooth_lddt_loss
+from models.lddt import (
+    EXACT,
+    INCLUSION_RADIUS,
+    NUCLEOTIDE_INCLUSION_RADIUS,
+    THRESHOLDS,
+    lddt,
+    pair_distances,
+    smooth_lddt_loss,
+)
 from models.modules.atom_attention import tokens_to_atoms
 from models.modules.heads import distogram_edges
 
@@ -157,7 +165,7 @@ def plddt_target(x_pred: Tensor, batch: dict) -> tuple[Tensor, Tensor]:
     rep_true = torch.gather(x_true, 1, centre[..., None].expand(-1, -1, 3))
     rep_pred = torch.gather(x_pred.float(), 2, centre[:, None, :, None].expand(-1, n_samples, -1, 3))
     nucleotide = batch["is_dna"] | batch["is_rna"]
-    cutoff = torch.where(nucleotide, 30.0, 15.0)[:, None, :]  # radius of the partner m
+    cutoff = torch.where(nucleotide, NUCLEOTIDE_INCLUSION_RADIUS, INCLUSION_RADIUS)[:, None, :]  # of the partner m
     d_true = torch.cdist(x_true, rep_true, compute_mode=EXACT)  # (B, A, N)
     other = batch["atom_to_token"][:, :, None] != torch.arange(centre.shape[1], device=centre.device)
     pair = resolved[:, :, None] & rep_ok[:, None, :] & (d_true < cutoff) & other

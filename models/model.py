@@ -136,8 +136,8 @@ class SeedFold(nn.Module):
             n_samples=n_samples,
             n_steps=n_steps,
             sigma_data=self.config.sigma_data,
+            sampler=self.config.sampler,
             generator=generator,
-            **self.config.sampler.model_dump(),
         )
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""One memory and precision policy, read by every stack of the model (SPEC.md §2.8).
+"""One memory and precision policy, read by every stack of the model (docs/DESIGN.md §2).
 
 - Precision: bf16 autocast for the trunk (template embedder, MSA module, Pairformer) when
   ``trunk_precision="bf16"``; the confidence head's Pairformer follows ``confidence_precision``; the diffusion

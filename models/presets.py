@@ -1,4 +1,4 @@
-"""The paper's configurations as data (SPEC.md §2.4) and the miniaturisation rule of the ``mini`` profile.
+"""The paper's configurations as data (docs/DESIGN.md §1.4) and the miniaturisation rule of the ``mini`` profile.
 
 Each preset is a dict of overrides of ``ModelConfig`` defaults (AF3's). ``PAPER_PARAMS`` holds the parameter
 counts the paper reports, which ``tests/models/test_presets.py`` checks to within 10%.

@@ -1,11 +1,28 @@
-"""Noise levels, augmentation and the AF3 sampler (AF3 Algorithms 18, 19; SPEC.md §2.6). All fp32, in Å."""
+"""Noise levels, augmentation and the AF3 sampler (AF3 Algorithms 18, 19; docs/DESIGN.md §1.6). All fp32, in Å."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
+
+
+class SamplerConfig(BaseModel):
+    """AF3 Algorithm 18's constants: γ₀, γ_min, noise scale λ, step scale η. Used by every sampled structure:
+    validation lDDT, the confidence head's mini-rollout and ``harness predict``.
+
+    AF3's η = 1.5 (a step 1.5x the probability-flow step) sharpens samples of a well-trained denoiser; a CPU
+    miniature's denoiser pulls towards a mean structure, and there η = 1.5 degrades its own x₀ prediction along
+    the trajectory (BENCHMARKS.md, "sampler": final lDDT 0.19 at η 1.5 vs 0.28 at η 1.0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gamma_0: float = Field(0.8, ge=0.0, description="churn: noise added per step is γ₀ while σ > gamma_min")
+    gamma_min: float = Field(1.0, ge=0.0, description="σ (Å) below which no churn is added")
+    noise_scale: float = Field(1.003, gt=0.0, description="λ, scale of the added noise")
+    step_scale: float = Field(1.5, gt=0.0, description="η, multiplier of the denoising step (AF3: 1.5)")
 
 
 def random_rotations(shape: tuple[int, ...], *, generator=None, device=None) -> Tensor:
@@ -56,13 +73,13 @@ def sample_diffusion(
     n_samples: int,
     n_steps: int,
     sigma_data: float,
-    gamma_0: float = 0.8,
-    gamma_min: float = 1.0,
-    noise_scale: float = 1.003,
-    step_scale: float = 1.5,
+    sampler: SamplerConfig = SamplerConfig(),  # noqa: B008 (frozen, so one shared default is safe)
     generator=None,
 ) -> Tensor:
-    """AF3 Algorithm 18. ``denoise(x_noisy (B, S, A, 3), sigma (B, S)) -> x_denoised``; returns (B, S, A, 3) Å."""
+    """AF3 Algorithm 18 with ``sampler``'s constants. ``denoise(x_noisy (B, S, A, 3), sigma (B, S)) ->
+    x_denoised``; returns (B, S, A, 3) Å."""
+    gamma_0, gamma_min = sampler.gamma_0, sampler.gamma_min
+    noise_scale, step_scale = sampler.noise_scale, sampler.step_scale
     b, a = atom_mask.shape
     device = atom_mask.device
     sigmas = noise_schedule(n_steps, sigma_data, device=device)

@@ -6,7 +6,7 @@ Shapes (per call; the module chunks over rows I and transposes for ending-node a
     mask:    (B, I, J) bool    key mask, False = padded key
     returns  (B, I, H, J, D)   the attention result before gate, LayerNorm and output projection
 
-Variants (SPEC.md §2.5); q is scaled by D**-0.5 in all of them:
+Variants (docs/DESIGN.md §1.5); q is scaled by D**-0.5 in all of them:
     vanilla   softmax(q kᵀ + bias) v, masked keys at -inf; rows whose keys are all masked give 0, not NaN
     additive  φ(q) (φ(k)ᵀ v) + ψ(bias) v, φ = ReLU, ψ = ``bias_activation``; the first term uses the
               right-product trick (O(J·D²) per row) and the second is one (J×J)·(J×D) product per head shared
@@ -24,14 +24,17 @@ the LayerNorm after the attention removes it; in the vanilla form it is AF3's so
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# The variant and ψ names, spelled once: the model config, the dispatcher and the kernels read them from here.
 Variant = Literal["vanilla", "additive", "gated"]
 BiasActivation = Literal["relu", "identity", "softplus"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
+BIAS_ACTIVATIONS: tuple[str, ...] = get_args(BiasActivation)
 
 
 def bias_psi(bias: Tensor, activation: BiasActivation) -> Tensor:

@@ -14,7 +14,7 @@ fi
 bash slurm/testing/up.sh
 trap 'bash slurm/testing/down.sh' EXIT
 export SEEDFOLD_REQUIRE_SLURM=1 SEEDFOLD_REQUIRE_BROWSER=1 MLFLOW_DISABLE_TELEMETRY=true
-# Page faults are expensive on these VMs (SPEC.md §5).
+# Page faults are expensive on these VMs (docs/DESIGN.md §5).
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
 # GPU tests run where torch sees a CUDA device, and are deselected elsewhere (they would only skip).
 if "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then

@@ -1,5 +1,5 @@
 """Test-wide settings and real services. TRITON_INTERPRET must be set before any kernel module is imported
-(SPEC.md §5)."""
+(docs/DESIGN.md §5)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""lDDT (Mariani et al. 2013) as used by FoldBench / AF3 evaluation (SPEC.md §3).
+"""lDDT (Mariani et al. 2013) as used by FoldBench / AF3 evaluation (docs/DESIGN.md §3).
 
 Definition: over atom pairs (i, j) whose *reference* distance is below the inclusion radius (15 Å), excluding
 pairs inside one residue, the fraction of the thresholds {0.5, 1, 2, 4} Å that |d_model − d_ref| stays below,
@@ -11,8 +11,11 @@ Two APIs:
   Cα/C3′-only variants.
 - :func:`lddt_torch` (tensor level, for validation on batches): coordinates already in correspondence
   (``(B, A, 3)``), masks, optional token ids to exclude intra-token pairs. Given the batch's ``restype`` and
-  ``ref_atom_name_chars`` it resolves symmetric side-chain naming per residue exactly as :func:`lddt` does; it
-  never re-pairs chains or residues (the data pipeline's atom order is the correspondence).
+  ``ref_atom_name_chars`` it resolves symmetric side-chain naming per residue exactly as :func:`lddt` does, then
+  scores with the one torch lDDT, ``models.lddt.lddt`` (no pair: NaN); it never re-pairs chains or residues (the
+  data pipeline's atom order is the correspondence).
+
+Thresholds and the inclusion radius are ``models.lddt``'s (one home for both lDDTs).
 """
 
 from __future__ import annotations
@@ -32,10 +35,8 @@ from analysis.metrics.correspondence import (
     polymer_chains,
 )
 from analysis.metrics.symmetry import side_chain_swaps
-
-THRESHOLDS = (0.5, 1.0, 2.0, 4.0)
-INCLUSION_RADIUS = 15.0
-
+from models.lddt import INCLUSION_RADIUS, THRESHOLDS
+from models.lddt import lddt as lddt_core
 
 # ----------------------------------------------------------------------------------------------------
 # Core: pairs and their scores.
@@ -344,7 +345,6 @@ def lddt_torch(
         raise ValueError(f"pred {tuple(pred.shape)} and true {tuple(true.shape)} must both be (B, A, 3)")
     n_batch, n_atoms, _ = pred.shape
     out_dtype = pred.dtype if pred.is_floating_point() else torch.float32
-    pred, true = pred.double(), true.double()
     mask = atom_mask.bool()
     if torch.is_tensor(inclusion_radius):
         radius = inclusion_radius.to(pred.device, torch.float64).expand(n_batch, n_atoms)
@@ -356,36 +356,10 @@ def lddt_torch(
         valid = mask if pred_mask is None else mask & pred_mask.bool()
         partner = _swap_partners(restype, atom_to_token, atom_name_chars, valid)
         if partner is not None:
-            pred = _resolve_swaps(pred, true, mask, radius, atom_to_token, partner, pred_mask, thresholds)
-    preserved_sum = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
-    pair_count = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
-    for start in range(0, n_atoms, chunk_size):
-        rows = slice(start, min(start + chunk_size, n_atoms))
-        # Exact Euclidean distances (the matmul shortcut loses ~1e-4 Å, enough to flip threshold tests).
-        d_true = torch.cdist(true[:, rows], true, compute_mode="donot_use_mm_for_euclid_dist")
-        pairs = (d_true < radius[:, rows, None]) & mask[:, rows, None] & mask[:, None, :]
-        # Only ~1-5% of the A × A pairs fall inside the radius: score those, not the dense matrix.
-        b, i, j = pairs.nonzero(as_tuple=True)
-        ref_d = d_true[b, i, j]
-        i = i + start
-        keep = i != j
-        if atom_to_token is not None:
-            keep &= atom_to_token[b, i] != atom_to_token[b, j]
-        b, i, j, ref_d = b[keep], i[keep], j[keep], ref_d[keep]
-        deviation = ((pred[b, i] - pred[b, j]).norm(dim=-1) - ref_d).abs()
-        score = torch.zeros_like(deviation)
-        for threshold in thresholds:
-            score += deviation < threshold
-        score /= len(thresholds)
-        if pred_mask is not None:
-            score = score * (pred_mask[b, i] & pred_mask[b, j])
-        preserved_sum.index_put_((b, i), score, accumulate=True)
-        pair_count.index_put_((b, i), torch.ones_like(score), accumulate=True)
-    if per_atom:
-        out = (preserved_sum / pair_count).where(pair_count > 0, torch.nan)
-    else:
-        total = pair_count.sum(-1)
-        out = (preserved_sum.sum(-1) / total).where(total > 0, torch.nan)
+            pred = _resolve_swaps(pred.double(), true.double(), mask, radius, atom_to_token, partner, pred_mask,
+                                  thresholds)
+    out = lddt_core(pred, true, mask, cutoff=radius, atom_to_token=atom_to_token, pred_mask=pred_mask,
+                    per_atom=per_atom, empty=float("nan"), thresholds=thresholds, chunk_size=chunk_size)
     out = out.to(out_dtype)
     return out[0] if unbatched else out
 

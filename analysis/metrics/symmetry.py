@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 from networkx.algorithms.isomorphism import GraphMatcher
 
-# Atoms whose names are interchangeable because the side chain is symmetric (SPEC.md §3). Each entry lists the
+# Atoms whose names are interchangeable because the side chain is symmetric (docs/DESIGN.md §3). Each entry lists the
 # name pairs swapped together; PHE/TYR ring flips swap both the δ and the ε pair.
 SYMMETRIC_SIDE_CHAINS: dict[str, tuple[tuple[str, str], ...]] = {
     "ASP": (("OD1", "OD2"),),

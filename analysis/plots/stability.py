@@ -1,4 +1,4 @@
-"""Training stability: gradient norm and loss per step, with and without the lr/warmup fix (SPEC.md §2.8)."""
+"""Training stability: gradient norm and loss per step, with and without the lr/warmup fix (docs/DESIGN.md §2)."""
 
 from __future__ import annotations
 

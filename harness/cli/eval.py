@@ -66,7 +66,8 @@ def command(
 ) -> None:
     """Score predictions against references (lDDT, DockQ, ligand RMSD) into FoldBench-style tables."""
     from analysis.conventions import CONVENTIONS
-    from analysis.eval import SELECTIONS, EvalOptions, TargetsFileError, evaluate_all, load_targets, summarize
+    from analysis.eval import SELECTIONS, EvalOptions, evaluate_all, summarize
+    from analysis.targets import TargetsFileError, load_targets
 
     if select not in SELECTIONS:
         raise EvalInputError(f"--select {select!r}: expected one of {', '.join(SELECTIONS)}")

@@ -1,6 +1,6 @@
 """``DataConfig``: the ``data:`` section of a run config. Defaults suit CPU miniature runs on the starter set.
 
-Paper values (SPEC.md §2.8): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
+Paper values (docs/DESIGN.md §2): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
 tokens, batch 256 across GPUs; mixture pdb 0.50 / afdb_distill 0.08 / mgnify_distill 0.42. MSA: AF3 keeps up to
 16,384 rows per example (SI §2.3: the query, species-paired rows, then each chain's own) and its MSA module sees
 a random subset of 1,024 of them (``num_msa`` of its released code); the paper profiles set
@@ -23,8 +23,10 @@ from harness.data.crop import CROPPERS
 from harness.data.filters import FilterConfig
 
 AF3_ATOMS_PER_TOKEN = 12.0  # AF3's crop: 4608 atoms at 384 tokens
+STARTER_ATOMS_PER_TOKEN = 7.8  # mean heavy atoms per token over the bundled starter set (the typical crop's)
 # Below this many atoms per token the atom budget, not the token count, ends real crops: heavy atoms per token
-# in the bundled starter set are 7.8 on average and 10.1 in the densest entry (nucleic acids, ligands).
+# in the bundled starter set are STARTER_ATOMS_PER_TOKEN on average and 10.1 in the densest entry (nucleic
+# acids, ligands).
 MIN_ATOMS_PER_TOKEN = 10.5
 
 
@@ -32,8 +34,9 @@ def atom_budget_problem(key: str, max_atoms: int, crop_size: int, crop_key: str)
     """Why ``max_atoms`` would bind before ``crop_size`` tokens (None when it does not)."""
     if max_atoms >= crop_size * MIN_ATOMS_PER_TOKEN:
         return None
-    return (f"{key}={max_atoms} binds before {crop_key}={crop_size}: a crop would keep ~{max_atoms / 7.8:.0f} "
-            f"protein tokens (7.8 heavy atoms per token); need >= {crop_size * MIN_ATOMS_PER_TOKEN:.0f} "
+    return (f"{key}={max_atoms} binds before {crop_key}={crop_size}: a crop would keep "
+            f"~{max_atoms / STARTER_ATOMS_PER_TOKEN:.0f} protein tokens ({STARTER_ATOMS_PER_TOKEN} heavy atoms per "
+            f"token); need >= {crop_size * MIN_ATOMS_PER_TOKEN:.0f} "
             f"({MIN_ATOMS_PER_TOKEN} per token) or leave {key} unset to derive crop_size x atoms_per_token")
 
 

@@ -48,7 +48,7 @@ class TrainJob(submitit.helpers.Checkpointable):
 
 def limit_threads(configured: int | None) -> None:
     """Without ``train.threads``, use the CPUs SLURM gave the job: with ``task/none`` torch would otherwise
-    start one thread per core of the node, and jobs sharing a node slow each other down > 2x (INFRA.md)."""
+    start one thread per core of the node, and jobs sharing a node slow each other down > 2x (docs/DESIGN.md §6)."""
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if configured is None and cpus and cpus.isdigit():
         import torch

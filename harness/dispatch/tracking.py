@@ -1,4 +1,4 @@
-"""MLflow for dispatched jobs: the driver creates each experiment once (INFRA.md: concurrent
+"""MLflow for dispatched jobs: the driver creates each experiment once (docs/DESIGN.md §6: concurrent
 ``set_experiment`` loses runs) and hands its id to jobs; on SLURM a sqlite store is served through a detached
 MLflow server (``harness.tracking.server.serve_detached``), so jobs never write the sqlite file concurrently and
 keep logging when the driver stops (with credentials when it is bound beyond loopback, ``harness.tracking.auth``).

@@ -69,7 +69,7 @@ class SweepDriver:
         self.waiting: list[str] = []  # branches waiting for their parent's checkpoint (RunSpec.after)
         self.tracking = JobTracking(kind)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        # A fresh submitit folder per invocation: a reused one can return a stale job's result (INFRA.md).
+        # A fresh submitit folder per invocation: a reused one can return a stale job's result (docs/DESIGN.md §6).
         self.submitit_dir = self.sweep_dir / "submitit" / f"{stamp}-{time.monotonic_ns() % 10**6:06d}"
 
     # ------------------------------------------------------------------------------------------ planning

@@ -84,7 +84,7 @@ def prepare(file: str | Path, *, profile: str | None = None, executor: str | Non
 
 
 def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str) -> None:
-    """Lightning needs devices == tasks per node and num_nodes == nodes under SLURM (INFRA.md)."""
+    """Lightning needs devices == tasks per node and num_nodes == nodes under SLURM (docs/DESIGN.md §6)."""
     problems = []
     for spec in specs:
         t = spec.config.train

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from harness.data.config import STARTER_ATOMS_PER_TOKEN
 from harness.sizes import estimate
 from harness.sweep.progress import RunProgress
 from harness.sweep.spec import RunSpec
@@ -31,7 +32,8 @@ def _precision(precision: dict[str, str]) -> str:
 def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
     """One row per run: model size, the recipe in effect (crop, batch, precision, checkpointing) and its cost."""
     table = Table(title=title, caption=f"runs on: {where}; folders under {specs[0].run_dir.parent}; "
-                  "FLOPs: forward + backward of a typical crop (7.8 atoms/token), mean over recycling draws; "
+                  f"FLOPs: forward + backward of a typical crop ({STARTER_ATOMS_PER_TOKEN} atoms/token), mean over "
+                  "recycling draws; "
                   "memory: estimate per GPU, with / without per-block checkpointing (* = in effect)"
                   if specs else None)
     for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms/MSA",

@@ -48,7 +48,7 @@ def local_url(host: str, port: int) -> str:
 def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # Without the job runner the server needs ~550 MB instead of 1.2 GB (INFRA.md).
+    # Without the job runner the server needs ~550 MB instead of 1.2 GB (docs/DESIGN.md §6).
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     return env
 

@@ -1,8 +1,8 @@
 """MLflow tracking stores: where runs go, and experiments created once by the driver.
 
-INFRA.md: several processes calling ``mlflow.set_experiment(name)`` for a new experiment at once silently log the
-losers' runs into Default. So the driver calls ``get_or_create_experiment`` once and jobs receive the id. A new
-experiment carries the tags of `harness ui`'s study view (``harness.tracking.dashboard``).
+docs/DESIGN.md §6: several processes calling ``mlflow.set_experiment(name)`` for a new experiment at once
+silently log the losers' runs into Default. So the driver calls ``get_or_create_experiment`` once and jobs
+receive the id. A new experiment carries the tags of `harness ui`'s study view (``harness.tracking.dashboard``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The LightningModule that trains SeedFold (SPEC.md §2.7, §2.8): one micro-batch per ``training_step``.
+"""The LightningModule that trains SeedFold (docs/DESIGN.md §1.7, §2).
 
 Manual optimisation, because the stability guard must decide per optimizer step whether to apply, skip or roll
 back after seeing both the loss and the gradient norm, identically on every DDP rank. With gradient accumulation
@@ -111,7 +111,7 @@ class SeedFoldModule(ValidationHooks, Rollback, StepAccounting, L.LightningModul
         self._clock = DeviceClock(self.device)
 
     def _n_cycles(self) -> int:
-        # Seeded by (seed, optimizer step, micro-batch) so that every DDP rank draws the same number (SPEC.md §2.8).
+        # Seeded by (seed, optimizer step, micro-batch): every DDP rank draws the same number (docs/DESIGN.md §2).
         return draw_cycles(self.config.seed, self.global_step, self._window.micro_batches,
                            self.config.train.max_cycles)
 

@@ -61,7 +61,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str],
                  recipe: Recipe | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """Tags and params every run records (SPEC.md §4): the flattened resolved config and its derived settings
+    """Tags and params every run records (docs/DESIGN.md §4): the flattened resolved config and its derived settings
     (``derived.*``; ``recipe``: ``resolve(config)`` when the caller holds it), parameter counts and the analytic
     training FLOPs of a typical crop (the dry-run's)."""
     from harness.sizes import estimate
@@ -175,7 +175,7 @@ def _trainer(config: RunConfig, stage: Stage, folder: RunFolder, logger, callbac
     t = config.train
     plugins = []
     if SLURMEnvironment.detect():
-        # submitit owns requeueing (INFRA.md: don't let both requeue).
+        # submitit owns requeueing (docs/DESIGN.md §6: don't let both requeue).
         plugins.append(SLURMEnvironment(auto_requeue=False))
     devices = t.devices
     strategy = "auto"

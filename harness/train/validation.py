@@ -17,8 +17,8 @@ Metrics per validation (``harness.tracking.names``):
   the weights of the training stage in effect; ``VAL_LOSS_BOND`` the unweighted bond term) as its
   expectation over the training noise distribution σ = σ_data·exp(−1.2 + 1.5·ξ), ξ ~ N(0, 1), computed by
   Gauss–Hermite quadrature in ξ (:func:`sigma_quadrature`) instead of a few random σ: the random-σ estimate's
-  variance is dominated by the (σ²+σ_d²)/(σσ_d)² weight at small σ, which is what made the old val loss jump
-  91 → 19 → 30 → 15. Per node: ``VAL_LOSS_DIFFUSION_AT_SIGMA``; the grid: param ``PARAM_VAL_SIGMAS``.
+  variance is dominated by the (σ²+σ_d²)/(σσ_d)² weight at small σ (BENCHMARKS.md, "Validation set size").
+  Per node: ``VAL_LOSS_DIFFUSION_AT_SIGMA``; the grid: param ``PARAM_VAL_SIGMAS``.
 - ``VAL_SMOOTH_LDDT``: smooth lDDT (a score, 1 − loss) with the same quadrature.
 - ``VAL_LOSS``: the training loss's weighting of those terms, α_diff·diffusion + α_disto·distogram CE.
 - ``VAL_LDDT`` (every ``val_lddt_every``-th validation): all-atom lDDT of ``val_samples`` sampled structures.
@@ -30,18 +30,10 @@ Metrics per validation (``harness.tracking.names``):
   independent seeds.
 - ``BASELINE_LDDT_GEOMETRIC`` (step 0): :func:`helix_baseline_coords` scored on the same examples.
 
-Validation set size. The starter set's fixed split has 8 val structures (50 train); each is cropped once,
-spatially, to ``data.val_max_tokens`` tokens, and all 8 are used (``train.val_batches: null``). What it costs
-on CPU at the mini profile (64 tokens, 7 σ nodes × 4 copies, 2 samples × 20 sampler steps; base miniature,
-one thread): ~0.3 CPU s per example for the losses, ~0.2 s more with sampled lDDT, so a 12-point curve costs
-about as much as the run's 400 training steps; more examples would have to come out of the training budget
-of the 15-minute quickstart, and the starter split has no more val structures to give.
-What 8 structures cannot do is stand for the PDB: their mean is one draw of the population, shared by every
-run — it shifts all curves together and does not blur the comparison between configurations, which is what
-the study asks. The estimator's noise, in contrast, is what separates two points of one curve or two runs,
-and that is set by copies × σ nodes × examples and measured (``BENCHMARKS.md``, "Validation estimator").
-On the paper profile the same code validates a larger set (``data.val_max_tokens``, ``train.val_batches``,
-``train.val_copies`` are configuration) sharded across ranks.
+Validation set size: all of the starter split's 8 val structures, each cropped once to ``data.val_max_tokens``
+(``train.val_batches: null``); on the paper profile ``data.val_max_tokens``, ``train.val_batches`` and
+``train.val_copies`` size a larger set, sharded across ranks. Why 8 suffice for comparing configurations, and
+what a validation costs: ``BENCHMARKS.md``, "Validation estimator" and "Validation set size".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Optuna storage shared by the workers of a study: a journal file (default) or an RDB URL.
 
-INFRA.md: both held concurrent SLURM workers with no lost or duplicate trials *provided the study was created
+docs/DESIGN.md §6: both held concurrent SLURM workers with no lost or duplicate trials *provided the study was created
 once before workers start*; so the driver calls ``create_study_once`` and workers only ``load_study``.
 """
 

@@ -13,7 +13,7 @@ the package, on a CPU accelerator or with another variant (``cueq_config_error``
   module's weights: p_in / g_in stack the a and b projections (a first), as its (2·h, c) weights expect.
 
 The same parity self-check as the Triton kernels' (``self_check``) compares both with the PyTorch path before
-a run records ``cueq`` (``self_check.cueq_choice``).
+a run records ``cueq`` (``self_check.kernel_choice``).
 """
 
 from __future__ import annotations

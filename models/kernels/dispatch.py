@@ -13,23 +13,13 @@ cuBLAS/MKL, so every ``impl`` runs that path for it (BENCHMARKS.md, "Triangle-at
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
 from models.kernels.errors import KernelUnavailableError, TriangleAttentionInputError
 from models.kernels.launch_config import INTERPRETING, triton_can_run, triton_importable, triton_version_problem
-
-Variant = Literal["vanilla", "additive", "gated"]
-BiasActivation = Literal["relu", "identity", "softplus"]
-Impl = Literal["auto", "torch", "triton", "cueq"]
-
-_VARIANTS = ("vanilla", "additive", "gated")
-_ACTIVATIONS = ("relu", "identity", "softplus")
-_IMPLS = ("auto", "torch", "triton", "cueq")
-_TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-_MAX_TRITON_HEAD_DIM = 128
+from models.kernels.paths import IMPLS, MAX_TRITON_HEAD_DIM, TRITON_DTYPES, Impl, Path, run_path
+from models.triangle_attention_ref import BIAS_ACTIVATIONS, VARIANTS, BiasActivation, Variant
 
 
 def triangle_attention(
@@ -62,26 +52,7 @@ def triangle_attention(
     _check_inputs(q, k, v, bias, mask, variant, bias_activation, impl)
     path = "torch" if variant == "additive" else _resolve(impl, q, variant)
     _used[(variant, q.dtype, q.shape[-1])] = path
-    if path == "cueq":
-        from models.kernels.cueq import cueq_triangle_attention
-
-        return cueq_triangle_attention(q, k, v, bias, mask, scale=q.shape[-1] ** -0.5)
-    if path == "torch":
-        from models.triangle_attention_ref import triangle_attention_torch
-
-        if mask is None:
-            mask = torch.ones(q.shape[:2] + q.shape[3:4], dtype=torch.bool, device=q.device)
-        return triangle_attention_torch(q, k, v, bias, mask, variant=variant, bias_activation=bias_activation)
-
-    from models.kernels.ops import gated_attention, vanilla_attention
-
-    scale = q.shape[-1] ** -0.5
-    # The kernels read the bias along keys; the module's bias is a (B, J, J, H) projection permuted to
-    # (B, H, J, J), stride H along keys. One O(n²) copy here, which autograd undoes for the gradient.
-    bias = bias.contiguous()
-    if variant == "vanilla":
-        return vanilla_attention(q, k, v, bias, mask, scale)
-    return gated_attention(q, k, v, torch.sigmoid(bias), mask, scale)
+    return run_path(path, q, k, v, bias, mask, variant=variant, bias_activation=bias_activation)
 
 
 _used: dict[tuple, str] = {}
@@ -95,7 +66,7 @@ def paths_used() -> dict[tuple, str]:
 def auto_eligible(q: Tensor) -> bool:
     """Whether ``auto`` considers Triton for ``q`` at all: CUDA, Triton installed, a kernel dtype and head dim."""
     return (
-        q.is_cuda and triton_importable() and q.dtype in _TRITON_DTYPES and q.shape[-1] <= _MAX_TRITON_HEAD_DIM
+        q.is_cuda and triton_importable() and q.dtype in TRITON_DTYPES and q.shape[-1] <= MAX_TRITON_HEAD_DIM
     )
 
 
@@ -113,8 +84,8 @@ def _auto_uses_triton(q: Tensor, variant: str) -> bool:
     return self_check.self_check(variant, q.device, q.dtype, q.shape[-1]).passed
 
 
-def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
-    """The implementation that runs: "torch", "triton" or "cueq"."""
+def _resolve(impl: Impl, q: Tensor, variant: str) -> Path:
+    """The implementation that runs: "torch", "triton" or "cueq" (the one place it is decided)."""
     if impl == "torch":
         return "torch"
     if impl == "cueq":
@@ -135,13 +106,13 @@ def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
             why = f"Triton cannot run on {q.device.type} tensors"
 
         raise KernelUnavailableError(f"impl='triton' cannot run here: {why}; use impl='torch' or 'auto'")
-    if q.dtype not in _TRITON_DTYPES:
+    if q.dtype not in TRITON_DTYPES:
         raise TriangleAttentionInputError(
             f"impl='triton' supports float32, bfloat16 and float16 inputs; got q of dtype {q.dtype}"
         )
-    if q.shape[-1] > _MAX_TRITON_HEAD_DIM:
+    if q.shape[-1] > MAX_TRITON_HEAD_DIM:
         raise TriangleAttentionInputError(
-            f"impl='triton' supports head dim D ≤ {_MAX_TRITON_HEAD_DIM}; got q of shape {tuple(q.shape)}"
+            f"impl='triton' supports head dim D ≤ {MAX_TRITON_HEAD_DIM}; got q of shape {tuple(q.shape)}"
         )
     return "triton"
 
@@ -152,9 +123,9 @@ def _check_inputs(
 ) -> None:
     """Raise TriangleAttentionInputError naming the first argument that breaks the contract."""
     for name, value, allowed in (
-        ("variant", variant, _VARIANTS),
-        ("bias_activation", bias_activation, _ACTIVATIONS),
-        ("impl", impl, _IMPLS),
+        ("variant", variant, VARIANTS),
+        ("bias_activation", bias_activation, BIAS_ACTIVATIONS),
+        ("impl", impl, IMPLS),
     ):
         if value not in allowed:
             raise TriangleAttentionInputError(f"{name}={value!r}; expected one of {', '.join(allowed)}")

@@ -1,6 +1,6 @@
 """Where the Triton kernels can run and with which tiles.
 
-Triton reads ``TRITON_INTERPRET`` when a kernel is decorated (SPEC.md §5), so the interpreter state is
+Triton reads ``TRITON_INTERPRET`` when a kernel is decorated (docs/DESIGN.md §5), so the interpreter state is
 captured once at import; set it before importing the kernel modules (tests/conftest.py does).
 """
 

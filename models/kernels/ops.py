@@ -1,7 +1,7 @@
 """The Triton kernels as ``torch.library`` custom ops: autograd, fake tensors and FLOP counts.
 
 A custom op with ``register_fake`` and ``register_autograd`` is what compiles under ``torch.compile``
-(fullgraph) and passes ``torch.library.opcheck`` (SPEC.md §5); the backward is itself a custom op so the
+(fullgraph) and passes ``torch.library.opcheck`` (docs/DESIGN.md §5); the backward is itself a custom op so the
 compiled graph stays traceable. Kernel modules are imported inside the op bodies, so importing this module
 needs only torch (Triton is imported when an op first runs).
 

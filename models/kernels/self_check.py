@@ -8,7 +8,7 @@ reference and logs one warning. The problem exercises what a run then trusts:
 - n = 150 keys: three 64-wide tiles with a ragged last one (the multi-tile softmax rescaling, both gradient
   loops, the dQ running sum over key tiles), a mask with padded keys, a hole and a fully padded row;
 - the model's layouts: q, k, v from ``layouts.split_heads``, the bias permuted from a (B, J, J, H) projection,
-  the mask a transposed view (ending-node attention), all through the dispatcher as the module calls it;
+  the mask a transposed view (ending-node attention), all through ``paths.run_path`` as the dispatcher calls it;
 - every launch configuration the tuner may choose (``launch_config.candidates``: tiles, warps, pipeline
   depth), each forced in turn;
 - a float64 reference on the same rounded inputs, autocast off (the check may first run inside a bf16 forward),
@@ -98,8 +98,8 @@ def _worst(got: list[torch.Tensor], want: list[torch.Tensor]) -> tuple[float, st
 def run_self_check(variant: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> SelfCheck:
     """Kernels vs the float64 reference for output and the four gradients, every candidate configuration.
     ``variant`` "cueq:vanilla" checks cuEquivariance's kernels instead (its triangle multiplication too)."""
-    from models.kernels.dispatch import triangle_attention
     from models.kernels.launch_config import Tiles, candidates, tf32_allowed, tile_override
+    from models.kernels.paths import run_path
     from models.triangle_attention_ref import triangle_attention_torch
 
     impl, _, variant = variant.rpartition(":")
@@ -109,7 +109,7 @@ def run_self_check(variant: str, device: torch.device, dtype: torch.dtype, head_
         tensors, mask, grad_out = _problem(device, dtype, head_dim)
 
     def kernel(q, k, v, bias):
-        return triangle_attention(q, k, v, bias, mask, variant=variant, impl=impl)
+        return run_path(impl, q, k, v, bias, mask, variant=variant)
 
     def reference(q, k, v, bias):
         return triangle_attention_torch(q, k, v, bias, mask, variant=variant)
@@ -185,8 +185,8 @@ def kernel_choice(
 
 
 def _kernel_choice(impl: str, variant: str, device: str | torch.device, dtype: torch.dtype, head_dim: int) -> dict:
-    from models.kernels.dispatch import _MAX_TRITON_HEAD_DIM, _TRITON_DTYPES
     from models.kernels.launch_config import INTERPRETING, triton_importable, triton_version_problem
+    from models.kernels.paths import MAX_TRITON_HEAD_DIM, TRITON_DTYPES
 
     device = torch.device(device)
     if variant == "additive":
@@ -194,13 +194,13 @@ def _kernel_choice(impl: str, variant: str, device: str | torch.device, dtype: t
     if impl == "torch":
         return {"kernel": "torch", "self_check": "not needed: kernel_impl=torch"}
     if impl == "cueq":
-        return cueq_choice(variant, device, dtype, head_dim)
+        return _cueq_choice(variant, device, dtype, head_dim)
     if device.type != "cuda":
         if impl == "auto":
             return {"kernel": "torch", "self_check": f"not run: auto uses the PyTorch path on {device.type}"}
         kernel = "triton (interpreter)" if INTERPRETING else "unavailable (impl=triton needs CUDA)"
         return {"kernel": kernel, "self_check": "not run: kernel_impl=triton forces the kernels"}
-    if not triton_importable() or dtype not in _TRITON_DTYPES or head_dim > _MAX_TRITON_HEAD_DIM:
+    if not triton_importable() or dtype not in TRITON_DTYPES or head_dim > MAX_TRITON_HEAD_DIM:
         why = triton_version_problem() if not triton_importable() else f"{dtype}, head dim {head_dim} unsupported"
         return {"kernel": "torch" if impl == "auto" else "unavailable", "self_check": f"not run: {why}"}
     result = self_check(variant, device, dtype, head_dim)
@@ -209,7 +209,7 @@ def _kernel_choice(impl: str, variant: str, device: str | torch.device, dtype: t
     return {"kernel": kernel, "self_check": verdict}
 
 
-def cueq_choice(variant: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> dict:
+def _cueq_choice(variant: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> dict:
     """The record of a ``kernel_impl: cueq`` run: cuEquivariance where it can run, after its parity check."""
     from models.kernels.cueq import cueq_unavailable
 
@@ -221,8 +221,8 @@ def cueq_choice(variant: str, device: torch.device, dtype: torch.dtype, head_dim
 
 
 def trimul_parity(device: torch.device, dtype: torch.dtype) -> float:
-    """Largest error of ``cueq_triangle_multiplication`` against the module's own float64 forward, relative to
-    its scale, on a padded (1, 150, 150, 32) pair (both directions)."""
+    """Largest error of cuEquivariance's triangle multiplication (``cueq.cueq_triangle_multiplication``) against
+    the module's own float64 forward, relative to its scale, on a padded (1, 150, 150, 32) pair (both directions)."""
     from models.kernels.cueq import cueq_triangle_multiplication
     from models.modules.triangle_multiplication import TriangleMultiplication
 

@@ -1,5 +1,5 @@
 """Diffusion module (AF3 Algorithms 20-23): conditioning, atom attention encoder, diffusion transformer,
-atom attention decoder, with EDM preconditioning (SPEC.md §2.6). Always runs in fp32 (SPEC.md §2.8)."""
+atom attention decoder, with EDM preconditioning (docs/DESIGN.md §1.6). Always runs in fp32 (docs/DESIGN.md §2)."""
 
 from __future__ import annotations
 

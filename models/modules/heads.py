@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from models.modules.primitives import linear
 
-DISTOGRAM_RANGE = (2.3125, 21.6875)  # Å, first and last bin edge (SPEC.md §2.1)
+DISTOGRAM_RANGE = (2.3125, 21.6875)  # Å, first and last bin edge (docs/DESIGN.md §1.1)
 CONFIDENCE_DISTANCE_RANGE = (3.25, 52.0)  # Å, span of the confidence head's distance embedding (AF3 Alg. 31)
 N_CONFIDENCE_DISTANCE_BINS = 39  # AF3: 39 bins of 1.25 Å (3.25 + 39 x 1.25 = 52)
 

@@ -1,5 +1,5 @@
 """The pair block shared by every pair stack (MSA module, Pairformer, template embedder, confidence head) and
-the Pairformer (AF3 Algorithm 17). Block order and dropout follow SPEC.md §2.2."""
+the Pairformer (AF3 Algorithm 17). Block order and dropout follow docs/DESIGN.md §1.2."""
 
 from __future__ import annotations
 
@@ -8,32 +8,32 @@ from torch import Tensor, nn
 from models.config import ModelConfig
 from models.modules.attention_pair_bias import AttentionPairBias
 from models.modules.primitives import Transition, shared_dropout
-from models.modules.triangle_attention import TriangleAttention
-from models.modules.triangle_multiplication import TriangleMultiplication
+from models.modules.triangle_attention import TriangleAttentionEndingNode, TriangleAttentionStartingNode
+from models.modules.triangle_multiplication import TriangleMultiplicationIncoming, TriangleMultiplicationOutgoing
 from models.policy import checkpointed
 
 
 class PairBlock(nn.Module):
-    """Triangle updates and pair transition on z (B, N, N, c_z) with pair_mask (B, N, N) bool.
+    """AF3 Algorithm 17 [Lines 2-6]: triangle updates and pair transition on z (B, N, N, c_z) with pair_mask
+    (B, N, N) bool; the pair half of the Pairformer block, shared by every pair stack.
 
-    Width rule: heads = c_z / tri_att_head_dim, tri-mul hidden = c_z (or config.tri_mul_hidden for the trunk).
+    Widths by the width rule, ``ModelConfig.pair_widths(c_z)``.
     """
 
     def __init__(self, config: ModelConfig, c_z: int) -> None:
         super().__init__()
-        c_hidden = config.tri_mul_hidden if (config.tri_mul_hidden and c_z == config.c_z) else c_z
-        heads = max(1, c_z // config.tri_att_head_dim)
+        c_hidden, heads, _ = config.pair_widths(c_z)
         self.dropout = config.pair_dropout
-        self.tri_mul_out = TriangleMultiplication(c_z, c_hidden, outgoing=True, kernel_impl=config.kernel_impl)
-        self.tri_mul_in = TriangleMultiplication(c_z, c_hidden, outgoing=False, kernel_impl=config.kernel_impl)
+        self.tri_mul_out = TriangleMultiplicationOutgoing(c_z, c_hidden, kernel_impl=config.kernel_impl)
+        self.tri_mul_in = TriangleMultiplicationIncoming(c_z, c_hidden, kernel_impl=config.kernel_impl)
         kwargs = dict(
             variant=config.triangle_attention,
             bias_activation=config.linear_bias_activation,
             kernel_impl=config.kernel_impl,
             chunk_size=config.chunk_size,
         )
-        self.tri_att_start = TriangleAttention(c_z, heads, config.tri_att_head_dim, starting=True, **kwargs)
-        self.tri_att_end = TriangleAttention(c_z, heads, config.tri_att_head_dim, starting=False, **kwargs)
+        self.tri_att_start = TriangleAttentionStartingNode(c_z, heads, config.tri_att_head_dim, **kwargs)
+        self.tri_att_end = TriangleAttentionEndingNode(c_z, heads, config.tri_att_head_dim, **kwargs)
         self.transition = Transition(c_z, config.transition_expansion)
 
     def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
@@ -46,7 +46,8 @@ class PairBlock(nn.Module):
 
 
 class PairformerBlock(nn.Module):
-    """One Pairformer block: the pair block, then single attention with pair bias and a single transition.
+    """AF3 Algorithm 17 [Lines 2-8], one Pairformer block: the pair block, then single attention with pair bias
+    and a single transition.
 
     s (B, N, c_s), z (B, N, N, c_z), token_mask (B, N) bool -> (s, z).
     """

@@ -1,33 +1,16 @@
 """Triangle attention around the starting / ending node (AF3 Algorithms 14 and 15) in three variants
-(SPEC.md §2.5): ``vanilla`` softmax with pair bias, ``additive`` and ``gated`` linear attention. Heads =
-c_z / head_dim (width rule). The attention core is ``models.triangle_attention_ref.triangle_attention_torch``
-or, when ``kernel_impl != "torch"``, the Triton dispatcher ``models.kernels.triangle_attention``."""
+(docs/DESIGN.md §1.5): ``vanilla`` softmax with pair bias, ``additive`` and ``gated`` linear attention. Heads =
+c_z / head_dim (width rule). The attention core is always ``models.kernels.triangle_attention(impl=kernel_impl)``,
+which decides between the PyTorch reference and the kernels."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from models.kernels import triangle_attention
 from models.kernels.layouts import split_heads
 from models.modules.primitives import linear
-from models.triangle_attention_ref import triangle_attention_torch
-
-
-def _attention_core(impl: str):
-    """The attention function for ``impl``; falls back to the torch reference if the kernels are absent."""
-    if impl == "torch":
-        return triangle_attention_torch
-    try:
-        from models.kernels import triangle_attention
-    except ImportError:
-        return triangle_attention_torch
-
-    def call(q, k, v, bias, mask, *, variant, bias_activation="relu"):
-        return triangle_attention(
-            q, k, v, bias, mask, variant=variant, bias_activation=bias_activation, impl=impl
-        )
-
-    return call
 
 
 class TriangleAttention(nn.Module):
@@ -68,7 +51,6 @@ class TriangleAttention(nn.Module):
         z = self.norm(z)
         b, n_i, n_j, _ = z.shape
         bias = self.proj_bias(z).permute(0, 3, 1, 2)  # (B, H, J, J)
-        core = _attention_core(self.kernel_impl)
         # The kernels (CUDA, or forced with impl="triton") read q, k, v in place when each is dense; the PyTorch
         # core's products want contiguous k and v (models.kernels.layouts).
         kernels = self.kernel_impl != "torch" and (z.is_cuda or self.kernel_impl == "triton")
@@ -83,8 +65,9 @@ class TriangleAttention(nn.Module):
                 q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
                 # One copy each of k and v; q stays a view since its scaling makes a copy anyway.
                 k, v = k.contiguous(), v.contiguous()
-            o = core(
-                q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation
+            o = triangle_attention(
+                q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation,
+                impl=self.kernel_impl,
             )
             o = o.transpose(2, 3).reshape(b, -1, n_j, self.n_heads * self.head_dim)
             if self.norm_attn is not None:
@@ -92,3 +75,17 @@ class TriangleAttention(nn.Module):
             outs.append(self.proj_out(torch.sigmoid(self.proj_gate(z[:, rows])) * o))
         out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
         return out if self.starting else out.transpose(1, 2)
+
+
+class TriangleAttentionStartingNode(TriangleAttention):
+    """AF3 Algorithm 14 (in the configured variant): each row i attends over its edges z_ik."""
+
+    def __init__(self, c_z: int, n_heads: int, head_dim: int, **kwargs) -> None:
+        super().__init__(c_z, n_heads, head_dim, starting=True, **kwargs)
+
+
+class TriangleAttentionEndingNode(TriangleAttention):
+    """AF3 Algorithm 15 (in the configured variant): Algorithm 14 on the transposed pair tensor."""
+
+    def __init__(self, c_z: int, n_heads: int, head_dim: int, **kwargs) -> None:
+        super().__init__(c_z, n_heads, head_dim, starting=False, **kwargs)

@@ -1,5 +1,5 @@
-"""Triangle multiplicative updates (AF3 Algorithms 12 and 13). Hidden width = config.tri_mul_c (= c_z by the
-width rule, SPEC.md §2.3)."""
+"""Triangle multiplicative updates (AF3 Algorithms 12 and 13). Hidden width by the width rule
+(``ModelConfig.pair_widths``: c_z unless ``tri_mul_hidden`` sets the trunk's)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,17 @@ class TriangleMultiplication(nn.Module):
         mask would promote a and b, and the triangle products after them, to fp32."""
         gated = torch.sigmoid(torch.matmul(gate.weight, z_t)) * torch.matmul(proj.weight, z_t)
         return gated * mask.to(gated.dtype)
+
+
+class TriangleMultiplicationOutgoing(TriangleMultiplication):
+    """AF3 Algorithm 12, "outgoing" edges: z_ij += Σ_k a_ik b_jk."""
+
+    def __init__(self, c_z: int, c_hidden: int, *, kernel_impl: str = "auto") -> None:
+        super().__init__(c_z, c_hidden, outgoing=True, kernel_impl=kernel_impl)
+
+
+class TriangleMultiplicationIncoming(TriangleMultiplication):
+    """AF3 Algorithm 13, "incoming" edges: z_ij += Σ_k a_ki b_kj."""
+
+    def __init__(self, c_z: int, c_hidden: int, *, kernel_impl: str = "auto") -> None:
+        super().__init__(c_z, c_hidden, outgoing=False, kernel_impl=kernel_impl)

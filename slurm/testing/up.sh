@@ -8,7 +8,7 @@
 # Debian 12, as root, without systemd: packages are installed with apt-get and every daemon is started by
 # hand, in order munged -> mariadbd -> slurmdbd -> slurmctld -> slurmd. Idempotent: a daemon that is already
 # running is left alone; switching between one and two nodes restarts the cluster. Stop it with down.sh.
-# Every setting that matters here is explained in docs INFRA.md ("SLURM"); the why is in comments below.
+# Every setting that matters here is summarised in docs/DESIGN.md §6; the why is in comments below.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

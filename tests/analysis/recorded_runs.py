@@ -1,4 +1,4 @@
-"""Recorded runs with known answers, written exactly as the trainer records them (harness/tracking/names.py).
+"""Recorded runs with known answers, written exactly as the trainer records them (analysis/record_names.py).
 
 Each run folder ``<root>/<sweep>/<name>-<hash>/`` holds ``config.yaml`` (the nested run config), ``state.json``
 (params, tags, status) and ``metrics.csv`` (long format: step, key, value). Validation curves are chosen so the

@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.eval import TargetsFileError, evaluate, find_samples, load_targets, select_top1, summarize
+from analysis.eval import EvalOptions, evaluate_all, find_samples, select_top1, summarize
 from analysis.metrics.correspondence import ligand_mask
 from analysis.structure_io import prediction_paths, write_mmcif, write_prediction
+from analysis.targets import TargetsFileError, load_targets
+
+
+def evaluate(targets, predictions_dir, *, select="top1", strict=False):
+    """The per-target table of the selected samples (``evaluate_all``'s first table)."""
+    return evaluate_all(targets, predictions_dir, select=select, options=EvalOptions(strict=strict))[0]
 
 TARGETS = """target_id,task,entry_id,chain_ids,ligand
 ubq,monomer,1ubq,A,

@@ -1,5 +1,5 @@
 """The recipe layer: each derived setting, each validation error (naming its key), duplicate YAML keys, and the
-paper profile pinned to SPEC.md §2.8 as `harness sweep --dry-run` resolves it."""
+paper profile pinned to docs/DESIGN.md §2 as `harness sweep --dry-run` resolves it."""
 
 import pytest
 import yaml
@@ -146,7 +146,7 @@ def test_the_derived_record_is_checked_on_load(tmp_path):
 
 @pytest.mark.parametrize("sweep", ["width_vs_depth", "attention_ablation"])
 def test_paper_profile_is_the_papers_recipe(sweep):
-    """SPEC.md §2.8: crop 384 tokens, batch 256, lr 1.8e-3 with warmup 1000 (1e-3 / 3000 at width > 256 where
+    """docs/DESIGN.md §2: crop 384 tokens, batch 256, lr 1.8e-3 with warmup 1000 (1e-3 / 3000 at width > 256 where
     the paper lowers it), bf16 for the MSA module and Pairformer, fp32 structure module and losses."""
     specs = prepare(f"sweeps/{sweep}.yaml", profile="paper", executor="local").specs
     assert specs

@@ -81,7 +81,8 @@ def test_chunked_model_gives_the_same_trunk_and_denoised_atoms(tiny_batch):
     z_full, den_full = run()
     model.set_chunk_size(5)
     reached = {type(m).__name__ for m in model.modules() if getattr(m, "chunk_size", None) == 5}
-    assert {"TriangleAttention", "TriangleMultiplication", "Transition", "DiffusionConditioning"} <= reached
+    assert {"TriangleAttentionStartingNode", "TriangleMultiplicationOutgoing", "Transition",
+            "DiffusionConditioning"} <= reached
     z_chunked, den_chunked = run()
     torch.testing.assert_close(z_chunked, z_full, rtol=2e-5, atol=2e-5)
     torch.testing.assert_close(den_chunked, den_full, rtol=2e-5, atol=2e-5)

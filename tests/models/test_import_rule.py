@@ -1,4 +1,4 @@
-"""``models`` imports nothing from ``harness`` (SPEC layout rule), checked on the source of every module."""
+"""``models`` imports nothing from ``harness`` (the layout rule of README.md), checked on the source of every module."""
 
 import ast
 from pathlib import Path

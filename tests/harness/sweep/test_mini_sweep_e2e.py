@@ -71,7 +71,7 @@ def test_mini_sweep_as_slurm_job_array(tmp_path):
 @pytest.mark.slow
 def test_mini_sweep_local_executor(tmp_path):
     prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="local", extra=SHORT)
-    # Two single-threaded runs at a time on 2 cores (SPEC.md §5: two 2-thread jobs would slow each other).
+    # Two single-threaded runs at a time on 2 cores (docs/DESIGN.md §5: two 2-thread jobs would slow each other).
     assert prepared.kind == "local" and prepared.settings.parallelism == 2
     assert all(spec.config.train.threads == 1 for spec in prepared.specs)
     outcome = run_prepared(prepared, poll_s=1.0, console=QUIET)

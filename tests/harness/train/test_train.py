@@ -40,7 +40,7 @@ def test_miniature_learns(make_config, tmp_path):
     assert (first_step, last_step) == (0, 400)
     assert lddt_end > max(lddt_0 + 0.04, 1.3 * lddt_0), f"validation lDDT {lddt_0:.3f} -> {lddt_end:.3f}"
     assert state["guard_events"] == []
-    # Everything SPEC.md §4 asks a run to record is there, per logged step.
+    # Everything docs/DESIGN.md §4 asks a run to record is there, per logged step.
     for key in (names.LR, names.GRAD_NORM, names.EXAMPLES_PER_S, names.ITER_PER_S, names.PEAK_MEMORY_MB,
                 names.FLOPS_PER_STEP):
         assert len(m[key]) == len(losses), key

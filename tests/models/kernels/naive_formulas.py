@@ -1,5 +1,5 @@
 """Triangle attention written as the paper's per-row formulas with explicit loops: the ground truth that both
-the PyTorch reference and the Triton kernels are checked against (SPEC.md §2.5)."""
+the PyTorch reference and the Triton kernels are checked against (docs/DESIGN.md §1.5)."""
 
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """The Triton kernels (run by the interpreter on CPU) against the PyTorch reference and the per-row formulas.
 
 fp32 criterion (issue 5): max |kernel − reference| ≤ 1e-4 × max |reference| for the output and every gradient.
-Interpreter cost is per program per loop iteration (SPEC.md §5), so shapes stay at n ≤ 64 with few rows.
+Interpreter cost is per program per loop iteration (docs/DESIGN.md §5), so shapes stay at n ≤ 64 with few rows.
 """
 
 import pytest
