@@ -3,6 +3,7 @@ setting was written, and one ConfigError naming the file and key for an unknown,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 from sweep_files import write_sweep
 
 from harness.errors import ConfigError
-from harness.sweep.expand import executor_settings, load_and_expand, load_sweep
+from harness.sweep.expand import executor_settings, expand, load_and_expand, load_sweep
 from harness.sweep.profiles import CHECKOUT_PROFILES, shown
 
 
@@ -59,7 +60,16 @@ def test_checkout_profiles_build_on_mini():
     assert (long.overrides["train.max_steps"], long.overrides["data.crop_size"], long.seeds) == (1600, 32, [0, 1, 2])
     assert study.study.lr == "scan" and study.origin("study", "-") == shown(CHECKOUT_PROFILES / "study.yaml")
     assert mini.origin("study", "-") == "sweeps/width_vs_depth.yaml: profiles.mini"
-    assert mini.overrides["train.lr"] == 8.6e-3 and mini.runs["large"]["train.lr"] == 7.9e-3
+    assert mini.overrides["train.lr"] == 7.5e-3 and mini.runs["large"]["train.lr"] == 8.5e-3
+
+
+def test_mini_trains_each_configuration_at_the_lr_the_committed_study_chose():
+    """The quickstart's learning rates are the committed study's scan choices, not hand-set numbers."""
+    chosen = json.loads((Path(__file__).parents[3] / "docs" / "examples" / "width_vs_depth_study" / "runs"
+                         / "width_vs_depth" / "lr_choice.json").read_text())
+    sweep = load_sweep("sweeps/width_vs_depth.yaml")
+    runs = {(r.label.rsplit("-s", 1)[0], r.config.train.lr) for r in expand(sweep, profile="mini")}
+    assert runs == {(c, v["lr"]) for c, v in chosen.items()}
 
 
 def test_unknown_profile_name_names_the_sweep_key(tmp_path):
