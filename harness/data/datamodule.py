@@ -131,27 +131,16 @@ class StructureDataModule(L.LightningDataModule):
         )
         val_specs = [s for s in specs if s.validate_on]
         if val_specs:
+            def fixed_crops(split: str) -> CachedDataset:
+                return CachedDataset(caches[val_specs[0].name], split=split, crop_size=cfg.val_max_tokens,
+                                     max_atoms=cfg.val_max_atoms, cropper={"spatial": 1.0},
+                                     max_msa_rows=cfg.max_msa_rows, seed=self.val_seed)
+
             # One validation set: the first validated dataset's val split (the PDB set in the usual mixture).
-            self.val_set = CachedDataset(
-                caches[val_specs[0].name],
-                split="val",
-                crop_size=cfg.val_max_tokens,
-                max_atoms=cfg.val_max_atoms,
-                cropper={"spatial": 1.0},
-                max_msa_rows=cfg.max_msa_rows,
-                seed=self.val_seed,
-            )
+            self.val_set = fixed_crops("val")
             # The same kind of fixed crops of *training* structures: scored like the validation set, the gap
             # between the two is what a run memorised (harness/train/validation.py, "train probe").
-            self.train_probe_set = CachedDataset(
-                caches[val_specs[0].name],
-                split="train",
-                crop_size=cfg.val_max_tokens,
-                max_atoms=cfg.val_max_atoms,
-                cropper={"spatial": 1.0},
-                max_msa_rows=cfg.max_msa_rows,
-                seed=self.val_seed,
-            )
+            self.train_probe_set = fixed_crops("train")
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
