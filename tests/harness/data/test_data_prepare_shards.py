@@ -95,16 +95,16 @@ def test_a_different_plan_is_refused_unless_overwrite(mirror, tmp_path):
 
 
 def test_unexpected_exception_in_one_file_is_a_reject(mirror, tmp_path, monkeypatch):
-    import harness.data.cache as cache_module
+    import harness.data.example as example_module
 
-    real = cache_module.tokenize
+    real = example_module.tokenize
 
     def flaky(structure):  # a bug that only one input triggers
         if structure.entry_id == "3zee":
             raise ZeroDivisionError("division by zero")
         return real(structure)
 
-    monkeypatch.setattr(cache_module, "tokenize", flaky)
+    monkeypatch.setattr(example_module, "tokenize", flaky)
     report = prepare(mirror, tmp_path / "e", shard_size=4)
     assert sorted(e["entry_id"] for e in report.kept) == ["1a8q", "1ubq", "3mht", "4i6p", "5pti"]
     (reject,) = report.rejects

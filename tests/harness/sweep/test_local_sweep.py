@@ -80,7 +80,8 @@ def test_rerun_resumes_an_unfinished_run_from_its_checkpoint(tmp_path, monkeypat
     from harness.dispatch.executor import cancel_job, local_job_active
     from harness.sweep.driver import SweepDriver
 
-    monkeypatch.setenv("TOY_STEP_S", "0.3")
+    # Steps slow enough that the cancel lands before the run ends even on a loaded machine (at 0.3 s it did not).
+    monkeypatch.setenv("TOY_STEP_S", "0.6")
     path = write_sweep(tmp_path, runs={"a": {}})
     prepared = prepare(path, executor="local")
     spec = prepared.specs[0]
