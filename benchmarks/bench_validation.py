@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from harness.config import RunConfig, set_dotted
+from harness.config import RunConfig
+from harness.config_files import set_dotted
 from harness.data.datamodule import StructureDataModule
 from harness.sweep.expand import load_sweep
 from harness.tracking import names

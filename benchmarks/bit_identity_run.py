@@ -22,7 +22,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import RunConfig, parse_config
+from harness.config import RunConfig
+from harness.config_files import parse_config
 from harness.tracking import names
 from harness.train.run import train_run
 

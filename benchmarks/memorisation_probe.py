@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analysis.memorisation import PROBE, PROBE_NOISE, VAL, VAL_NOISE, memorisation_table
-from harness.config import RunConfig, parse_config
+from harness.config import RunConfig
+from harness.config_files import parse_config
 from harness.data.datamodule import StructureDataModule
 from harness.predict import load_model
 from harness.recipe import plan_stages

@@ -138,13 +138,13 @@ def plan_stages(config: RunConfig) -> list[Stage]:
     return list(resolve(config).stages)
 
 
-def _stages(config: RunConfig, accumulation: int) -> tuple[Stage, ...]:
+def _stages(config: RunConfig, accumulation: int, eps: float | None) -> tuple[Stage, ...]:
     """Split ``[0, max_steps)`` into the configured stages (a single stage when none is given), resolved."""
     t, data = config.train, config.data
     stages = sorted(t.stages, key=lambda s: s.start_step) or [StageConfig(start_step=0)]
     if stages[0].start_step != 0:
         stages = [StageConfig(start_step=0), *stages]
-    confidence, eps = confidence_trains(config), confidence_adam_eps(config)
+    confidence = confidence_trains(config)
     world = _devices(config) * t.num_nodes if t.global_batch is not None else None
     base_weights = t.loss_weights.model_dump()
     out = []
@@ -184,7 +184,8 @@ def resolve(config: RunConfig, source: str = "<config>") -> Recipe:
         global_batch = f"{data.batch_size} x devices x {t.num_nodes} (devices: auto)"
     else:
         global_batch = data.batch_size * devices * t.num_nodes
-    stages = _stages(config, accumulation)
+    eps = confidence_adam_eps(config)
+    stages = _stages(config, accumulation, eps)
     recipe = Recipe(
         crop_tokens=data.crop_size, atom_budget=data.atom_budget,
         atom_budget_source="set" if data.max_atoms is not None else f"derived: crop x {data.atoms_per_token:g}",
@@ -193,7 +194,7 @@ def resolve(config: RunConfig, source: str = "<config>") -> Recipe:
         trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
         checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
         diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
-        confidence_adam_eps=confidence_adam_eps(config),
+        confidence_adam_eps=eps,
     )
     record = config.derived_record()
     if record is not None and not _record_agrees(record, recipe.as_dict()):

@@ -11,6 +11,13 @@ NUCLEOTIDE_INCLUSION_RADIUS = 30.0  # Å, AF3's radius for pairs whose partner a
 EXACT = "donot_use_mm_for_euclid_dist"  # cdist by differences: the matmul form errs by ~1e-3 Å at 100 Å
 
 
+def atom_radius(cutoff: float | Tensor, n_batch: int, n_atoms: int, device: torch.device) -> Tensor:
+    """(B, A) float64 inclusion radius per atom from a float or a per-atom (B, A) tensor."""
+    if torch.is_tensor(cutoff):
+        return cutoff.to(device, torch.float64).expand(n_batch, n_atoms)
+    return torch.full((n_batch, n_atoms), float(cutoff), dtype=torch.float64, device=device)
+
+
 def lddt(
     pred: Tensor,
     true: Tensor,
@@ -59,10 +66,7 @@ def lddt(
     n_batch, n_atoms, _ = pred.shape
     out_dtype = pred.dtype if pred.is_floating_point() else torch.float32
     pred, true, mask = pred.double(), true.double(), mask.bool()
-    if torch.is_tensor(cutoff):
-        radius = cutoff.to(pred.device, torch.float64).expand(n_batch, n_atoms)
-    else:
-        radius = torch.full((n_batch, n_atoms), float(cutoff), dtype=torch.float64, device=pred.device)
+    radius = atom_radius(cutoff, n_batch, n_atoms, pred.device)
     preserved_sum = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     pair_count = torch.zeros(n_batch, n_atoms, dtype=torch.float64, device=pred.device)
     for start in range(0, n_atoms, chunk_size):

@@ -35,7 +35,7 @@ from analysis.metrics.correspondence import (
     polymer_chains,
 )
 from analysis.metrics.symmetry import side_chain_swaps
-from models.lddt import INCLUSION_RADIUS, THRESHOLDS
+from models.lddt import INCLUSION_RADIUS, THRESHOLDS, atom_radius
 from models.lddt import lddt as lddt_core
 
 # ----------------------------------------------------------------------------------------------------
@@ -346,10 +346,7 @@ def lddt_torch(
     n_batch, n_atoms, _ = pred.shape
     out_dtype = pred.dtype if pred.is_floating_point() else torch.float32
     mask = atom_mask.bool()
-    if torch.is_tensor(inclusion_radius):
-        radius = inclusion_radius.to(pred.device, torch.float64).expand(n_batch, n_atoms)
-    else:
-        radius = torch.full((n_batch, n_atoms), float(inclusion_radius), dtype=torch.float64, device=pred.device)
+    radius = atom_radius(inclusion_radius, n_batch, n_atoms, pred.device)
     if restype is not None and atom_name_chars is not None:
         if atom_to_token is None:
             raise ValueError("symmetry resolution (restype, atom_name_chars) needs atom_to_token")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.config import RunConfig, parse_config, read_yaml
+from harness.config import RunConfig
+from harness.config_files import parse_config, read_yaml
 from harness.errors import ConfigError
 from harness.sweep.keys import flatten
 from harness.sweep.schema import ProfileFile, SweepFile, SweepProfile

@@ -9,11 +9,12 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.sweep.expand import assemble, choose_profile, study_design
+from harness.sweep.expand import STUDY_SETS, assemble, choose_profile, study_design
 from harness.sweep.schema import SweepFile
 
-# Settings a study design sets per run (harness.sweep.study), shown as such rather than as their grid value.
-STUDY_KEYS = ("train.max_steps", "train.schedule", "train.milestone_steps", "init_from")
+# Settings a study design sets per run (harness.sweep.study), shown as such rather than as their grid value: those
+# a --set of is refused, and the milestones its branches start from.
+STUDY_KEYS = (*STUDY_SETS, "train.milestone_steps")
 
 
 @dataclass(frozen=True)
