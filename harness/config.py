@@ -229,7 +229,9 @@ class TrackingConfig(BaseModel):
 
 
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
-HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"), ("model", "confidence_pair_readout"))
+# A dotted key names a field of a nested model (``policy.memory_target_gb`` = model.policy.memory_target_gb).
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"), ("model", "confidence_pair_readout"),
+                                                      ("model", "policy.memory_target_gb"))
 
 
 class RunConfig(BaseModel):
@@ -279,10 +281,13 @@ class RunConfig(BaseModel):
         """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
         payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
         # Keys added after runs were recorded leave the hash alone at their defaults, so those runs keep their keys.
-        for section, key in HASH_NEUTRAL_DEFAULTS:
-            part = getattr(self, section)
+        for section, dotted in HASH_NEUTRAL_DEFAULTS:
+            *parents, key = dotted.split(".")
+            part, node = getattr(self, section), payload[section]
+            for name in parents:
+                part, node = getattr(part, name), node[name]
             if getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
-                del payload[section][key]
+                del node[key]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

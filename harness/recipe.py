@@ -77,10 +77,13 @@ class Recipe:
     precision: dict[str, str]
     checkpoint_blocks: bool
     opm_chunk_size: int | None
-    diffusion_chunk_size: int | None
+    diffusion_chunk_size: int | str | None
     tf32: bool
     stages: list[dict[str, Any]]
     confidence_adam_eps: float | None  # Adam's ε of the confidence head's group; None: the head does not train
+    # Per stage: noised copies per diffusion-module call in effect (``auto`` resolved from the traced step,
+    # harness.memory.plan) and atoms per block of the smooth lDDT loss.
+    chunking: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,8 +132,25 @@ def resolve(config: RunConfig) -> Recipe:
         trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
         checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
         diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
-        confidence_adam_eps=confidence_adam_eps(config),
+        confidence_adam_eps=confidence_adam_eps(config), chunking=stage_chunking(config),
     )
+
+
+def stage_chunking(config: RunConfig) -> list[dict[str, Any]]:
+    """What each stage chunks: ``diffusion_chunk_size`` as set, or as chosen from the trace when ``auto``
+    (cached traces, else minutes of CPU; only configs asking for ``auto`` trace here)."""
+    from models.lddt import lddt_block_rows
+
+    chunk = config.model.policy.diffusion_chunk_size
+    if chunk == "auto":
+        from harness.memory.plan import plan_memory
+
+        return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk, "source": "auto (traced)",
+                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config)]
+    return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
+             else None, "source": "set",
+             "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget)}
+            for s in plan_stages(config)]
 
 
 def confidence_adam_eps(config: RunConfig) -> float | None:

@@ -36,6 +36,7 @@ class PreparedSweep:
     settings: ExecutorSettings
     kind: str  # "local" | "slurm"
     resources: SlurmResources | None  # for kind "slurm"
+    gpu_memory_gb: float | None = None  # --gpu-memory, else the SLURM profile's gpu_memory_gb (kind "slurm")
 
     @property
     def where(self) -> str:
@@ -54,8 +55,10 @@ def exit_on_sigterm() -> None:
 
 
 def prepare(file: str | Path, *, profile: str | None = None, executor: str | None = None,
-            parallelism: int | None = None, extra: dict[str, Any] | None = None) -> PreparedSweep:
-    """Load, expand and validate every run and the executor settings; raises ConfigError before any submit."""
+            parallelism: int | None = None, extra: dict[str, Any] | None = None,
+            gpu_memory_gb: float | None = None) -> PreparedSweep:
+    """Load, expand and validate every run and the executor settings; raises ConfigError before any submit.
+    ``gpu_memory_gb`` (``--gpu-memory``) states one GPU's memory, else the SLURM profile's ``gpu_memory_gb``."""
     source = str(file)
     sweep = load_sweep(file)
     specs = expand(sweep, profile, source=source, extra=extra)
@@ -72,7 +75,26 @@ def prepare(file: str | Path, *, profile: str | None = None, executor: str | Non
     if kind == "slurm":
         resources = load_resources(settings.slurm_profile, settings.slurm, source=f"{source}: executor.slurm")
         _check_devices(specs, resources, source)
-    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources)
+        if gpu_memory_gb is None:
+            gpu_memory_gb = resources.gpu_memory_gb
+    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources, gpu_memory_gb)
+
+
+def memory_plans(prepared: PreparedSweep) -> dict[str, list]:
+    """Run label -> the traced memory plan of each stage (``harness.memory.plan``), one trace cache for all."""
+    from harness.memory.cache import TraceCache
+    from harness.memory.plan import plan_memory
+
+    cache = TraceCache()
+    return {spec.label: plan_memory(spec.config, cache) for spec in prepared.specs}
+
+
+def check_memory_fit(prepared: PreparedSweep) -> None:
+    """Refuse (``MemoryFitError``, one line per run) runs whose traced step does not fit the stated GPU memory."""
+    from harness.memory.fit import check_fit
+
+    if prepared.gpu_memory_gb is not None:
+        check_fit(memory_plans(prepared), prepared.gpu_memory_gb)
 
 
 def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str) -> None:
@@ -92,7 +114,7 @@ def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str)
 def dry_run_table(prepared: PreparedSweep):
     title = (f"sweep {prepared.sweep.name}, profile {prepared.profile or '-'}: {len(prepared.specs)} runs "
              f"(nothing started)")
-    return plan_table(prepared.specs, prepared.where, title)
+    return plan_table(prepared.specs, prepared.where, title, gpu_memory_gb=prepared.gpu_memory_gb)
 
 
 def run_prepared(prepared: PreparedSweep, *, poll_s: float = 2.0, console: Console | None = None,

@@ -118,10 +118,12 @@ class SeedFoldModule(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.config = config
-        self.arch = config.model.architecture()
+        self.stage = stage or plan_stages(config)[0]
+        from harness.memory.plan import stage_architecture
+
+        self.arch = stage_architecture(config, self.stage)  # diffusion_chunk_size: auto resolved for the stage
         self.model = SeedFold(self.arch)
         self._freeze_unused()
-        self.stage = stage or plan_stages(config)[0]
         self.diffusion_batch = diffusion_batch or self.stage.diffusion_batch
         self.loss_weights = self.stage.loss_weights(config.train.loss_weights.model_dump())
         self.accumulation = accumulation_for(config)

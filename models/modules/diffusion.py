@@ -111,7 +111,10 @@ class DiffusionModule(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.sigma_data = config.sigma_data
-        self.copies_per_chunk = config.policy.diffusion_chunk_size
+        chunk = config.policy.diffusion_chunk_size
+        # "auto" is resolved per training stage by the recipe (harness.memory.plan) before the model is built;
+        # a model built from the config alone (prediction) denoises all its samples at once.
+        self.copies_per_chunk = chunk if isinstance(chunk, int) else None
         self.conditioning = DiffusionConditioning(config)
         self.atom_encoder = AtomAttentionEncoder(config, config.c_token, with_trunk=True)
         self.norm_s = nn.LayerNorm(config.c_s)

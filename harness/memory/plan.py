@@ -1,0 +1,126 @@
+"""The memory plan of a run: per training stage, the traced peak of one training step per GPU and the chunking in
+effect, with ``model.policy.diffusion_chunk_size: auto`` chosen here from the trace.
+
+The traced step is the stage's worst case: a crop of ``crop_size`` tokens filling the stage's whole atom budget,
+``data.max_msa_rows`` MSA rows, ``data.batch_size`` examples of the stage's diffusion batch (see
+``models.memory`` for what the trace covers). Auto chunking takes the most noised copies per diffusion-module
+call (the whole batch, then halves) whose traced step stays within ``policy.memory_target_gb``: fewer calls are
+faster, and the values do not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from models.config import ModelConfig
+from models.lddt import lddt_block_rows
+from models.memory import StepMemory, StepShape, trace_step
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.memory.cache import TraceCache
+    from harness.recipe import Stage
+
+HEADROOM = 0.10  # a run fits a GPU when its traced step needs at most 90 % of the GPU's memory
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage's traced step and the chunking it runs with."""
+
+    start: int
+    crop_tokens: int
+    atoms: int
+    diffusion_batch: int
+    diffusion_chunk: int | None  # noised copies per diffusion-module call; None = all at once
+    chunk_source: str  # "set" (the config's value) or "auto" (chosen from the trace)
+    lddt_block_rows: int  # atoms l per block of the smooth lDDT loss
+    memory: StepMemory
+    target_gb: float
+
+    @property
+    def fits_target(self) -> bool:
+        return self.memory.peak_gb <= self.target_gb
+
+    def describe_chunking(self) -> str:
+        copies = "all" if self.diffusion_chunk is None else str(self.diffusion_chunk)
+        auto = " (auto)" if self.chunk_source == "auto" else ""
+        return (f"diffusion {copies}/{self.diffusion_batch} copies per call{auto}, "
+                f"lDDT blocks of {self.lddt_block_rows} atoms")
+
+
+def step_shape(config: RunConfig, stage: Stage) -> StepShape:
+    arch = config.model.architecture()
+    return StepShape(n_tokens=stage.crop_size or config.data.crop_size, n_atoms=stage.atom_budget,
+                     n_msa=config.data.max_msa_rows, diffusion_batch=stage.diffusion_batch,
+                     batch_size=config.data.batch_size,
+                     confidence=config.train.confidence_loss and arch.use_confidence_head)
+
+
+def with_chunk(arch: ModelConfig, chunk: int | None) -> ModelConfig:
+    return arch.model_copy(update={"policy": arch.policy.model_copy(update={"diffusion_chunk_size": chunk})})
+
+
+def chunk_candidates(copies: int) -> list[int]:
+    """Copies per call tried by auto chunking, largest first: D, ⌈D/2⌉, ⌈D/4⌉, ..., 1."""
+    out, k = [], 0
+    while not out or out[-1] > 1:
+        c = math.ceil(copies / 2**k)
+        if not out or c < out[-1]:
+            out.append(c)
+        k += 1
+    return out
+
+
+def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache) -> StagePlan:
+    arch = config.model.architecture()
+    shape = step_shape(config, stage)
+    target = arch.policy.memory_target_gb
+    rows = lddt_block_rows(shape.batch_size, shape.diffusion_batch, shape.n_atoms)
+
+    def traced(chunk: int | None) -> StepMemory:
+        return trace_step(with_chunk(arch, chunk), shape, trace=cache.get)
+
+    def plan(chunk: int | None, source: str, memory: StepMemory) -> StagePlan:
+        return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
+                         memory, target)
+
+    chunk = arch.policy.diffusion_chunk_size
+    if chunk != "auto":
+        chunk = None if chunk is None or chunk >= shape.diffusion_batch else chunk
+        return plan(chunk, "set", traced(chunk))
+    candidates = chunk_candidates(shape.diffusion_batch)
+    whole = traced(None)
+    if whole.peak_gb <= target or len(candidates) == 1:
+        return plan(None, "auto", whole)
+    # Memory grows about linearly with the copies alive at once: predict from the two ends, then trace down
+    # from the largest predicted fit until one fits.
+    one = traced(1)
+    per_copy = (whole.peak_bytes - one.peak_bytes) / (shape.diffusion_batch - 1)
+    fitting = [c for c in candidates if (one.peak_bytes + (c - 1) * per_copy) / 1e9 <= target] or [1]
+    for c in candidates[candidates.index(fitting[0]):]:
+        memory = one if c == 1 else traced(c)
+        if memory.peak_gb <= target or c == 1:
+            return plan(c, "auto", memory)
+    raise AssertionError("unreachable: the last candidate is 1")
+
+
+def plan_memory(config: RunConfig, cache: TraceCache | None = None) -> list[StagePlan]:
+    """The plan of every stage of ``config`` (``harness.recipe.plan_stages``)."""
+    from harness.memory.cache import TraceCache
+    from harness.recipe import plan_stages
+
+    cache = cache or TraceCache()
+    return [plan_stage(config, stage, cache) for stage in plan_stages(config)]
+
+
+def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None = None) -> ModelConfig:
+    """The model a stage trains: ``model.architecture()`` with ``diffusion_chunk_size: auto`` resolved."""
+    arch = config.model.architecture()
+    if arch.policy.diffusion_chunk_size != "auto":
+        return arch
+    from harness.memory.cache import TraceCache
+
+    return with_chunk(arch, plan_stage(config, stage, cache or TraceCache()).diffusion_chunk)
