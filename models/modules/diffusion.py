@@ -90,16 +90,23 @@ class DiffusionTransformer(nn.Module):
             ConditionedTransition(c, config.c_s, n) for _ in range(config.n_diffusion_blocks)
         )
 
-    def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor) -> Tensor:
-        for attention, transition in zip(self.attention, self.transition, strict=True):
-            a = checkpointed(self._block, attention, transition, a, s, z, token_mask,
+    def pair_biases(self, z: Tensor) -> list[Tensor]:
+        """Every block's attention pair bias (B, H, N, N) from z (B, N, N, c_z): computed once and passed to
+        ``forward`` wherever z is fixed (all steps of a sampler run), instead of in every block at every call."""
+        return [attention.pair_bias(z) for attention in self.attention]
+
+    def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor,
+                biases: list[Tensor] | None = None) -> Tensor:
+        biases = biases if biases is not None else [None] * len(self.attention)
+        for attention, transition, bias in zip(self.attention, self.transition, biases, strict=True):
+            a = checkpointed(self._block, attention, transition, a, s, z, token_mask, bias,
                              enabled=self.checkpointing and self.training)
         return a
 
     @staticmethod
     def _block(attention: nn.Module, transition: nn.Module, a: Tensor, s: Tensor, z: Tensor,
-               token_mask: Tensor) -> Tensor:
-        return a + attention(a, z, token_mask, s=s) + transition(a, s)
+               token_mask: Tensor, bias: Tensor | None = None) -> Tensor:
+        return a + attention(a, z, token_mask, s=s, bias=bias) + transition(a, s)
 
 
 class DiffusionModule(nn.Module):
@@ -125,20 +132,20 @@ class DiffusionModule(nn.Module):
 
     def chunked(
         self, x_noisy: Tensor, sigma: Tensor, batch: dict[str, Tensor], s_inputs: Tensor, s_trunk: Tensor,
-        z_trunk: Tensor, z_cond: Tensor | None = None,
+        z_trunk: Tensor, z_cond: Tensor | None = None, biases: list[Tensor] | None = None,
     ) -> Tensor:
         """``forward`` over the S copies ``policy.diffusion_chunk_size`` at a time (same values): the pair
         conditioning is computed once, and under autograd each chunk is recomputed in backward, so only one
         chunk's activations are alive at a time."""
         n_copies, chunk = x_noisy.shape[1], self.copies_per_chunk
         if chunk is None or chunk >= n_copies:
-            return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+            return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond, biases=biases)
         if z_cond is None:
             with torch.autocast(x_noisy.device.type, enabled=False):
                 z_cond = self.conditioning.pair(batch, z_trunk.float())
 
         def run(x: Tensor, sig: Tensor) -> Tensor:
-            return self(x, sig, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+            return self(x, sig, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond, biases=biases)
 
         parts = [checkpointed(run, x_noisy[:, i : i + chunk], sigma[:, i : i + chunk], enabled=True)
                  for i in range(0, n_copies, chunk)]
@@ -153,8 +160,10 @@ class DiffusionModule(nn.Module):
         s_trunk: Tensor,
         z_trunk: Tensor,
         z_cond: Tensor | None = None,
+        biases: list[Tensor] | None = None,
     ) -> Tensor:
-        """``z_cond``: the σ-independent pair conditioning, pass it to reuse it across sampler steps."""
+        """``z_cond``: the σ-independent pair conditioning, and ``biases`` its per-block attention pair biases
+        (``transformer.pair_biases(z_cond)``): pass them to reuse them across sampler steps."""
         with torch.autocast(x_noisy.device.type, enabled=False):
             s_inputs, s_trunk, z_trunk = s_inputs.float(), s_trunk.float(), z_trunk.float()
             x_noisy, sigma = x_noisy.float(), sigma.float()
@@ -165,7 +174,7 @@ class DiffusionModule(nn.Module):
             r = x_noisy / torch.sqrt(sig**2 + sd2)
             a, q_skip, c_skip, p_skip, windows = self.atom_encoder(batch, r, s_trunk, z_cond)
             a = a + self.proj_s(self.norm_s(s))
-            a = self.transformer(a, s, z_cond, batch["token_mask"])
+            a = self.transformer(a, s, z_cond, batch["token_mask"], biases)
             r_update = self.atom_decoder(self.norm_a(a), q_skip, c_skip, p_skip, windows, batch)
             c_skip_w = sd2 / (sig**2 + sd2)
             c_out = sig * self.sigma_data / torch.sqrt(sig**2 + sd2)
