@@ -19,6 +19,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default="sweeps/width_vs_depth.yaml")
     parser.add_argument("--profile", action="append", help="repeatable; default: paper")
+    parser.add_argument("--run", action="append", help="only these run labels (repeatable)")
     parser.add_argument("--no-store", action="store_true", help="use the user's cache, not the shipped file")
     args = parser.parse_args()
     cache = TraceCache(path=None if args.no_store else SHIPPED)
@@ -27,6 +28,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for profile in args.profile or ["paper"]:
         for spec in prepare(args.sweep, profile=profile, executor="local").specs:
+            if args.run and spec.label not in args.run:
+                continue
             before, t0 = cache.traced, time.process_time()
             for p in plan_memory(spec.config, cache):
                 c = p.memory.by_category

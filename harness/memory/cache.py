@@ -61,7 +61,7 @@ class TraceCache:
 
     def get(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
         key = trace_key(arch, shape)
-        hit = self.entries.get(key)
+        hit = self.entries.get(key) or _read(self.path).get(key)  # another process may have traced it since
         if hit is not None:
             return StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0)
         memory = trace_full_depth(arch, shape)
