@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--no-store", action="store_true", help="use the user's cache, not the shipped file")
     args = parser.parse_args()
     cache = TraceCache(path=None if args.no_store else SHIPPED)
-    print("| profile | run | crop tok/atoms | diffusion copies per call | lDDT rows | traced GB | params+grads+Adam+EMA GB"
-          " | activations GB | temporaries GB | traces | CPU s |")
+    print("| profile | run | crop tok/atoms | diffusion copies per call | lDDT rows | traced GB "
+          "| params+grads+Adam+EMA GB | activations GB | temporaries GB | traces | CPU s (run so far) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for profile in args.profile or ["paper"]:
         for spec in prepare(args.sweep, profile=profile, executor="local").specs:
