@@ -50,6 +50,14 @@ class RecordNames:
     tag_kind: str = "kind"
     tag_status: str = "harness_status"
     tag_guard_rescued: str = "guard_rescued"
+    tag_profile: str = "profile"
+    tag_study_config: str = "study_config"
+    tag_study_budgets: str = "study_budgets"
+    tag_study_role: str = "study_role"
+    tag_study_lr: str = "study_lr"
+    device: str = "device"
+    time_basis: str = "time_basis"
+    device_s: str = "time/device_s"
     params_total: str = "params_total"
     params_non_embedding: str = "params_non_embedding"
     flops_per_example: str = "flops_per_example"
@@ -64,6 +72,8 @@ class RecordNames:
     val_distogram_ce: str = "val/distogram_ce"
     val_smooth_lddt: str = "val/smooth_lddt"
     val_lddt: str = "val/lddt"
+    val_contact_precision: str = "val/contact_precision"
+    val_contact_precision_noise: str = "val/contact_precision_noise"
     val_loss_noise: str = "val/loss_noise"
     val_lddt_noise: str = "val/lddt_noise"
     val_loss_diffusion_noise: str = "val/loss_diffusion_noise"
@@ -77,6 +87,8 @@ class RecordNames:
     run_config_file: str = "config.yaml"
     run_state_file: str = "state.json"
     run_metrics_file: str = "metrics.csv"
+    run_structure_metrics_file: str = "val_structures.csv"
+    structure_key_separator: str = "@"
     # Dotted keys of the flattened resolved config.
     width: str = "model.c_z"
     depth_pairformer: str = "model.n_pairformer_blocks"
@@ -87,6 +99,8 @@ class RecordNames:
     name: str = "name"
     lr: str = "train.lr"
     warmup: str = "train.warmup_steps"
+    max_steps: str = "train.max_steps"
+    schedule: str = "train.schedule.kind"
 
 
 NAMES = RecordNames()
@@ -95,8 +109,9 @@ IDENTITY_COLUMNS = (
     "run", "name", "config", "seed", "run_id", "sweep", "preset", "attention", "width", "depth_pairformer",
     "depth_structure", "lr", "warmup", "params", "params_non_embedding", "flops_per_example", "guard_rescued",
     "guard_source", "status", "train_structures", "train_tokens", "val_structures", "val_tokens", "val_sigmas", "axis",
+    "profile", "study_role", "study_budgets", "study_lr", "max_steps", "schedule", "device",
 )
-STEP_COLUMNS = ("step", "examples", "flops")
+STEP_COLUMNS = ("step", "examples", "flops", "device_s")
 AXIS_WIDTH, AXIS_PAIRFORMER, AXIS_STRUCTURE = "width", "deeper Pairformer", "deeper structure module"
 
 
@@ -291,6 +306,33 @@ def _read_run_folder(folder: Path, sweep_hint: str | None, names: RecordNames) -
                      params=params, tags=tags, metrics=metrics, source=str(folder))
 
 
+def read_structure_metrics(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFrame:
+    """Every validation's values per structure of the runs recorded in folders (``val_structures.csv``): one row
+    per (run, step, structure, metric) with its ``value``. Runs without the file add nothing (they predate it,
+    or were read from MLflow only); an empty frame when none has it."""
+    frames = []
+    for r in records:
+        path = Path(r.source) / names.run_structure_metrics_file
+        if not r.source or not path.is_file():
+            continue
+        try:
+            raw = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ReportInputError(f"{path}: cannot read CSV ({exc})") from None
+        if raw.empty:
+            continue
+        if {"step", "key", "value"} - set(raw.columns):
+            raise ReportInputError(f"{path}: expected columns step, key, value")
+        parts = raw["key"].astype(str).str.rsplit(names.structure_key_separator, n=1, expand=True)
+        if parts.shape[1] != 2 or parts[1].isna().any():
+            raise ReportInputError(f"{path}: keys must read <metric>{names.structure_key_separator}<structure>")
+        frames.append(pd.DataFrame({"run": r.name, "step": raw["step"].astype(int), "structure": parts[1],
+                                    "metric": parts[0], "value": pd.to_numeric(raw["value"], errors="coerce")}))
+    if not frames:
+        return pd.DataFrame(columns=["run", "step", "structure", "metric", "value"])
+    return pd.concat(frames, ignore_index=True).drop_duplicates(["run", "step", "structure", "metric"], keep="last")
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """``{"model": {"c_z": 128}}`` → ``{"model.c_z": "128"}``; values as MLflow stores params (strings)."""
     out: dict[str, str] = {}
@@ -379,7 +421,8 @@ def tidy(records: Iterable[RunRecord], names: RecordNames = NAMES) -> pd.DataFra
         wide = last.pivot(index="step", columns="key", values="value")
         wide = wide.sort_index().reset_index()
         wide.columns.name = None
-        for column, key in (("examples", names.examples_seen), ("flops", names.flops_cumulative)):
+        for column, key in (("examples", names.examples_seen), ("flops", names.flops_cumulative),
+                            ("device_s", names.device_s)):
             wide[column] = _fill_cumulative(wide["step"], wide[key]) if key in wide else np.nan
         for column, value in _identity(r, names).items():
             wide[column] = value
@@ -411,7 +454,8 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
     return {
         "run": r.name,
         "name": name,
-        "config": configuration_of(name, seed),
+        # A study's runs name their configuration; others are their name without the seed suffix.
+        "config": t.get(names.tag_study_config) or configuration_of(name, seed),
         "seed": seed,
         "run_id": r.run_id,
         "sweep": t.get(names.tag_sweep, ""),
@@ -434,6 +478,13 @@ def _identity(r: RunRecord, names: RecordNames) -> dict[str, Any]:
         "val_structures": _number(p.get(names.val_structures), r, names.val_structures),
         "val_tokens": _number(p.get(names.val_tokens), r, names.val_tokens),
         "val_sigmas": p.get(names.val_sigmas, ""),
+        "profile": t.get(names.tag_profile, ""),
+        "study_role": t.get(names.tag_study_role, ""),
+        "study_budgets": t.get(names.tag_study_budgets, ""),
+        "study_lr": t.get(names.tag_study_lr, ""),
+        "max_steps": _number(p.get(names.max_steps), r, names.max_steps),
+        "schedule": p.get(names.schedule) or "af3",
+        "device": p.get(names.device, ""),
     }
 
 

@@ -1,39 +1,33 @@
-"""Scaling-law fits (SPEC.md §4): L(X) = E + A·X^(−α) and the Chinchilla form L(N, D) = E + A/N^α + B/D^β.
+"""Scaling-law fits of a sweep's curves (SPEC.md §4): L(X) = E + A·X^(−α) and L(N, D) = E + A/N^α + B/D^β.
 
-A fit the data cannot support is refused, not shown (:func:`fit_problem`): too few points for its
-coefficients, a coefficient on the optimiser's bound, or a bootstrap interval that collapsed onto the point
-estimate (every resample lands on the same optimum, so the interval says nothing about the data).
+The fitting itself is :mod:`analysis.laws` (Huber δ = 1e-3 on log residuals, variable projection over the
+exponents, then a polish; every bootstrap resample fitted in one vectorised batch). This module keeps the
+curve-based views of a tidy (run, step) frame: :func:`fit_power_law` / :func:`fit_chinchilla` on points with
+a pairs bootstrap (points resampled with replacement), the frontier of the seed-averaged curves, and
+:func:`scaling_fits` for the report.
 
-Fitted as in Hoffmann et al. (2022): in log space, log L̂ = LSE(e, a − α·log X) with E = exp(e), A = exp(a),
-minimising a Huber loss (δ = 1e-3) of log L − log L̂ by L-BFGS-B from a grid of starts; the best start wins.
-X is divided by its geometric mean inside the fit (conditioning only); reported coefficients are in the
-original units of X. Confidence intervals are percentile intervals over a pairs bootstrap (points resampled
-with replacement, each resample refitted).
+A fit the data cannot support is refused, not shown (:func:`fit_problem`, after :func:`analysis.laws.fit_problem`):
+fewer than 2 points per coefficient; E or an exponent on its bound, or with a bootstrap interval that reaches its
+bound or spans more than 10×; residuals that stay on one side of the law in long runs (Wald–Wolfowitz runs test).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
+from analysis import laws
 from analysis.collect import ReportInputError
 
-HUBER_DELTA = 1e-3
-_BOUNDS_E = (-30.0, 30.0)
-_BOUNDS_LOG_COEF = (-60.0, 60.0)
-_BOUNDS_EXPONENT = (1e-4, 10.0)
+HUBER_DELTA = laws.HUBER_DELTA
 
 # Metrics where higher is better and 1 is perfect; fits use the error 1 − value.
-SCORE_MARKERS = ("lddt", "dockq", "success", "accuracy")
+SCORE_MARKERS = ("lddt", "dockq", "success", "accuracy", "precision")
 
 
 def to_error(metric: str, values: np.ndarray) -> tuple[np.ndarray, str]:
@@ -60,14 +54,6 @@ def _one_blas_thread(fit: Callable) -> Callable:
     return wrapper
 
 
-def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Huber loss of residuals r and its derivative dH/dr."""
-    small = np.abs(r) <= delta
-    loss = np.where(small, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
-    grad = np.where(small, r, delta * np.sign(r))
-    return loss, grad
-
-
 # ------------------------------------------------------------------------------------------ L(X) = E + A·X^-α
 
 
@@ -75,7 +61,8 @@ def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
 class PowerLawFit:
     """L(X) = E + A·X^(−α), with percentile bootstrap intervals ``intervals[name] = (low, high)``.
 
-    ``samples`` holds the bootstrap coefficients, shape (n_bootstrap, 3): columns E, A, α.
+    ``samples`` holds the bootstrap coefficients, shape (n_bootstrap, 3): columns E, A, α. ``fit``: the
+    engine's result (residuals, runs tests), None for a fit built by hand.
     """
 
     E: float
@@ -86,6 +73,7 @@ class PowerLawFit:
     loss: float
     confidence: float
     samples: np.ndarray = field(repr=False)
+    fit: laws.Fit | None = field(default=None, repr=False)
 
     def predict(self, x: np.ndarray | float) -> np.ndarray:
         """L at X (same units as the fitted X)."""
@@ -94,7 +82,7 @@ class PowerLawFit:
     def predict_interval(self, x: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Percentile band of the bootstrap fits' predictions at X: (low, high), each shaped like X."""
         x = np.atleast_1d(np.asarray(x, dtype=float))
-        preds = self.samples[:, :1] + self.samples[:, 1:2] * x[None, :] ** (-self.samples[:, 2:3])
+        preds = laws.predict(self.samples, x[:, None])
         tail = 50.0 * (1.0 - self.confidence)
         return np.percentile(preds, tail, axis=0), np.percentile(preds, 100.0 - tail, axis=0)
 
@@ -105,18 +93,6 @@ class PowerLawFit:
             lo, hi = self.intervals[name]
             row |= {name: getattr(self, name), f"{name}_low": lo, f"{name}_high": hi}
         return row
-
-
-def _power_law_objective(theta: np.ndarray, lx: np.ndarray, ly: np.ndarray,
-                         delta: float) -> tuple[float, np.ndarray]:
-    e, a, alpha = theta
-    term = a - alpha * lx
-    pred = np.logaddexp(e, term)
-    w_e = expit(e - term)  # d pred / d e; d pred / d a = 1 − w_e
-    loss, dh = _huber(ly - pred, delta)
-    n = len(ly)
-    grad = -np.array([np.sum(dh * w_e), np.sum(dh * (1 - w_e)), np.sum(dh * (1 - w_e) * -lx)]) / n
-    return float(loss.sum() / n), grad
 
 
 def _check_points(x: np.ndarray, y: np.ndarray, what: str, n_params: int) -> None:
@@ -132,68 +108,21 @@ def _check_points(x: np.ndarray, y: np.ndarray, what: str, n_params: int) -> Non
             f"got {len(np.unique(x))}")
 
 
-def _minimize_from(objective: Callable, args: tuple, starts: list[np.ndarray], bounds: list[tuple],
-                   n_descents: int) -> tuple[np.ndarray, float]:
-    """L-BFGS-B from the ``n_descents`` starts of the grid with the lowest initial loss; the best result."""
-    initial = [objective(s, *args)[0] for s in starts]
-    best, best_loss = starts[int(np.argmin(initial))], float(np.min(initial))
-    for i in np.argsort(initial)[:n_descents]:
-        res = minimize(objective, starts[i], args=args, jac=True, method="L-BFGS-B", bounds=bounds)
-        if res.fun < best_loss:
-            best, best_loss = res.x, float(res.fun)
-    return best, best_loss
-
-
-def _fit_power_law_once(lx: np.ndarray, ly: np.ndarray, starts: list[np.ndarray], delta: float,
-                        n_descents: int = 8) -> tuple[np.ndarray, float]:
-    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
-    return _minimize_from(_power_law_objective, (lx, ly, delta), starts, bounds, n_descents)
-
-
-def _power_law_starts(ly: np.ndarray) -> list[np.ndarray]:
-    lo, mid = ly.min(), np.median(ly)
-    es = [lo + np.log(f) for f in (0.01, 0.5, 0.9)]
-    as_ = [mid + np.log(f) for f in (0.05, 0.3, 1.0)]
-    alphas = [0.05, 0.2, 0.5, 1.0, 2.0]
-    return [np.array(s) for s in itertools.product(es, as_, alphas)]
-
-
 @_one_blas_thread
-def fit_power_law(x: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA, n_bootstrap: int = 200,
-                  confidence: float = 0.95, seed: int = 0) -> PowerLawFit:
+def fit_power_law(x: np.ndarray, y: np.ndarray, *, n_bootstrap: int = 200, confidence: float = 0.95,
+                  seed: int = 0, variable: str = "X") -> PowerLawFit:
     """Fit L = E + A·X^(−α) to positive points (x, y), e.g. X = parameters or FLOPs, y = loss.
 
-    ``n_bootstrap`` resamples (0: intervals collapse onto the point estimate). Raises ReportInputError on
-    fewer than 3 distinct X values or non-positive input.
+    ``n_bootstrap`` pairs-bootstrap resamples (0: no intervals, and :func:`fit_problem` refuses the fit).
+    ``variable`` names X in refusal reasons. Raises ReportInputError on fewer than 3 distinct X values or
+    non-positive input.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     _check_points(x, y, "power-law fit", 3)
-    shift = float(np.mean(np.log(x)))
-    lx, ly = np.log(x) - shift, np.log(y)
-    starts = _power_law_starts(ly)
-    theta, loss = _fit_power_law_once(lx, ly, starts, delta)
-
-    def unscale(t: np.ndarray) -> np.ndarray:  # (e, a', α) at X / x_ref → (E, A, α) at X
-        return np.array([np.exp(t[0]), np.exp(t[1] + t[2] * shift), t[2]])
-
-    rng = np.random.default_rng(seed)
-    samples = []
-    # Each resample restarts from its own best grid points: started at the full-data optimum, L-BFGS barely
-    # moves on the near-L1 Huber objective and the intervals come out far too narrow (measured: 2/12 coverage).
-    local_starts = starts
-    while len(samples) < n_bootstrap:
-        idx = rng.integers(0, len(x), len(x))
-        if len(np.unique(lx[idx])) < 3:
-            continue
-        t, _ = _fit_power_law_once(lx[idx], ly[idx], local_starts, delta, n_descents=3)
-        samples.append(unscale(t))
-    point = unscale(theta)
-    samples_arr = np.array(samples) if samples else point[None, :]
-    tail = 50.0 * (1.0 - confidence)
-    lows, highs = np.percentile(samples_arr, tail, axis=0), np.percentile(samples_arr, 100 - tail, axis=0)
-    intervals = {name: (float(lows[i]), float(highs[i])) for i, name in enumerate(("E", "A", "alpha"))}
-    return PowerLawFit(E=float(point[0]), A=float(point[1]), alpha=float(point[2]), intervals=intervals,
-                       n_points=len(x), loss=loss, confidence=confidence, samples=samples_arr)
+    f = laws.fit(x, y, (variable,), n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+    c = f.coefficients
+    return PowerLawFit(E=c["E"], A=c["A"], alpha=c["alpha"], intervals=f.intervals, n_points=len(x),
+                       loss=f.objective, confidence=confidence, samples=f.samples, fit=f)
 
 
 # ------------------------------------------------------------------------- L(N, D) = E + A/N^α + B/D^β
@@ -212,6 +141,7 @@ class ChinchillaFit:
     n_points: int
     loss: float
     confidence: float
+    fit: laws.Fit | None = field(default=None, repr=False)
 
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
@@ -225,24 +155,9 @@ class ChinchillaFit:
         return row
 
 
-def _chinchilla_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ly: np.ndarray,
-                          delta: float) -> tuple[float, np.ndarray]:
-    e, a, alpha, b, beta = theta
-    terms = np.stack([np.full_like(ln, e), a - alpha * ln, b - beta * ld])  # (3, P)
-    pred = np.logaddexp.reduce(terms, axis=0)
-    w = np.exp(terms - pred)  # softmax weights = d pred / d (e, a, b)
-    loss, dh = _huber(ly - pred, delta)
-    n = len(ly)
-    grad = -np.array([
-        np.sum(dh * w[0]), np.sum(dh * w[1]), np.sum(dh * w[1] * -ln),
-        np.sum(dh * w[2]), np.sum(dh * w[2] * -ld),
-    ]) / n
-    return float(loss.sum() / n), grad
-
-
 @_one_blas_thread
-def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float = HUBER_DELTA,
-                   n_bootstrap: int = 100, confidence: float = 0.95, seed: int = 0) -> ChinchillaFit:
+def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, n_bootstrap: int = 100,
+                   confidence: float = 0.95, seed: int = 0) -> ChinchillaFit:
     """Fit L(N, D) = E + A/N^α + B/D^β to points from several model sizes N, each at several data sizes D.
 
     Needs at least 3 distinct N and 3 distinct D (the curves of a width/depth sweep give many D per N).
@@ -250,38 +165,10 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, y: np.ndarray, *, delta: float 
     n, d, y = (np.asarray(v, dtype=float) for v in (n, d, y))
     _check_points(n, y, "Chinchilla fit (N)", 3)
     _check_points(d, y, "Chinchilla fit (D)", 3)
-    shift_n, shift_d = float(np.mean(np.log(n))), float(np.mean(np.log(d)))
-    ln, ld, ly = np.log(n) - shift_n, np.log(d) - shift_d, np.log(y)
-    lo, mid = ly.min(), np.median(ly)
-    starts = [np.array(s) for s in itertools.product(
-        [lo + np.log(f) for f in (0.01, 0.5, 0.9)], [mid + np.log(f) for f in (0.1, 0.5)], [0.1, 0.5, 1.0],
-        [mid + np.log(f) for f in (0.1, 0.5)], [0.1, 0.5, 1.0])]
-    bounds = [_BOUNDS_E, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT, _BOUNDS_LOG_COEF, _BOUNDS_EXPONENT]
-
-    def fit_once(idx: np.ndarray, starts: list[np.ndarray], n_descents: int) -> tuple[np.ndarray, float]:
-        args = (ln[idx], ld[idx], ly[idx], delta)
-        return _minimize_from(_chinchilla_objective, args, starts, bounds, n_descents)
-
-    def unscale(t: np.ndarray) -> np.ndarray:
-        return np.array([np.exp(t[0]), np.exp(t[1] + t[2] * shift_n), t[2],
-                         np.exp(t[3] + t[4] * shift_d), t[4]])
-
-    theta, loss = fit_once(np.arange(len(y)), starts, 10)
-    rng = np.random.default_rng(seed)
-    samples = []
-    while len(samples) < n_bootstrap:
-        idx = rng.integers(0, len(y), len(y))
-        if len(np.unique(ln[idx])) < 3 or len(np.unique(ld[idx])) < 3:
-            continue
-        samples.append(unscale(fit_once(idx, starts, 3)[0]))
-    point = unscale(theta)
-    samples_arr = np.array(samples) if samples else point[None, :]
-    tail = 50.0 * (1.0 - confidence)
-    lows, highs = np.percentile(samples_arr, tail, axis=0), np.percentile(samples_arr, 100 - tail, axis=0)
-    names = ("E", "A", "alpha", "B", "beta")
-    return ChinchillaFit(*map(float, point), intervals={k: (float(lows[i]), float(highs[i]))
-                                                        for i, k in enumerate(names)},
-                         n_points=len(y), loss=loss, confidence=confidence)
+    f = laws.fit(np.column_stack([n, d]), y, ("N", "D"), n_bootstrap=n_bootstrap, seed=seed,
+                 confidence=confidence)
+    return ChinchillaFit(*f.point.tolist(), intervals=f.intervals, n_points=len(y), loss=f.objective,
+                         confidence=confidence, fit=f)
 
 
 # ------------------------------------------------------------------------------------- extrapolation
@@ -346,66 +233,28 @@ def compute_frontier(frame: pd.DataFrame, x: str, y: str, n_bins: int = 24) -> p
 
 # --------------------------------------------------------------------------------------------- refusal
 
-# The 3 coefficients of L = E + A·X^−α leave no residual degree of freedom on 3 points, and the bootstrap of 4
-# points resamples mostly duplicates; 2 spare points is the least at which an interval means anything.
-SPARE_POINTS = 2
-_BOUND_TOLERANCE = 1e-3  # of the bound's range, in the optimiser's coordinates
-_COLLAPSE_RTOL = 1e-4
-# An exponent whose 95% interval spans more than this factor is not determined by the data: α ∈ [0.02, 1.7]
+# An exponent (or E) whose 95% interval spans more than this factor is not determined by the data: α ∈ [0.02, 1.7]
 # says anything from "no scaling" to "fast scaling", and a curve drawn through its point value is noise.
-EXPONENT_MAX_SPAN = 10.0
-
-
-def _fit_space(name: str, value: float) -> tuple[float, tuple[float, float]]:
-    """A reported coefficient back in the optimiser's coordinates, with that coordinate's bounds."""
-    if name in ("alpha", "beta"):
-        return value, _BOUNDS_EXPONENT
-    if name == "E":
-        return math.log(value) if value > 0 else -math.inf, _BOUNDS_E
-    return math.log(value) if value > 0 else -math.inf, _BOUNDS_LOG_COEF
+EXPONENT_MAX_SPAN = laws.MAX_SPAN
 
 
 def fit_problem(fit: PowerLawFit | ChinchillaFit, n_coefficients: int | None = None) -> str | None:
-    """Why ``fit`` must not be presented as a law, or None when it may be.
+    """Why ``fit`` must not be presented as a law, or None when it may be (:func:`analysis.laws.fit_problem`).
 
-    Refused when it has fewer than ``n_coefficients + SPARE_POINTS`` points; when the point estimate of the
-    exponent or E sits on its optimiser bound (α = 1e-4 means "no scaling found", E = e^−30 "no floor found");
-    when a bootstrap interval collapsed (width ≤ 1e-4 relative: the resamples did not vary, e.g. zero resamples
-    or every resample at one optimum); when the exponent's interval reaches its bound (the bound, not the
-    data, ends the interval); or when it spans more than a factor ``EXPONENT_MAX_SPAN`` (undetermined).
+    ``n_coefficients``: coefficients the points must support (default the law's own: 3 or 5); a fit needs
+    2 points per coefficient. A fit built by hand (``fit.fit`` None) is judged on its coefficients and
+    intervals alone (:func:`analysis.laws.identification_problem`).
     """
     names = ("E", "A", "alpha") if isinstance(fit, PowerLawFit) else ("E", "A", "alpha", "B", "beta")
     k = n_coefficients or len(names)
-    if fit.n_points < k + SPARE_POINTS:
-        return (f"too few points ({fit.n_points} for {k} coefficients; needs at least {k + SPARE_POINTS})")
-    for name in names:
-        value = getattr(fit, name)
-        if name in ("A", "B"):
-            continue  # their bound is on log A at the conditioned scale: only E and the exponents are checked
-        coord, (lo, hi) = _fit_space(name, value)
-        tol = _BOUND_TOLERANCE * (hi - lo)
-        if coord <= lo + tol or coord >= hi - tol:
-            return f"{_label(name)} = {value:.3g} sits on its bound"
-    for name in names:
-        low, high = fit.intervals[name]
-        value = getattr(fit, name)
-        if high - low <= _COLLAPSE_RTOL * max(abs(value), 1e-300):
-            return (f"bootstrap interval of {_label(name)} collapsed to [{low:.4g}, {high:.4g}]: the resamples "
-                    "do not vary, so the data do not constrain it")
-    for name in ("alpha", "beta") if "beta" in names else ("alpha",):
-        low, high = fit.intervals[name]
-        lo, hi = _BOUNDS_EXPONENT
-        tol = _BOUND_TOLERANCE * (hi - lo)
-        if low <= lo + tol or high >= hi - tol:
-            return f"bootstrap interval of {_label(name)} [{low:.3g}, {high:.3g}] reaches the bound [{lo:g}, {hi:g}]"
-        if high > EXPONENT_MAX_SPAN * low:
-            return (f"bootstrap interval of {_label(name)} [{low:.3g}, {high:.3g}] spans a factor {high / low:.0f} "
-                    f"(> {EXPONENT_MAX_SPAN:g}): the data do not determine the exponent")
-    return None
-
-
-def _label(name: str) -> str:
-    return {"alpha": "α", "beta": "β"}.get(name, name)
+    if fit.n_points < laws.POINTS_PER_COEFFICIENT * k:
+        return (f"too few points ({fit.n_points} for {k} coefficients; needs at least "
+                f"{laws.POINTS_PER_COEFFICIENT * k})")
+    if fit.fit is not None:
+        return laws.fit_problem(fit.fit)
+    coefficients = {name: getattr(fit, name) for name in names}
+    return laws.identification_problem(coefficients, fit.intervals, scale=max(fit.intervals["E"][1], 1e-300),
+                                       variables=("X",) if len(names) == 3 else ("N", "D"))
 
 
 # ----------------------------------------------------------------------------------- a sweep's fits
@@ -482,16 +331,17 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
         refused[law] = problem if law != LAW_BACKTEST else f"the fit without the largest N: {problem}"
 
     def attempt(law: str, fit: Callable[[], object], n_coefficients: int, n_points: int) -> object | None:
-        if n_points < n_coefficients + SPARE_POINTS:  # known before fitting; the bootstrap is the slow part
-            refuse(law, f"too few points ({n_points} for {n_coefficients} coefficients; needs at least "
-                        f"{n_coefficients + SPARE_POINTS})")
+        needed = laws.POINTS_PER_COEFFICIENT * n_coefficients
+        if n_points < needed:  # known before fitting
+            refuse(law, f"too few points ({n_points} for {n_coefficients} coefficients; needs at least {needed})")
             return None
         try:
             result = fit()
         except ReportInputError as exc:
             refuse(law, str(exc))
             return None
-        problem = fit_problem(getattr(result, "fit", result), n_coefficients)  # type: ignore[arg-type]
+        law_fit = result.fit if isinstance(result, ExtrapolationCheck) else result
+        problem = fit_problem(law_fit, n_coefficients)  # type: ignore[arg-type]
         if problem is not None:
             refuse(law, problem)
             return None
@@ -508,8 +358,8 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
     else:
         error = to_error(metric, finals[metric].to_numpy())[0]
         n = finals["params"].to_numpy()
-        params_fit = attempt(LAW_N, lambda: fit_power_law(n, error, n_bootstrap=n_bootstrap, seed=seed), 3,
-                             len(n))
+        params_fit = attempt(LAW_N, lambda: fit_power_law(n, error, n_bootstrap=n_bootstrap, seed=seed,
+                                                          variable="N"), 3, len(n))
         extrapolation = attempt(LAW_BACKTEST, lambda: extrapolation_check(
             n, error, n_bootstrap=n_bootstrap, seed=seed), 3, int((n < n.max()).sum()))
 
@@ -517,7 +367,8 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
     curves["_target"] = to_error(metric, curves["mean"].to_numpy())[0]
     frontier = compute_frontier(curves.rename(columns={"config": "run"}), "flops", "_target")
     compute_fit = attempt(LAW_C, lambda: fit_power_law(frontier["x"].to_numpy(), frontier["y"].to_numpy(),
-                                                        n_bootstrap=n_bootstrap, seed=seed), 3, len(frontier))
+                                                        n_bootstrap=n_bootstrap, seed=seed, variable="C"),
+                          3, len(frontier))
 
     points = frame.dropna(subset=[metric, "params", "examples"]).copy()
     points = points[points["examples"] > 0]
@@ -526,7 +377,7 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
         points = points.iloc[np.linspace(0, len(points) - 1, max_chinchilla_points).astype(int)]
     chinchilla = attempt(LAW_ND, lambda: fit_chinchilla(
         points["params"].to_numpy(), points["examples"].to_numpy(), points["_target"].to_numpy(),
-        n_bootstrap=max(20, n_bootstrap // 4), seed=seed), 5, len(points))
+        n_bootstrap=n_bootstrap, seed=seed), 5, len(points))
     return ScalingFits(metric=metric, target=target, params=params_fit, compute=compute_fit,  # type: ignore[arg-type]
                        extrapolation=extrapolation, chinchilla=chinchilla, refused=refused,  # type: ignore[arg-type]
                        frontier=frontier, converged=tuple(converged))

@@ -25,6 +25,11 @@ from scipy import stats
 # none: it is a function of the weights and the fixed crops only, so its seeds' spread is all there is.
 NOISE_OF = {"val/loss": "val/loss_noise", "val/lddt": "val/lddt_noise",
             "val/loss_diffusion": "val/loss_diffusion_noise", "val/smooth_lddt": "val/smooth_lddt_noise"}
+# Contact precision has no draw noise either; it records its standard error over the (shared) validation
+# structures, which is the uncertainty of a level, not of a difference between runs on the same structures, so it
+# is no floor under the seeds' spread (:func:`estimate`); the bootstrap over structures covers it.
+LEVEL_ERROR_OF = {"val/contact_precision": "val/contact_precision_noise",
+                  "val/contact_precision_sep12": "val/contact_precision_sep12_noise"}
 
 
 @dataclass(frozen=True)

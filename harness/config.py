@@ -114,6 +114,30 @@ class GuardConfig(BaseModel):
     max_rollbacks: int = Field(3, ge=0)
 
 
+class ScheduleConfig(BaseModel):
+    """The learning-rate schedule after the linear warmup.
+
+    ``af3``: constant, times ``lr_decay_factor`` every ``lr_decay_every`` steps (AF3's recipe). ``wsd``:
+    warmup–stable–decay (Hägele et al. 2024; MiniCPM): constant, then over the last ``decay_fraction`` of
+    ``max_steps`` a cooldown to 0 (``1-sqrt``: lr × (1 − √p), their best shape; ``linear``: lr × (1 − p), p the
+    fraction of the cooldown done). A WSD run is complete only at its last step, and its stable phase is shared
+    by every shorter WSD run of the same configuration, which is what lets a study branch short runs off a long
+    one (``RunConfig.init_from``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["af3", "wsd"] = "af3"
+    decay_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="wsd: cooldown share of max_steps")
+    decay_shape: Literal["1-sqrt", "linear"] = "1-sqrt"
+
+    def decay_start(self, max_steps: int) -> int:
+        """First step of the cooldown (``max_steps`` for ``af3``, which has none)."""
+        if self.kind != "wsd":
+            return max_steps
+        return max_steps - max(1, round(self.decay_fraction * max_steps))
+
+
 class TrainConfig(BaseModel):
     """Optimisation recipe (AF3 / SeedFold defaults, SPEC.md §2.8)."""
 
@@ -128,6 +152,7 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(1000, ge=0)
     lr_decay_every: int = Field(50_000, ge=1, description="steps between x lr_decay_factor")
     lr_decay_factor: float = Field(0.95, gt=0.0, le=1.0)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     grad_clip: float = Field(10.0, gt=0.0)
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     global_batch: int | None = Field(
@@ -196,6 +221,10 @@ class TrainConfig(BaseModel):
         outside = [s for s in self.milestone_steps if not 0 < s <= self.max_steps]
         if outside:
             raise ValueError(f"train.milestone_steps {outside} lie outside 1..max_steps ({self.max_steps})")
+        cooldown = self.schedule.decay_start(self.max_steps)
+        if self.schedule.kind == "wsd" and cooldown < self.warmup_steps:
+            raise ValueError(f"train.schedule: the cooldown would start at step {cooldown}, before the warmup ends "
+                             f"(train.warmup_steps={self.warmup_steps}); train longer or warm up for fewer steps")
         for i, stage in enumerate(self.stages):
             if stage.start_step >= self.max_steps:
                 raise ValueError(f"train.stages.{i}.start_step={stage.start_step} is not before train.max_steps="
@@ -230,8 +259,27 @@ class TrackingConfig(BaseModel):
 
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
 # A dotted key names a field of a nested model (``policy.memory_target_gb`` = model.policy.memory_target_gb).
-HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (("model", "sampler"), ("model", "confidence_pair_readout"),
-                                                      ("model", "policy.memory_target_gb"))
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
+    ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"),
+    ("model", "policy.memory_target_gb"))
+# (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
+# runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
+# omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.
+LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),)
+
+
+class InitFrom(BaseModel):
+    """Start from another run's checkpoint instead of from scratch: a *branch* that continues that run's
+    trajectory from ``step`` (its WSD stable phase) under this config's own schedule.
+
+    The parent must be the same configuration but for ``train.max_steps`` and what does not change training
+    (validation, checkpointing): then the branch is the run this config would have trained from scratch, and so
+    it shares its key with one (``init_from`` is not part of the run key, like ``runs_dir``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Field(..., description="the parent run's folder")
+    step: int = Field(..., ge=1, description="the parent's milestone checkpoint to start from")
 
 
 class RunConfig(BaseModel):
@@ -246,6 +294,7 @@ class RunConfig(BaseModel):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    init_from: InitFrom | None = Field(None, description="branch off another run's checkpoint (not in the run key)")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -269,6 +318,19 @@ class RunConfig(BaseModel):
         return config
 
     @model_validator(mode="after")
+    def _check_branch(self) -> RunConfig:
+        if self.init_from is not None:
+            start = self.train.schedule.decay_start(self.train.max_steps)
+            if self.train.schedule.kind != "wsd":
+                raise ValueError("init_from: a branch needs train.schedule.kind: wsd (its stable phase is what it "
+                                 "shares with its parent)")
+            if not self.train.warmup_steps <= self.init_from.step <= start:
+                raise ValueError(f"init_from.step={self.init_from.step}: a branch starts in the stable phase, "
+                                 f"between the end of the warmup ({self.train.warmup_steps}) and its own cooldown "
+                                 f"({start})")
+        return self
+
+    @model_validator(mode="after")
     def _check_recipe(self) -> RunConfig:
         from harness.recipe import recipe_problems
 
@@ -279,7 +341,7 @@ class RunConfig(BaseModel):
 
     def config_hash(self) -> str:
         """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
-        payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name"})
+        payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name", "init_from"})
         # Keys added after runs were recorded leave the hash alone at their defaults, so those runs keep their keys.
         for section, dotted in HASH_NEUTRAL_DEFAULTS:
             *parents, key = dotted.split(".")
@@ -288,6 +350,9 @@ class RunConfig(BaseModel):
                 part, node = getattr(part, name), node[name]
             if getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
                 del node[key]
+        for section, key, legacy in LEGACY_VALUES:
+            if getattr(getattr(self, section), key) == legacy:
+                del payload[section][key]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -372,6 +437,18 @@ def parse_config(model_cls: type[BaseModel], raw: dict[str, Any], source: str) -
         return model_cls.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(source, format_validation_error(err)) from None
+
+
+def load_record(raw: dict[str, Any], source: str) -> RunConfig:
+    """The RunConfig of a stored record (a run folder's ``config.yaml``, a checkpoint's config): a key in
+    ``LEGACY_VALUES`` that the record predates takes the value its run was made with, not today's default.
+    Errors are one ConfigError naming ``source``."""
+    raw = dict(raw)
+    for section, key, legacy in LEGACY_VALUES:
+        part = raw.get(section)
+        if isinstance(part, dict) and key not in part:
+            raw[section] = {**part, key: legacy}
+    return parse_config(RunConfig, raw, source)
 
 
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from harness.config import RunConfig
+from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 
 
@@ -96,7 +96,7 @@ def load_model(path: str | Path, *, use_ema: bool = True, device: str | torch.de
     harness_state = ckpt.get("harness", {})
     if "config_yaml" not in harness_state:
         raise CheckpointError(f"{ckpt_path}: not a harness checkpoint (no stored run config)")
-    config = RunConfig.model_validate(yaml.safe_load(harness_state["config_yaml"]))
+    config = load_record(yaml.safe_load(harness_state["config_yaml"]), f"{ckpt_path} (its stored run config)")
     model = SeedFold(config.model.architecture())
     model.config.policy.apply_backend()  # TF32 on CUDA, as in training
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}

@@ -13,6 +13,7 @@ from models.policy import MemoryPolicy
 
 TriangleAttentionVariant = Literal["vanilla", "additive", "gated"]
 KernelImpl = Literal["auto", "torch", "triton"]
+BlockOrder = Literal["sequential", "parallel"]
 
 
 class SamplerConfig(BaseModel):
@@ -86,6 +87,10 @@ class ModelConfig(BaseModel):
         "relu", description="psi applied to the pair bias in the additive linear form (SPEC.md §2.5)"
     )
     kernel_impl: KernelImpl = "auto"
+    transformer_block_order: BlockOrder = Field(
+        "sequential", description="residual order of the diffusion and atom transformer blocks: sequential "
+        "a ← a + Attn(a); a ← a + Trans(a) (AF3's released code); parallel a ← a + Attn(a) + Trans(a) (the "
+        "order of runs recorded before this key existed, kept to reproduce them)")
     use_templates: bool = False
     init: Literal["af3", "torch_default"] = Field(
         "af3", description="parameter init: AF3's (LeCun normal, zero gates and final projections) or PyTorch's"

@@ -41,7 +41,8 @@ REFERENCE_STYLES = {"untrained (step 0)": ":", "geometric baseline": "-."}
 def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
                  metrics: tuple[str, ...] = ("val/lddt", "val/loss"),
                  fits: dict[str, ScalingFits] | None = None, stem: str = "scaling",
-                 n_bootstrap: int = 200, budgets: dict[str, float] | None = None) -> list[Path]:
+                 n_bootstrap: int = 200, budgets: dict[str, float] | None = None, draw_laws: bool = True,
+                 finals_title: str | None = None) -> list[Path]:
     """One row of panels per metric: versus training step, cumulative FLOPs (log) and parameters (log).
 
     frame: tidy (run, step) table. Colour hue = scaling axis (width blues, deeper Pairformer oranges, deeper
@@ -59,7 +60,7 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
     order = configs.sort_values(["axis", "params", "config"], ascending=[False, True, True])["config"]
     fig, axes = new_figure(len(metrics), 3, width=5.0, height=4.0)
     for row, metric in enumerate(metrics):
-        fit = fits.get(metric) or scaling_fits(frame, metric, n_bootstrap=n_bootstrap)
+        fit = (fits.get(metric) or scaling_fits(frame, metric, n_bootstrap=n_bootstrap)) if draw_laws else None
         fits[metric] = fit
         ax_step, ax_flops, ax_params = axes[row]
         logged = frame.dropna(subset=[metric])
@@ -79,19 +80,20 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
             spent = mean[mean["flops"] > 0]
             ax_flops.plot(spent["flops"], spent["mean"], **style)
             ax_flops.fill_between(spent["flops"], spent["low"], spent["high"], color=colour, alpha=0.12, lw=0)
-        _draw_frontier(ax_flops, fit, metric)
         if budgets and metric in budgets:
             ax_flops.axvline(budgets[metric], color="black", lw=1.0, ls=":", label="matched-compute budget")
         _draw_finals(ax_params, frame, metric, configs, colours)
         notes = []
-        drawn = _draw_fit(ax_flops, fit.compute, metric, fit.frontier["x"], "L(C) fit on the frontier")
-        if drawn is None:
-            notes.append((ax_flops, f"{LAW_C} not fitted: {fit.refused.get(LAW_C, 'no frontier')}"))
-        finals_x = frame.dropna(subset=[metric])["params"]
-        if _draw_fit(ax_params, fit.params, metric, finals_x, "L(N) fit (converged runs)") is None:
-            notes.append((ax_params, f"{LAW_N} not fitted: {fit.refused.get(LAW_N, '')}"))
-        if not _draw_backtest(ax_params, fit, metric):
-            notes.append((ax_params, f"backtest not run: {fit.refused.get(LAW_BACKTEST, '')}"))
+        if fit is not None:
+            _draw_frontier(ax_flops, fit, metric)
+            drawn = _draw_fit(ax_flops, fit.compute, metric, fit.frontier["x"], "L(C) fit on the frontier")
+            if drawn is None:
+                notes.append((ax_flops, f"{LAW_C} not fitted: {fit.refused.get(LAW_C, 'no frontier')}"))
+            finals_x = frame.dropna(subset=[metric])["params"]
+            if _draw_fit(ax_params, fit.params, metric, finals_x, "L(N) fit (converged runs)") is None:
+                notes.append((ax_params, f"{LAW_N} not fitted: {fit.refused.get(LAW_N, '')}"))
+            if not _draw_backtest(ax_params, fit, metric):
+                notes.append((ax_params, f"backtest not run: {fit.refused.get(LAW_BACKTEST, '')}"))
         for ax in axes[row]:
             _draw_references(ax, frame, metric)
         ax_step.set_xlabel(axis_label("step"))
@@ -112,13 +114,15 @@ def plot_scaling(frame: pd.DataFrame, out_dir: str | Path,
             _limit_to_points(ax, np.concatenate(shown), ax.get_yscale() == "log")
         ax_step.set_title(f"{axis_label(metric)} vs step")
         ax_flops.set_title(f"{axis_label(metric)} vs compute")
-        ax_params.set_title(f"final {axis_label(metric)} vs size")
-        ax_flops.legend(handles=[h for h in ax_flops.get_legend_handles_labels()[0]
-                                 if not str(h.get_label()).startswith(tuple(labels.values()))],
-                        loc="upper right", fontsize=7.5)
-        ax_params.legend(loc="best", fontsize=7.5)
-    axes[0][0].legend(loc="best", title="configuration (mean, interval; seeds faint)", fontsize=7.5,
-                      title_fontsize=8)
+        ax_params.set_title(finals_title or f"final {axis_label(metric)} vs size (each run's last step)",
+                            fontsize=9)
+        extra = [h for h in ax_flops.get_legend_handles_labels()[0]
+                 if not str(h.get_label()).startswith(tuple(labels.values()))]
+        if extra:  # legends beside the panels, never over the data
+            ax_flops.legend(handles=extra, loc="upper left", bbox_to_anchor=(0.0, -0.22), fontsize=7, frameon=False)
+        ax_params.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+    axes[0][0].legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), title="configuration (mean, interval; "
+                      "seeds faint)", fontsize=7, title_fontsize=8, frameon=False)
     return save(fig, out_dir, stem)
 
 

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from harness.allocator import tune_allocator
-from harness.cli import config, data, eval, predict, report, status, sweep, tracking, train, tune, ui
+from harness.cli import advise, config, data, eval, predict, report, status, sweep, tracking, train, tune, ui
 from harness.cli._common import err_console
 from harness.errors import HarnessError
 
@@ -23,6 +23,7 @@ app.command("status")(status.command)
 app.command("train")(train.command)
 app.command("tune")(tune.command)
 app.command("report")(report.command)
+app.command("advise")(advise.command)
 app.command("eval")(eval.command)
 app.command("predict")(predict.command)
 app.command("ui")(ui.command)

@@ -26,6 +26,9 @@ def command(
         None, "--gpu-memory", min=1.0, help="one GPU's memory in GB (default: the SLURM profile's gpu_memory_gb); "
         "runs whose traced training step needs more than 90 % of it are marked and refused"),
     force: bool = typer.Option(False, "--force", help="submit runs that do not fit the GPU memory anyway"),
+    lr_source: str | None = typer.Option(
+        None, "--lr-source", help="a study's learning rates: scan (chosen by a scan per configuration) or config "
+        "(the runs' own train.lr, e.g. the paper's hand-set rates); default: the study design's"),
 ) -> None:
     """Expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished runs."""
     from harness.sweep.service import (
@@ -37,8 +40,11 @@ def command(
         run_prepared,
     )
 
+    if lr_source not in (None, "scan", "config"):
+        err_console.print(f"--lr-source: expected scan or config, got {lr_source!r}")
+        raise typer.Exit(2)
     prepared = prepare(file, profile=profile, executor=executor, parallelism=parallelism,
-                       extra=parse_sets(set_), gpu_memory_gb=gpu_memory)
+                       extra=parse_sets(set_), lr_source=lr_source, gpu_memory_gb=gpu_memory)
     if cancel:
         n = cancel_sweep(prepared.specs)
         console.print(f"cancelled {n} job(s) of sweep {prepared.sweep.name}")

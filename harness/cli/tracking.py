@@ -46,7 +46,7 @@ def sync(
     """Send what run folders recorded but MLflow has not received (after an outage); creates missing runs."""
     import yaml
 
-    from harness.config import RunConfig
+    from harness.config import load_record
     from harness.errors import HarnessError
     from harness.tracking.run_folder import RunFolder
     from harness.tracking.sync import TrackingSync
@@ -57,7 +57,7 @@ def sync(
         raise HarnessError(f"no run folder (state.json) under {', '.join(map(str, run_dirs))}")
     for folder in folders:
         state = folder.read_state()
-        config = RunConfig.model_validate(yaml.safe_load(folder.config_path.read_text()))
+        config = load_record(yaml.safe_load(folder.config_path.read_text()), str(folder.config_path))
         uri = tracking_uri or state.get("tracking_uri") or config.tracking_uri()
         tags = state.get("tags", {})
         syncer = TrackingSync(folder, uri, experiment_name=config.tracking.experiment,

@@ -69,10 +69,17 @@ class MixtureSampler(Sampler):
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.epoch = 0
+        self._resume = 0
         self._rank, self._world = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume_at(self, draws: int) -> None:
+        """Continue this rank's stream after its first ``draws`` draws (those a resumed run already trained on):
+        the next epoch iterated starts at that point of its own stream, later epochs from their start. So a run
+        resumed from a checkpoint, or branched off another run's, sees the draws it would have seen uninterrupted."""
+        self._resume = draws
 
     def _rank_world(self) -> tuple[int, int]:
         if self._rank is not None:
@@ -99,5 +106,6 @@ class MixtureSampler(Sampler):
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         rank, world = self._rank_world()
         stream = self.draws(self.samples_per_epoch * world)[rank::world]
-        for d, i, s in stream:
+        skip, self._resume = max(0, self._resume - self.epoch * self.samples_per_epoch), 0
+        for d, i, s in stream[skip:]:
             yield int(d), int(i), int(s)

@@ -25,6 +25,7 @@ from harness.sweep.schema import ExecutorSettings
 from harness.sweep.spec import RunSpec
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.train.checkpointing import checkpoint_name
 
 
 class SweepError(HarnessError):
@@ -64,6 +65,7 @@ class SweepDriver:
         self.outcome = SweepOutcome()
         self.jobs: dict[str, Any] = {}  # run key -> live submitit job (this invocation's or attached)
         self.queue: list[str] = []  # run keys waiting for a local slot
+        self.waiting: list[str] = []  # branches waiting for their parent's checkpoint (RunSpec.after)
         self.tracking = JobTracking(kind)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # A fresh submitit folder per invocation: a reused one can return a stale job's result (INFRA.md).
@@ -94,7 +96,7 @@ class SweepDriver:
             atomic_write_text(folder.config_path,
                               yaml.safe_dump(spec.config.model_dump(mode="json"), sort_keys=False))
         config, experiment_id = self.tracking.job_config(spec.config)
-        tags = {names.TAG_SWEEP: spec.sweep, names.TAG_RUN_KEY: key, names.TAG_KIND: "train"}
+        tags = spec.tags | {names.TAG_SWEEP: spec.sweep, names.TAG_RUN_KEY: key, names.TAG_KIND: "train"}
         return config, str(spec.run_dir), experiment_id, tags
 
     # ------------------------------------------------------------------------------------------ submission
@@ -128,7 +130,36 @@ class SweepDriver:
             slots -= 1
         self.ledger.save()
 
+    def ready(self, key: str) -> bool:
+        """A run may start: it depends on nothing, or its parent has kept the checkpoint it branches from."""
+        after = self.specs[key].after
+        if after is None:
+            return True
+        parent, step = after
+        parent_dir = self.specs[parent].run_dir if parent in self.specs else None
+        return parent_dir is not None and (parent_dir / names.CHECKPOINT_DIR / checkpoint_name(step)).is_file()
+
+    def _check_waiting(self) -> list[str]:
+        """Waiting runs that may start now; those whose parent can no longer provide the checkpoint fail."""
+        go, still = [], []
+        for key in self.waiting:
+            parent, step = self.specs[key].after
+            if self.ready(key):
+                go.append(key)
+            elif parent in self.outcome.failed:
+                self.outcome.failed[key] = f"its parent run {parent} failed before keeping step {step}"
+            elif parent in self._ended() or parent in self.outcome.skipped:
+                self.outcome.failed[key] = (f"its parent run {parent} ended without a checkpoint at step {step} "
+                                            "(train.milestone_steps must list it)")
+            else:
+                still.append(key)
+        self.waiting = still
+        return go
+
     def submit(self, keys: list[str]) -> None:
+        later = [k for k in keys if not self.ready(k)]
+        self.waiting += [k for k in later if k not in self.waiting]
+        keys = [k for k in keys if k not in later]
         if not keys:
             return
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -181,9 +212,11 @@ class SweepDriver:
         self.ledger.save()
         if retry:
             self.submit(retry)
+        if self.waiting:
+            self.submit(self._check_waiting())
         if self.kind == "local":
             self._fill_local_slots()
-        return not self.queue and all(k in self._ended() for k in self.jobs)
+        return not self.queue and not self.waiting and all(k in self._ended() for k in self.jobs)
 
     def _failure_text(self, key: str, record: JobRecord) -> str:
         job = self.jobs.get(key)
@@ -201,9 +234,9 @@ class SweepDriver:
         rows = []
         for key, spec in self.specs.items():
             record = self.ledger.jobs.get(key)
-            if key in self.queue:
+            if key in self.queue or key in self.waiting:
                 rows.append(read_progress(spec, record, active=True))
-                rows[-1].status = "queued"
+                rows[-1].status = "queued" if key in self.queue else f"waiting for step {spec.after[1]}"
                 continue
             active = self._is_active(key, active_slurm) if record and key in self.jobs else None
             progress = read_progress(spec, record, active=active)

@@ -15,9 +15,10 @@ under a bf16 trunk, else 4 (block inputs, the fp32 residual stream, at 4): witho
 block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors; with
 per-block checkpointing every block keeps only its input and one block at a time holds the rest while it is
 recomputed. The diffusion module (fp32) keeps ~20 token-sized (n · c_token) values per transformer block and ~30
-atom-sized (n_atoms · c_atom) values plus the windowed attention logits per atom block, per noised copy alive at
-once (``policy.diffusion_chunk_size``). The losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors
-(smooth lDDT) whatever the chunking. Constants measured by benchmarks/bench_memory_policy.py (BENCHMARKS.md).
+atom-sized (n_atoms · c_atom) values plus the windowed attention logits per atom block (one more of each in the
+sequential block order), per noised copy alive at once (``policy.diffusion_chunk_size``). The losses keep ~7
+(diffusion_batch, n_atoms, n_atoms) fp32 tensors (smooth lDDT) whatever the chunking. Constants measured by
+benchmarks/bench_memory_policy.py (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ PAIR_INTERMEDIATES_PER_BLOCK = 62
 LOSS_ATOM_PAIR_TENSORS = 7
 DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK = 20
 ATOM_INTERMEDIATES_PER_BLOCK = 30
+# The sequential block order (model.transformer_block_order) also keeps the residual between attention and
+# transition (the transition's AdaLN input): one more token- / atom-sized tensor per block (measured with
+# saved-tensor hooks on a DiffusionTransformer block: 45.8 token-sized tensors parallel, 46.8 sequential).
+SEQUENTIAL_EXTRA_PER_BLOCK = 1
 PROTEIN_ATOMS_PER_TOKEN = 7.8  # mean heavy atoms per token over the bundled starter set
 
 
@@ -96,9 +101,10 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
     token = b * copies * n * arch.c_token * 4
     pair_bias = b * n * n * arch.n_diffusion_heads * 4
     atom_blocks = arch.n_atom_encoder_blocks + arch.n_atom_decoder_blocks
-    atom = b * copies * a * (ATOM_INTERMEDIATES_PER_BLOCK * arch.c_atom + arch.atom_window_keys
+    extra = SEQUENTIAL_EXTRA_PER_BLOCK if arch.transformer_block_order == "sequential" else 0
+    atom = b * copies * a * ((ATOM_INTERMEDIATES_PER_BLOCK + extra) * arch.c_atom + arch.atom_window_keys
                              * arch.n_atom_heads) * 4
-    per_block = DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK * token + pair_bias
+    per_block = (DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK + extra) * token + pair_bias
     if checkpointed:
         diffusion = arch.n_diffusion_blocks * token + per_block + atom_blocks * atom
     else:

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from harness.config import RunConfig, format_validation_error, parse_config, read_yaml, set_dotted
 from harness.errors import ConfigError
 from harness.sweep.keys import flatten, key_problem
-from harness.sweep.schema import ExecutorSettings, SweepFile, SweepProfile
+from harness.sweep.schema import ExecutorSettings, StudyDesign, SweepFile, SweepProfile
 from harness.sweep.spec import RunSpec
+from harness.sweep.study import StudyPlan
 
 
 def load_sweep(path: str | Path) -> SweepFile:
@@ -133,7 +134,38 @@ def expand(sweep: SweepFile, profile: str | None = None, *, source: str = "<swee
     return specs
 
 
+def study_design(sweep: SweepFile, profile: str | None, source: str) -> StudyDesign | None:
+    """The study design in effect: the profile's, else the sweep's, else None (a plain grid)."""
+    _, prof = choose_profile(sweep, profile, source)
+    return prof.study or sweep.study
+
+
+def expand_runs(sweep: SweepFile, profile: str | None = None, *, source: str = "<sweep>",
+                extra: dict[str, Any] | None = None,
+                lr_source: str | None = None) -> tuple[list[RunSpec], StudyPlan | None]:
+    """Every run to dispatch: the grid as :func:`expand` gives it, or, for a sweep with a study design, the
+    study's runs (its lr scan first; the study proper once the scan has chosen the rates)."""
+    from harness.sweep.lr_choice import choose
+    from harness.sweep.study import plan_study
+
+    specs = expand(sweep, profile, source=source, extra=extra)
+    design = study_design(sweep, profile, source)
+    if design is None:
+        if lr_source is not None:
+            raise ConfigError(source, [f"--lr-source {lr_source}: this sweep (profile {profile}) has no study "
+                                       "design, so its runs use their own train.lr"])
+        return specs, None
+    name, _ = choose_profile(sweep, profile, source)
+    plan = plan_study(specs, design, sweep=sweep.name, profile=name, source=source, lr_source=lr_source)
+    if plan.runs is None:
+        chosen = choose(plan.scan)
+        if chosen is not None:
+            plan = plan_study(specs, design, sweep=sweep.name, profile=name, source=source, lr_source=lr_source,
+                              chosen=chosen)
+    return plan.specs, plan
+
+
 def load_and_expand(path: str | Path, profile: str | None = None,
                     extra: dict[str, Any] | None = None) -> tuple[SweepFile, list[RunSpec]]:
     sweep = load_sweep(path)
-    return sweep, expand(sweep, profile, source=str(path), extra=extra)
+    return sweep, expand_runs(sweep, profile, source=str(path), extra=extra)[0]

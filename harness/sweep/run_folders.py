@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import RunConfig, parse_config
+from harness.config import load_record
 from harness.errors import ConfigError
 from harness.sweep.spec import RunSpec
 from harness.tracking import names
@@ -21,7 +21,7 @@ def specs_from_folder(sweep_dir: str | Path) -> list[RunSpec]:
     for config_path in sorted(sweep_dir.glob(f"*/{names.RUN_CONFIG_FILE}")):
         raw = yaml.safe_load(config_path.read_text()) or {}
         raw.pop("derived", None)  # the run's record of what it derived (perhaps by an older recipe layer)
-        config = parse_config(RunConfig, raw, str(config_path))
+        config = load_record(raw, str(config_path))
         specs.append(RunSpec(sweep=sweep_dir.name, label=config.name, config=config,
                              run_dir=config_path.parent))
     return specs

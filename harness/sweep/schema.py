@@ -52,6 +52,66 @@ class ExecutorSettings(BaseModel):
         return ExecutorSettings.model_validate(data)
 
 
+class LrScan(BaseModel):
+    """A short learning-rate scan per configuration before the study: each configuration's ``train.lr`` times
+    every factor, trained to the scan budget, and the study then runs each configuration at the minimum of a
+    parabola fitted to its final ``val/loss`` against log lr (``harness.sweep.lr_choice``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    factors: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0], min_length=3,
+                                 description="multiples of each configuration's train.lr")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    budget: float | None = Field(None, gt=0, description="training FLOPs of every scan run; None = the study's "
+                                 "smallest FLOPs budget")
+
+    @field_validator("factors")
+    @classmethod
+    def _factors(cls, value: list[float]) -> list[float]:
+        if any(f <= 0 for f in value) or len(set(value)) != len(value):
+            raise ValueError(f"factors must be distinct and positive, got {value}")
+        return sorted(value)
+
+
+class StudyDesign(BaseModel):
+    """Compare configurations on complete runs: every run's learning-rate schedule *ends* at a budget.
+
+    For each FLOPs budget C every configuration trains C / (its analytic FLOPs per step) steps; for each step
+    budget it trains that many steps. Schedules are warmup–stable–decay: a configuration's longest run is trained
+    once and its shorter runs branch off it at the start of their own cooldown (``harness.sweep.study``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    budgets: list[float] = Field(default_factory=list, description="training FLOPs (forward + backward) at which "
+                                 "every configuration's schedule ends: the isoFLOP comparison")
+    steps: list[int] = Field(default_factory=list, description="optimizer steps at which every configuration's "
+                             "schedule ends: the matched-steps comparison (the paper's framing)")
+    decay_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="cooldown share of each run's steps")
+    decay_shape: Literal["1-sqrt", "linear"] = "1-sqrt"
+    lr: Literal["scan", "config"] = Field(
+        "config", description="scan: each configuration at the lr its scan chose; config: the runs' own train.lr "
+        "(the paper's hand-set rates, for a faithful reproduction)")
+    scan: LrScan = Field(default_factory=LrScan)
+    max_steps: int = Field(100_000, ge=1, description="a budget that needs more steps than this for some "
+                           "configuration is rejected")
+
+    @field_validator("budgets", "steps")
+    @classmethod
+    def _distinct_positive(cls, value: list) -> list:
+        if any(v <= 0 for v in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be distinct and positive, got {value}")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> StudyDesign:
+        if not self.budgets and not self.steps:
+            raise ValueError("a study needs budgets (FLOPs) or steps")
+        if self.lr == "scan" and self.scan.budget is None and not self.budgets:
+            raise ValueError("lr: scan needs a FLOPs budget for the scan runs (study.budgets or study.scan.budget)")
+        return self
+
+
 class SweepProfile(BaseModel):
     """A named variant of the whole sweep (``paper``: real sizes; ``mini``: CPU miniatures)."""
 
@@ -62,6 +122,7 @@ class SweepProfile(BaseModel):
     runs: dict[str, Overrides] = Field(default_factory=dict, description="per named run, after `overrides`")
     seeds: list[int] | None = Field(None, min_length=1, description="replace the sweep's seeds (None keeps them)")
     executor: dict[str, Any] = Field(default_factory=dict, description="partial ExecutorSettings")
+    study: StudyDesign | None = Field(None, description="replace the sweep's study design (None keeps it)")
 
     @field_validator("seeds")
     @classmethod
@@ -84,6 +145,7 @@ class SweepFile(BaseModel):
     profiles: dict[str, SweepProfile] = Field(default_factory=dict)
     default_profile: str | None = None
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    study: StudyDesign | None = Field(None, description="complete runs at designed budgets (harness.sweep.study)")
 
     @field_validator("runs", "profiles")
     @classmethod

@@ -18,11 +18,12 @@ from harness.dispatch.profiles import load_resources
 from harness.dispatch.resources import SlurmResources
 from harness.errors import ConfigError
 from harness.sweep.driver import SweepDriver, SweepOutcome, sweep_dir_of
-from harness.sweep.expand import choose_profile, executor_settings, expand, load_sweep
+from harness.sweep.expand import choose_profile, executor_settings, expand_runs, load_sweep
 from harness.sweep.progress import RunProgress, read_progress
 from harness.sweep.schema import ExecutorSettings, SweepFile
 from harness.sweep.spec import RunSpec
-from harness.sweep.table import plan_table, progress_table
+from harness.sweep.study import StudyPlan
+from harness.sweep.table import plan_table, progress_table, study_table
 
 
 @dataclass
@@ -36,6 +37,9 @@ class PreparedSweep:
     settings: ExecutorSettings
     kind: str  # "local" | "slurm"
     resources: SlurmResources | None  # for kind "slurm"
+    study: StudyPlan | None = None  # the study's plan when the sweep has a study design
+    extra: dict[str, Any] | None = None
+    lr_source: str | None = None
     gpu_memory_gb: float | None = None  # --gpu-memory, else the SLURM profile's gpu_memory_gb (kind "slurm")
 
     @property
@@ -56,12 +60,14 @@ def exit_on_sigterm() -> None:
 
 def prepare(file: str | Path, *, profile: str | None = None, executor: str | None = None,
             parallelism: int | None = None, extra: dict[str, Any] | None = None,
-            gpu_memory_gb: float | None = None) -> PreparedSweep:
+            lr_source: str | None = None, gpu_memory_gb: float | None = None) -> PreparedSweep:
     """Load, expand and validate every run and the executor settings; raises ConfigError before any submit.
+
+    ``lr_source``: for a study, "scan" or "config" (the paper's hand-set rates) instead of its design's.
     ``gpu_memory_gb`` (``--gpu-memory``) states one GPU's memory, else the SLURM profile's ``gpu_memory_gb``."""
     source = str(file)
     sweep = load_sweep(file)
-    specs = expand(sweep, profile, source=source, extra=extra)
+    specs, plan = expand_runs(sweep, profile, source=source, extra=extra, lr_source=lr_source)
     profile_name, prof = choose_profile(sweep, profile, source)
     settings = executor_settings(sweep, prof, source)
     if parallelism is not None:
@@ -77,7 +83,8 @@ def prepare(file: str | Path, *, profile: str | None = None, executor: str | Non
         _check_devices(specs, resources, source)
         if gpu_memory_gb is None:
             gpu_memory_gb = resources.gpu_memory_gb
-    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources, gpu_memory_gb)
+    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources, plan, extra, lr_source,
+                         gpu_memory_gb)
 
 
 def memory_plans(prepared: PreparedSweep) -> dict[str, list]:
@@ -112,16 +119,53 @@ def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str)
 
 
 def dry_run_table(prepared: PreparedSweep):
+    """The runs with their sizes and recipe; for a study also, per budget and configuration, the steps, the
+    schedule, where each run starts and its lr (a rich Group of tables)."""
+    from rich.console import Group
+
+    plan = prepared.study
+    pending = "" if plan is None or plan.runs is not None else " (the study's runs follow once the lr scan is done)"
     title = (f"sweep {prepared.sweep.name}, profile {prepared.profile or '-'}: {len(prepared.specs)} runs "
-             f"(nothing started)")
-    return plan_table(prepared.specs, prepared.where, title, gpu_memory_gb=prepared.gpu_memory_gb)
+             f"(nothing started){pending}")
+    table = plan_table(prepared.specs, prepared.where, title, gpu_memory_gb=prepared.gpu_memory_gb)
+    if plan is None:
+        return table
+    return Group(table, study_table(plan))
 
 
 def run_prepared(prepared: PreparedSweep, *, poll_s: float = 2.0, console: Console | None = None,
                  entrypoint: str | Callable[..., Any] = TRAIN_ENTRYPOINT) -> SweepOutcome:
-    """Dispatch and watch until every run finished or failed for good, showing a live table."""
+    """Dispatch and watch until every run finished or failed for good, showing a live table. A study whose
+    lr scan has not run yet runs the scan first, chooses each configuration's rate, then runs the study."""
     console = console or Console()
-    driver = SweepDriver(prepared.specs, prepared.settings, prepared.kind, resources=prepared.resources,
+    plan = prepared.study
+    if plan is not None and plan.runs is None:
+        outcome = _dispatch(prepared, prepared.specs, poll_s, console, entrypoint)
+        if outcome.failed:
+            return outcome
+        from harness.sweep.lr_choice import choose, write_choice
+
+        chosen = choose(plan.scan)
+        if chosen is None:
+            raise ConfigError(prepared.source, ["the lr scan did not finish every run; rerun the sweep"])
+        write_choice(sweep_dir_of(plan.scan), chosen)
+        for conf, (lr, note) in chosen.items():
+            console.print(f"lr of {conf}: {lr:.2g} ({note})")
+        prepared = prepare(prepared.source, profile=prepared.profile, executor=prepared.kind,
+                           parallelism=prepared.settings.parallelism, extra=prepared.extra,
+                           lr_source=prepared.lr_source)
+        scan_outcome = outcome
+        outcome = _dispatch(prepared, prepared.specs, poll_s, console, entrypoint)
+        outcome.skipped = [k for k in outcome.skipped if k not in scan_outcome.finished]
+        outcome.finished = scan_outcome.finished + outcome.finished
+        outcome.submitted += scan_outcome.submitted
+        return outcome
+    return _dispatch(prepared, prepared.specs, poll_s, console, entrypoint)
+
+
+def _dispatch(prepared: PreparedSweep, specs: list[RunSpec], poll_s: float, console: Console,
+              entrypoint: str | Callable[..., Any]) -> SweepOutcome:
+    driver = SweepDriver(specs, prepared.settings, prepared.kind, resources=prepared.resources,
                          entrypoint=entrypoint, poll_s=poll_s)
     title = f"sweep {prepared.sweep.name} ({prepared.where})"
     with Live(console=console, auto_refresh=False, transient=False) as live:

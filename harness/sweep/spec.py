@@ -19,6 +19,8 @@ class RunSpec:
     config: RunConfig
     run_dir: Path
     axes: dict[str, Any] = field(default_factory=dict)  # the grid/zip values that produced it
+    tags: dict[str, str] = field(default_factory=dict)  # recorded with the run (study role, budgets, profile)
+    after: tuple[str, int] | None = None  # (run key, step): start once that run has kept its checkpoint there
 
     @property
     def key(self) -> str:

@@ -7,6 +7,8 @@ from rich.table import Table
 from harness.sweep.estimate import estimate
 from harness.sweep.progress import RunProgress
 from harness.sweep.spec import RunSpec
+from harness.sweep.study import StudyPlan
+from harness.sweep.study import describe as describe_study
 from harness.tracking import names
 
 STATUS_STYLE = {"queued": "yellow", "running": "cyan", "done": "green", "failed": "bold red",
@@ -75,6 +77,27 @@ def plan_table(specs: list[RunSpec], where: str, title: str, gpu_memory_gb: floa
                       + (", conf pair readout" if m.use_confidence_head and m.confidence_pair_readout else ""),
                       "on" if r.checkpoint_blocks else "off",
                       _si(size.flops_per_example), _si(size.flops_per_step), mem, spec.key)
+    return table
+
+
+def study_table(plan: StudyPlan) -> Table:
+    """Per budget and configuration: the steps its schedule ends at, the schedule, where the run starts (from
+    scratch or branched off the configuration's longest run) and the learning rate in effect."""
+    design = plan.design
+    lr = {"scan": "each configuration's lr chosen by its scan (factors "
+                  + ", ".join(f"{f:g}" for f in design.scan.factors) + " of train.lr, seeds "
+                  + ", ".join(map(str, design.scan.seeds)) + ")",
+          "config": "the runs' own train.lr"}
+    mode = next((s.tags.get(names.TAG_STUDY_LR) for s in [*plan.scan, *(plan.runs or [])]), design.lr)
+    table = Table(title=f"study: {len(plan.budgets)} budgets x {len({c for c, _ in plan.steps})} configurations, "
+                        f"each run complete at its budget",
+                  caption=f"steps = budget / analytic FLOPs per step (typical crop); warmup-stable-decay, "
+                          f"cooldown {design.decay_fraction:g} of the steps; lr: {lr[mode]}; seeds share a row")
+    for col in ("budget", "configuration", "steps", "schedule", "starts", "lr"):
+        table.add_column(col, overflow="fold")
+    for row in describe_study(plan):
+        table.add_row(row["budget"], row["configuration"], str(row["steps"]), row["schedule"], row["starts"],
+                      row["lr"])
     return table
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from harness.tracking import names
 from harness.tracking.record import MetricRecord
 from harness.tracking.run_folder import RunFolder
 from harness.tracking.sync import Uploader
@@ -23,6 +24,7 @@ class RunLogger(Logger):
         super().__init__()
         self._folder = folder
         self._record = MetricRecord(folder.metrics_path)
+        self._structures = MetricRecord(folder.structure_metrics_path)
         self.uploader = uploader
         self._run_id = run_id
         self.last_metrics: dict[str, float] = {}
@@ -59,6 +61,15 @@ class RunLogger(Logger):
         self._record.append(step, clean)
         self.last_metrics.update(clean)
         self._folder.update_state(step=step, last_metrics=self.last_metrics)
+
+    @rank_zero_only
+    def log_structure_metrics(self, step: int, per_structure: dict[str, dict[str, float]]) -> None:
+        """One validation's values per structure (entry id → {metric: value}) into ``val_structures.csv`` (the
+        run folder only: they are for intervals over structures, not for the MLflow charts)."""
+        sep = names.STRUCTURE_KEY_SEPARATOR
+        self._structures.append(step, {f"{metric}{sep}{entry}": float(value)
+                                       for entry, values in sorted(per_structure.items())
+                                       for metric, value in values.items()})
 
     @rank_zero_only
     def checkpoint_saved(self, step: int) -> None:

@@ -15,6 +15,8 @@ ITER_PER_S = "throughput/iter_per_s"
 PEAK_MEMORY_MB = "memory/peak_mb"  # CUDA max allocated, or process peak RSS on CPU
 FLOPS_PER_STEP = "flops/per_step"  # analytic, from the real cropped sizes seen (forward + backward)
 FLOPS_CUMULATIVE = "flops/cumulative"
+DEVICE_S_PER_STEP = "time/device_s_per_step"  # measured training cost of the step (harness/train/clock.py)
+DEVICE_S_CUMULATIVE = "time/device_s"  # summed over the run's steps (validation excluded)
 EXAMPLES_SEEN = "data/examples_seen"
 TOKEN_PAIRS_SEEN = "data/token_pairs_seen"  # sum of n_tokens^2
 VAL_LDDT = "val/lddt"  # mean all-atom lDDT of sampled structures (fixed seeds) on the fixed validation set
@@ -24,6 +26,12 @@ VAL_LOSS_DIFFUSION_AT_SIGMA = "val/loss_diffusion_sigma_{i:02d}"  # per node i o
 VAL_DISTOGRAM_CE = "val/distogram_ce"
 VAL_SMOOTH_LDDT = "val/smooth_lddt"  # smooth lDDT (a score in [0, 1]), quadrature-weighted over the sigma grid
 VAL_LOSS_BOND = "val/loss_bond"  # the ligand bond term's share of VAL_LOSS_DIFFUSION (Å², quadrature-weighted)
+# Top-L/5 contact precision from the distogram (CASP: Cβ < 8 Å), sequence separation >= 24 and >= 12; no sampler.
+VAL_CONTACT_PRECISION = "val/contact_precision"
+VAL_CONTACT_PRECISION_SEP12 = "val/contact_precision_sep12"
+# Its uncertainty: standard error over the validation structures (it has no draw noise).
+VAL_CONTACT_PRECISION_NOISE = "val/contact_precision_noise"
+VAL_CONTACT_PRECISION_SEP12_NOISE = "val/contact_precision_sep12_noise"
 # The estimator's own noise: std of the metric at one checkpoint over independent noise draws (absolute units).
 VAL_LOSS_NOISE = "val/loss_noise"
 VAL_LDDT_NOISE = "val/lddt_noise"
@@ -46,6 +54,12 @@ TAG_ATTENTION = "attention"
 TAG_GIT_COMMIT = "git_commit"
 TAG_STATUS = "harness_status"  # running | finished | failed
 TAG_KIND = "kind"  # train | tune_trial | tune_study | report
+TAG_PROFILE = "profile"  # the sweep profile that made the run (a report refuses to mix profiles)
+# A study's runs (harness/sweep/study.py): which configuration, which budgets its schedule ends at, its role.
+TAG_STUDY_CONFIG = "study_config"  # the configuration (run name and grid point, without lr, steps or seed)
+TAG_STUDY_BUDGETS = "study_budgets"  # "flops:2e+11;steps:400": the budgets this run completes
+TAG_STUDY_ROLE = "study_role"  # trunk | branch | scan
+TAG_STUDY_LR = "study_lr"  # scan: chosen by the configuration's scan; config: the run's own train.lr
 TAG_GUARD_RESCUED = "guard_rescued"  # "true" once the stability guard skipped a step or rolled back, else "false"
 
 # Params (besides the flattened resolved config, logged as params with dotted keys like model.c_z).
@@ -63,10 +77,15 @@ PARAM_VAL_SIGMAS = "val_sigma_grid"  # JSON list of the sigma nodes (Å) behind 
 PARAM_KERNEL_TRIANGLE_ATTENTION = "kernel_triangle_attention"  # triton | torch | ...
 PARAM_KERNEL_SELF_CHECK = "kernel_self_check"  # "passed: max error …" | "failed: …" | "not run: …"
 PARAM_CPU_MALLOC = "cpu_malloc"  # tuned | env | off | unsupported
+PARAM_DEVICE = "device"  # what trained the run: "cuda: NVIDIA H100 ... x 8" or "cpu: <model>, 1 thread(s) x 1 ..."
+PARAM_TIME_BASIS = "time_basis"  # what DEVICE_S_* count (GPU wall seconds, or CPU seconds)
 
 # Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
 RUN_STATE_FILE = "state.json"  # {"status", "step", "mlflow_run_id", "experiment_id", "last_metrics", ...}
 RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value
+# Each validation's values per structure: long format step, key, value with key "<metric>@<entry id>".
+RUN_STRUCTURE_METRICS_FILE = "val_structures.csv"
+STRUCTURE_KEY_SEPARATOR = "@"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"

@@ -41,6 +41,10 @@ class RunFolder:
         return self.path / names.RUN_METRICS_FILE
 
     @property
+    def structure_metrics_path(self) -> Path:
+        return self.path / names.RUN_STRUCTURE_METRICS_FILE
+
+    @property
     def checkpoint_dir(self) -> Path:
         return self.path / names.CHECKPOINT_DIR
 

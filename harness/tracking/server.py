@@ -29,9 +29,19 @@ class ServerError(HarnessError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:5000``)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL this machine reaches a server bound to ``host`` at (loopback for the any-address)."""
+    return http_url("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
 
 
 def server_env() -> dict[str, str]:
@@ -100,7 +110,7 @@ def start_server(
         "--workers", "1",
     ]
     advertised = advertised_host(host, advertise_host)
-    if advertised not in ("127.0.0.1", "localhost"):
+    if advertised not in ("127.0.0.1", "::1", "localhost"):
         # MLflow answers 403 to a Host header outside localhost and private IPs (DNS-rebinding guard): the name
         # jobs use must be allowed explicitly.
         cmd += ["--allowed-hosts", ",".join(allowed_hosts(advertised))]
@@ -108,8 +118,8 @@ def start_server(
     log = open(log_path, "w")  # noqa: SIM115 - closed by MlflowServer.stop
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
                             start_new_session=True)
-    server = MlflowServer(f"http://{advertised}:{port}", backend_uri, proc, log_path, log)
-    local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    server = MlflowServer(http_url(advertised, port), backend_uri, proc, log_path, log)
+    local = local_url(host, port)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -180,7 +190,7 @@ def serve_detached(runs_dir: str | Path, backend_uri: str, *, port: int, host: s
     from harness.tracking.run_folder import atomic_write_text
 
     runs_dir = Path(runs_dir).resolve()
-    url = f"http://{advertised_host(host, advertise_host)}:{port}"
+    url = http_url(advertised_host(host, advertise_host), port)
     info = read_detached(runs_dir)
     if info and info["backend_uri"] == backend_uri and info["url"] == url and healthy(info["local_url"]):
         return info["url"]
@@ -188,7 +198,7 @@ def serve_detached(runs_dir: str | Path, backend_uri: str, *, port: int, host: s
         stop_detached(runs_dir)  # same store, other address: one server per store
     server = start_server(runs_dir, host=host, port=port, backend_uri=backend_uri, advertise_host=advertise_host)
     server._log.close()  # the server keeps its own descriptor
-    local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    local = local_url(host, port)
     atomic_write_text(runs_dir / SERVER_FILE, json.dumps({
         "pid": server.process.pid, "url": server.url, "local_url": local, "backend_uri": backend_uri,
         "host": host, "port": port, "log": str(server.log_path), "started": time.time()}, indent=1))

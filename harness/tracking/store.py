@@ -1,7 +1,8 @@
 """MLflow tracking stores: where runs go, and experiments created once by the driver.
 
 INFRA.md: several processes calling ``mlflow.set_experiment(name)`` for a new experiment at once silently log the
-losers' runs into Default. So the driver calls ``get_or_create_experiment`` once and jobs receive the id.
+losers' runs into Default. So the driver calls ``get_or_create_experiment`` once and jobs receive the id. A new
+experiment carries the tags of `harness ui`'s study view (``harness.tracking.dashboard``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ def artifact_location(runs_dir: str | Path) -> str:
 
 
 def get_or_create_experiment(uri: str, name: str, *, artifact_root: str | None = None) -> str:
-    """Return the id of experiment ``name`` in the store at ``uri``, creating it if needed."""
+    """Return the id of experiment ``name`` in the store at ``uri``, creating it (with the dashboard tags) if
+    needed."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
+
+    from harness.tracking.dashboard import dashboard_tags
 
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(name)
@@ -32,7 +36,7 @@ def get_or_create_experiment(uri: str, name: str, *, artifact_root: str | None =
             client.restore_experiment(found.experiment_id)
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_root)
+        return client.create_experiment(name, artifact_location=artifact_root, tags=dashboard_tags())
     except MlflowException:
         # Another driver created it between our lookup and create.
         found = client.get_experiment_by_name(name)
@@ -53,6 +57,13 @@ def latest_experiment(uri: str, fallback: str = "seedfold-scaling") -> str:
     return latest[0].info.experiment_id if latest else get_or_create_experiment(uri, fallback)
 
 
-def runs_page_url(base_url: str, experiment_id: str) -> str:
-    """The UI page that lists an experiment's runs (the bare ``#/experiments/<id>`` opens an empty overview)."""
-    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+def experiments_of_runs(uri: str, run_ids: list[str]) -> dict[str, list[str]]:
+    """Experiment id -> which of the MLflow runs ``run_ids`` (all in the store at ``uri``) it holds."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    held: dict[str, list[str]] = {}
+    for run_id in run_ids:
+        held.setdefault(client.get_run(run_id).info.experiment_id, []).append(run_id)
+    return held

@@ -22,6 +22,7 @@ import yaml
 from harness.config import RunConfig
 from harness.recipe import Stage, accumulation_for, plan_stages
 from harness.tracking import names
+from harness.train.clock import DeviceClock, describe_device
 from harness.train.ema import EMA
 from harness.train.guard import Action, StabilityGuard
 from harness.train.schedule import lr_multiplier
@@ -133,6 +134,10 @@ class SeedFoldModule(L.LightningModule):
         self.flops_cumulative = 0.0
         self.examples_seen = 0
         self.token_pairs_seen = 0.0
+        self.draws_consumed = 0  # training examples this rank has drawn (the data stream's resume point)
+        self.device_s_cumulative = 0.0  # measured training cost (harness/train/clock.py), the second cost axis
+        self._clock: DeviceClock | None = None
+        self._data_params_logged = False
         self.checkpoints = None  # set by train_run: the CheckpointKeeper that knows the last good checkpoint
         self.noise_trace: list[dict] = []  # this rank's first draws (step, cycles, sigma), to check rank streams
         self._last_sigma = None
@@ -185,6 +190,7 @@ class SeedFoldModule(L.LightningModule):
         # The config's devices x nodes derived the accumulation; the cluster must provide that world.
         self.accumulation = accumulation_for(self.config, world_size=self.trainer.world_size)
         self.arch.policy.apply_backend()
+        self._clock = DeviceClock(self.device)
 
     def _n_cycles(self) -> int:
         # Seeded by (seed, optimizer step, micro-batch) so that every DDP rank draws the same number (SPEC.md §2.8).
@@ -216,8 +222,10 @@ class SeedFoldModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         """One micro-batch; every ``accumulation``-th one ends the window and takes (or refuses) the step."""
         window = self._window
+        self.draws_consumed += int(batch["token_mask"].shape[0])
         if self._t_last is None:
             self._t_last = time.perf_counter()
+            self._clock.start()
         if window.finite:
             n_cycles = self._n_cycles()
             self._seed_rank_stream()
@@ -305,13 +313,15 @@ class SeedFoldModule(L.LightningModule):
     def _record_step(self, window: _Window, losses, grad_norm, lr: float) -> None:
         now = time.perf_counter()
         dt, self._t_last = now - self._t_last, now
-        # Summed over ranks: each rank's micro-batches hold crops of different sizes.
-        counts = torch.tensor([window.flops, float(window.examples), window.token_pairs], dtype=torch.float64)
+        # Summed over ranks: each rank's micro-batches hold crops of different sizes, and each rank is a device.
+        counts = torch.tensor([window.flops, float(window.examples), window.token_pairs, self._clock.lap()],
+                              dtype=torch.float64)
         counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum").cpu()
-        flops, n_examples = float(counts[0]), int(counts[1])
+        flops, n_examples, device_s = float(counts[0]), int(counts[1]), float(counts[3])
         self.flops_cumulative += flops
         self.examples_seen += n_examples
         self.token_pairs_seen += float(counts[2])
+        self.device_s_cumulative += device_s
         self.log("loss", losses["loss"].detach(), prog_bar=True, logger=False)
         self.log("ex/s", n_examples / max(dt, 1e-9), prog_bar=True, logger=False)
         if self.global_step % self.config.train.log_every and self.global_step != self.trainer.max_steps:
@@ -329,6 +339,8 @@ class SeedFoldModule(L.LightningModule):
             names.PEAK_MEMORY_MB: peak_memory_mb(self.device),
             names.FLOPS_PER_STEP: flops,
             names.FLOPS_CUMULATIVE: self.flops_cumulative,
+            names.DEVICE_S_PER_STEP: device_s,
+            names.DEVICE_S_CUMULATIVE: self.device_s_cumulative,
             names.EXAMPLES_SEEN: float(self.examples_seen),
             names.TOKEN_PAIRS_SEEN: self.token_pairs_seen,
             names.SKIPPED_STEPS: float(self.guard.skipped),
@@ -356,6 +368,12 @@ class SeedFoldModule(L.LightningModule):
     # ---- validation (the estimator lives in harness/train/validation.py) --------------------------------------
 
     def on_train_start(self) -> None:
+        sampler = getattr(self.trainer.datamodule, "_sampler", None)
+        if self.draws_consumed and hasattr(sampler, "resume_at"):
+            sampler.resume_at(self.draws_consumed)  # resumed (or branched): continue the data stream, not replay it
+        device, basis = describe_device(self.device, self.trainer.world_size)
+        if self.trainer.is_global_zero and self.logger is not None and hasattr(self.logger, "log_params"):
+            self.logger.log_params({names.PARAM_DEVICE: device, names.PARAM_TIME_BASIS: basis})
         if self.global_step == 0:
             self.validate_now()  # the untrained model: the baseline that learning is measured against
 
@@ -375,15 +393,21 @@ class SeedFoldModule(L.LightningModule):
         with_baseline = step == 0
         sums = self._scored_sums(self._val_examples(), with_lddt=with_lddt, with_baseline=with_baseline)
         metrics = self.validator.estimator.metrics(sums, with_lddt=with_lddt, with_baseline=with_baseline)
+        per_structure = self._gather_per_structure(self.validator.per_example)
         if self.config.train.val_train_probe and step in (0, max(self._val_schedule)):
             metrics |= self._train_probe()
         # The compute axis at this validation (0 at initialisation), for metric-vs-FLOPs curves.
         metrics |= {names.FLOPS_CUMULATIVE: self.flops_cumulative, names.EXAMPLES_SEEN: float(self.examples_seen),
-                    names.TOKEN_PAIRS_SEEN: self.token_pairs_seen}
+                    names.TOKEN_PAIRS_SEEN: self.token_pairs_seen, names.DEVICE_S_CUMULATIVE: self.device_s_cumulative}
         self._log_now(metrics)
-        if with_baseline:
+        if self.trainer.is_global_zero and hasattr(self.logger, "log_structure_metrics"):
+            self.logger.log_structure_metrics(step, per_structure)
+        if not self._data_params_logged:  # at step 0, or at a branch's first validation
             self._log_data_params(sums)
-        self._t_last = None  # throughput measures training steps only
+            self._data_params_logged = True
+        self._t_last = None  # throughput and device time measure training steps only
+        if self._clock is not None:
+            self._clock.pause()
         return metrics
 
     def _scored_sums(self, examples, *, with_lddt: bool, with_baseline: bool) -> torch.Tensor:
@@ -400,6 +424,14 @@ class SeedFoldModule(L.LightningModule):
             if ema is not None:
                 ema.swap_out(self)
         return self.trainer.strategy.reduce(sums, reduce_op="sum")
+
+    def _gather_per_structure(self, mine: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Every rank's per-structure values, on every rank (each rank scored its own shard)."""
+        if self.trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return dict(mine)
+        parts: list[dict] = [None] * self.trainer.world_size  # type: ignore[list-item]
+        torch.distributed.all_gather_object(parts, mine)
+        return {entry: values for part in parts for entry, values in part.items()}
 
     def _train_probe(self) -> dict[str, float]:
         """The estimator's losses (no sampling) on fixed crops of as many training structures as the
@@ -453,6 +485,8 @@ class SeedFoldModule(L.LightningModule):
             "flops_cumulative": self.flops_cumulative,
             "examples_seen": self.examples_seen,
             "token_pairs_seen": self.token_pairs_seen,
+            "device_s_cumulative": self.device_s_cumulative,
+            "draws_consumed": self.draws_consumed,
             "guard": self.guard.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
@@ -473,6 +507,8 @@ class SeedFoldModule(L.LightningModule):
         self.flops_cumulative = h["flops_cumulative"]
         self.examples_seen = h["examples_seen"]
         self.token_pairs_seen = h["token_pairs_seen"]
+        self.device_s_cumulative = h.get("device_s_cumulative", 0.0)  # checkpoints before the clock: unknown, 0
+        self.draws_consumed = h.get("draws_consumed", 0)  # older checkpoints: the stream restarts its epoch
         self.guard.load_state_dict(h["guard"])
         torch.set_rng_state(h["rng_torch"])
         np.random.set_state(("MT19937", h["rng_numpy"].numpy().astype(np.uint32), h["rng_numpy_pos"], 0, 0.0))

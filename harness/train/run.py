@@ -17,11 +17,12 @@ from typing import Any
 import lightning as L
 import yaml
 
-from harness.config import RunConfig
+from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 from harness.recipe import TRAINER_PRECISION, Stage, plan_stages, resolve
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder, atomic_write_text
+from harness.train.branch import copy_parent_records, parent_checkpoint
 
 
 class RunFolderMismatch(HarnessError):
@@ -139,7 +140,7 @@ def _write_config(config: RunConfig, folder: RunFolder) -> None:
     if folder.config_path.exists():
         old = yaml.safe_load(folder.config_path.read_text())
         old.pop("derived", None)  # written by another version of the recipe layer; the config itself decides
-        old_hash = RunConfig.model_validate(old).config_hash()
+        old_hash = load_record(old, str(folder.config_path)).config_hash()
         if old_hash != config.config_hash():
             raise RunFolderMismatch(
                 f"{folder.path}: holds a run of config {old_hash}, not {config.config_hash()}; "
@@ -242,11 +243,17 @@ def train_run(
     warnings.filterwarnings("ignore", ".*LightningModule.configure_optimizers.*")
 
     ckpt = folder.last_checkpoint
-    fresh = not ckpt.exists()
+    # A branch's first session starts from its parent's milestone (harness/train/branch.py), later ones resume.
+    branch = parent_checkpoint(config) if config.init_from is not None and not ckpt.exists() else None
+    start = ckpt if ckpt.exists() else branch
     uploader = None
     if rank == 0:
+        if branch is not None:
+            copy_parent_records(config, folder.path)
+            folder.update_state(branched_from={"run": str(config.init_from.run_dir), "step": config.init_from.step})
         # Rows logged after the checkpoint are retrained from it: cut them, so each step is recorded once.
-        MetricRecord(folder.metrics_path).truncate_after(-1 if fresh else _checkpoint_step(ckpt))
+        for record in (folder.metrics_path, folder.structure_metrics_path):
+            MetricRecord(record).truncate_after(-1 if start is None else _checkpoint_step(start))
         folder.update_state(status="running", started=state.get("started", time.time()))
         uploader = _open_tracking(config, folder, experiment_id, tags or {})
     logger = RunLogger(folder, uploader, folder.read_state().get("mlflow_run_id"))
@@ -257,7 +264,8 @@ def train_run(
     noise: list[dict] = []
     try:
         for stage in plan_stages(config):
-            resume_step = _checkpoint_step(ckpt) if ckpt.exists() else 0
+            start = ckpt if ckpt.exists() else branch
+            resume_step = _checkpoint_step(start) if start is not None else 0
             if resume_step >= stage.end:
                 continue
             data_cfg = config.data
@@ -272,7 +280,7 @@ def train_run(
             keeper = CheckpointKeeper(folder, config.train)
             module.checkpoints = keeper
             trainer = _trainer(config, stage, folder, logger, [ema, keeper])
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt.exists() else None,
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(start) if start is not None else None,
                         weights_only=True)
             events += module.events
             noise += module.noise_trace

@@ -154,8 +154,31 @@ def all_atom_lddt(coords: Tensor, batch: dict[str, Tensor]) -> Tensor:
 
 
 # The sums one validation accumulates over examples (and all-reduces over ranks), in this order.
+# Contact precision at these minimum sequence separations (CASP: 24 long range, 12 medium and long range).
+CONTACT_SEPARATIONS = (24, 12)
 SCALARS = ("n", "distogram_ce", "loss", "loss_var", "bond", "n_lddt", "lddt", "lddt_var", "baseline_lddt",
-           "tokens", "diffusion_var", "smooth_lddt_var")
+           "tokens", "diffusion_var", "smooth_lddt_var",
+           *(f"{stat}_{sep}" for sep in CONTACT_SEPARATIONS for stat in ("n_contact", "contact", "contact_sq")))
+CONTACT_NAMES = {24: (names.VAL_CONTACT_PRECISION, names.VAL_CONTACT_PRECISION_NOISE),
+                 12: (names.VAL_CONTACT_PRECISION_SEP12, names.VAL_CONTACT_PRECISION_SEP12_NOISE)}
+
+
+def contact_precisions(logits: Tensor, batch: dict[str, Tensor]) -> dict[int, float]:
+    """Top-L/5 contact precision of one example (batch of 1) from its distogram logits (1, N, N, bins), per
+    minimum separation in ``CONTACT_SEPARATIONS`` (NaN where the crop has no candidate pair). Residues: protein
+    tokens whose distogram atom (Cβ, Cα for glycine) is resolved; L = their number in the crop."""
+    from analysis.metrics.contacts import contact_candidates, contact_probability, top_l_precision
+    from models.modules.heads import distogram_edges
+
+    atom = batch["token_disto_atom"][0]
+    x = batch["gt_coords"][0].float()[atom]
+    usable = batch["token_mask"][0] & batch["is_protein"][0] & batch["gt_atom_mask"][0][atom]
+    d_true = torch.cdist(x, x)
+    p = contact_probability(logits[0], distogram_edges(logits.shape[-1], device=logits.device))
+    n_res = int(usable.sum())
+    return {sep: top_l_precision(p, d_true, contact_candidates(batch["residue_index"][0], batch["asym_id"][0],
+                                                                usable, sep), n_residues=n_res)
+            for sep in CONTACT_SEPARATIONS}
 
 
 class ValidationEstimator:
@@ -202,7 +225,9 @@ class ValidationEstimator:
         g = torch.Generator(device=device).manual_seed(draw_seed(self.val_seed, batch["entry_id"][0], salt))
         trunk = model.trunk(batch, n_cycles=self.n_cycles)
         s_inputs, s, z = trunk["s_inputs"], trunk["s"], trunk["z"]
-        disto = distogram_loss(model.distogram_head(z).float(), batch)
+        logits = model.distogram_head(z).float()
+        disto = distogram_loss(logits, batch)
+        contacts = contact_precisions(logits, batch)
 
         k, r = self.n_nodes, self.n_copies
         mask = batch["gt_atom_mask"] & batch["atom_mask"]
@@ -240,6 +265,15 @@ class ValidationEstimator:
         sums[at["smooth_lddt_var"]] = noise_of_mean(slddt, w)
         sums[at["bond"]] = (w * bond.double().reshape(k, r).mean(-1)).sum()
         sums[at["tokens"]] = float(batch["token_mask"].sum())
+        for sep, value in contacts.items():
+            if not math.isnan(value):
+                sums[at[f"n_contact_{sep}"]] = 1.0
+                sums[at[f"contact_{sep}"]] = value
+                sums[at[f"contact_sq_{sep}"]] = value * value
+        # This example's own values, for the per-structure record (``Validator.per_example``).
+        self.last_example = {names.VAL_LOSS: float(loss), names.VAL_DISTOGRAM_CE: float(disto),
+                             names.VAL_SMOOTH_LDDT: float((w * slddt.mean(-1)).sum())}
+        self.last_example |= {CONTACT_NAMES[sep][0]: value for sep, value in contacts.items()}
         if with_lddt:
             # The model's own sampler, on the trunk computed above (one trunk pass per example).
             coords = model._sample_coords(batch, s_inputs, s, z, n_samples=self.n_samples,
@@ -248,6 +282,7 @@ class ValidationEstimator:
             sums[at["n_lddt"]] = 1.0
             sums[at["lddt"]] = per_sample.double().mean()
             sums[at["lddt_var"]] = noise_of_mean(per_sample[None, :], torch.ones(1, device=device))
+            self.last_example[names.VAL_LDDT] = float(per_sample.double().mean())
         if with_baseline:
             sums[at["baseline_lddt"]] = float(all_atom_lddt(helix_baseline_coords(batch), batch)[0])
         base = len(SCALARS)
@@ -274,6 +309,16 @@ class ValidationEstimator:
             names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,  # unweighted: what α_bond > 0 would add
         }
         out |= {names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=i): float(v) for i, v in enumerate(per_node)}
+        for sep, (key, noise_key) in CONTACT_NAMES.items():
+            n_c = float(sums[at[f"n_contact_{sep}"]])
+            if n_c >= 1:
+                mean = float(sums[at[f"contact_{sep}"]]) / n_c
+                out[key] = mean
+                # No draw noise (deterministic given the weights): its uncertainty is the spread over structures,
+                # the standard error of the mean over the examples that have candidate pairs.
+                if n_c >= 2:
+                    var = (float(sums[at[f"contact_sq_{sep}"]]) / n_c - mean**2) * n_c / (n_c - 1)
+                    out[noise_key] = math.sqrt(max(var, 0.0) / n_c)
         if with_lddt:
             n_l = max(float(sums[at["n_lddt"]]), 1.0)
             out[names.VAL_LDDT] = float(sums[at["lddt"]]) / n_l
@@ -336,8 +381,12 @@ class Validator:
         )
 
     def sums(self, examples, device, *, with_lddt: bool, with_baseline: bool, salt: int = 0) -> Tensor:
+        """The estimator's sums over ``examples``; each example's own values land in ``per_example``
+        (entry id → {metric: value}) for the per-structure record."""
         total = self.estimator.zero_sums(device)
+        self.per_example: dict[str, dict[str, float]] = {}
         for batch in examples:
             total += self.estimator.example_sums(to_device(batch, device), with_lddt=with_lddt,
                                                  with_baseline=with_baseline, salt=salt)
+            self.per_example[str(batch["entry_id"][0])] = dict(self.estimator.last_example)
         return total

@@ -11,7 +11,7 @@ from models.config import ModelConfig
 from models.features import N_ATOM_NAME_CHARS, N_CHAR_CLASSES, N_ELEMENTS
 from models.modules.atom_windows import AtomWindows
 from models.modules.attention_pair_bias import AttentionPairBias
-from models.modules.primitives import ConditionedTransition, linear
+from models.modules.primitives import ConditionedTransition, linear, residual_block
 
 REF_FEATURE_DIM = 3 + 1 + 1 + N_ELEMENTS + N_ATOM_NAME_CHARS * N_CHAR_CLASSES  # 389
 
@@ -35,7 +35,8 @@ def atoms_to_tokens(x: Tensor, atom_to_token: Tensor, atom_mask: Tensor, n_token
 
 
 class AtomTransformer(nn.Module):
-    """AF3 Algorithm 7 (a diffusion transformer on windowed atoms, β = window mask).
+    """AF3 Algorithm 7 (a diffusion transformer on windowed atoms, β = window mask), its blocks in
+    ``config.transformer_block_order`` (``residual_block``; sequential by default, as AF3's code).
 
     q (B, S, A, c_atom), c (B, 1, A, c_atom), p (B, n_blocks, n_queries, n_keys, c_atompair) -> q.
     """
@@ -47,10 +48,12 @@ class AtomTransformer(nn.Module):
             AttentionPairBias(c, config.c_atompair, config.n_atom_heads, c_cond=c) for _ in range(n_blocks)
         )
         self.transition = nn.ModuleList(ConditionedTransition(c, c, n) for _ in range(n_blocks))
+        self.order = config.transformer_block_order
 
     def forward(self, q: Tensor, c: Tensor, p: Tensor, windows: AtomWindows, atom_mask: Tensor) -> Tensor:
         for attention, transition in zip(self.attention, self.transition, strict=True):
-            q = q + attention(q, p, atom_mask, s=c, windows=windows) + transition(q, c)
+            q = residual_block(q, lambda x, att=attention: att(x, p, atom_mask, s=c, windows=windows),
+                               lambda x, tr=transition: tr(x, c), self.order)
         return q
 
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from models.config import ModelConfig
 from models.modules.atom_attention import AtomAttentionDecoder, AtomAttentionEncoder
 from models.modules.attention_pair_bias import AttentionPairBias
-from models.modules.primitives import ConditionedTransition, Transition, linear, row_chunks
+from models.modules.primitives import ConditionedTransition, Transition, linear, residual_block, row_chunks
 from models.modules.relpos import RelativePositionEncoding
 from models.policy import checkpointed
 
@@ -76,12 +76,15 @@ class DiffusionConditioning(nn.Module):
 
 
 class DiffusionTransformer(nn.Module):
-    """AF3 Algorithm 23 at token level: a (B, S, N, c_token), s (B, S, N, c_s), z (B, N, N, c_z) -> a."""
+    """AF3 Algorithm 23 at token level: a (B, S, N, c_token), s (B, S, N, c_s), z (B, N, N, c_z) -> a.
+
+    Each block is ``residual_block`` in ``config.transformer_block_order`` (sequential by default, as AF3's code)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         c, n = config.c_token, config.diffusion_transition_expansion
         self.checkpointing = config.policy.checkpoint_blocks
+        self.order = config.transformer_block_order
         self.attention = nn.ModuleList(
             AttentionPairBias(c, config.c_z, config.n_diffusion_heads, c_cond=config.c_s)
             for _ in range(config.n_diffusion_blocks)
@@ -99,14 +102,15 @@ class DiffusionTransformer(nn.Module):
                 biases: list[Tensor] | None = None) -> Tensor:
         biases = biases if biases is not None else [None] * len(self.attention)
         for attention, transition, bias in zip(self.attention, self.transition, biases, strict=True):
-            a = checkpointed(self._block, attention, transition, a, s, z, token_mask, bias,
+            a = checkpointed(self._block, attention, transition, a, s, z, token_mask, self.order, bias,
                              enabled=self.checkpointing and self.training)
         return a
 
     @staticmethod
     def _block(attention: nn.Module, transition: nn.Module, a: Tensor, s: Tensor, z: Tensor,
-               token_mask: Tensor, bias: Tensor | None = None) -> Tensor:
-        return a + attention(a, z, token_mask, s=s, bias=bias) + transition(a, s)
+               token_mask: Tensor, order: str, bias: Tensor | None = None) -> Tensor:
+        return residual_block(a, lambda x: attention(x, z, token_mask, s=s, bias=bias), lambda x: transition(x, s),
+                              order)
 
 
 class DiffusionModule(nn.Module):

@@ -100,6 +100,22 @@ class ConditionedTransition(nn.Module):
         return torch.sigmoid(self.gate(s)) * self.proj_out(b)
 
 
+def residual_block(a: Tensor, attend, transit, order: str) -> Tensor:
+    """One block of AF3's diffusion / atom transformer (Algorithm 23, 7) around the residual stream a (..., c):
+    ``attend`` and ``transit`` map a tensor like ``a`` to its update.
+
+    "sequential" is AF3's released code (``act += self_attention(act); act += transition_block(act)``, as in
+    Protenix and Boltz): the transition sees the attention's output. "parallel" (a + Attn(a) + Trans(a), both
+    from the block's input) is what the SI's pseudo-code can be read as; runs recorded before the order was
+    configurable used it."""
+    if order == "parallel":
+        return a + attend(a) + transit(a)
+    if order != "sequential":
+        raise ValueError(f"block order {order!r}; expected 'sequential' or 'parallel'")
+    a = a + attend(a)
+    return a + transit(a)
+
+
 def shared_dropout(x: Tensor, p: float, *, dim: int, training: bool) -> Tensor:
     """Dropout whose mask is shared along ``dim`` (AF3's row/column-wise pair dropout), scaled by 1/(1-p)."""
     if not training or p == 0.0:

@@ -56,9 +56,19 @@ class RecordedRun:
     repeat_shift: float = 0.5
     data_counts: bool = True
     extra_params: dict = field(default_factory=dict)
+    # A study's run (harness/sweep/study.py): its configuration, the budgets it completes ("flops:1e+11;steps:400"),
+    # its role and profile; None = a run recorded before study designs.
+    study_budgets: str | None = None
+    study_role: str = "trunk"
+    profile: str = ""
+    lr: float = 2e-3
+    seconds_per_step: float = 0.1  # measured device-seconds per step (time/device_s)
+    status: str = "finished"
 
     @property
     def label(self) -> str:
+        if self.study_budgets is not None:
+            return f"{self.name}-lr{self.lr:.2g}-S{self.max_steps}-s{self.seed}"
         return f"{self.name}-s{self.seed}" if self.n_seeds > 1 else self.name
 
     def val_steps(self) -> list[int]:
@@ -76,7 +86,8 @@ def _config(run: RecordedRun) -> dict:
     return {"name": run.label, "seed": run.seed,
             "model": {"preset": run.preset, "c_z": run.c_z, "n_pairformer_blocks": run.n_pairformer_blocks,
                       "n_diffusion_blocks": run.n_diffusion_blocks, "triangle_attention": run.attention},
-            "train": {"lr": 2e-3, "warmup_steps": 20, "max_steps": run.max_steps}}
+            "train": {"lr": run.lr, "warmup_steps": 20, "max_steps": run.max_steps,
+                      "schedule": {"kind": "wsd" if run.study_budgets is not None else "af3"}}}
 
 
 def metrics_of(run: RecordedRun) -> pd.DataFrame:
@@ -85,6 +96,7 @@ def metrics_of(run: RecordedRun) -> pd.DataFrame:
     for step in range(10, run.max_steps + 1, 10):
         flops = step * run.flops_per_step
         rows += [(step, names.LOSS, 20.0 / math.sqrt(step)), (step, names.FLOPS_CUMULATIVE, flops),
+                 (step, names.DEVICE_S_CUMULATIVE, step * run.seconds_per_step),
                  (step, names.EXAMPLES_SEEN, float(step)), (step, names.ITER_PER_S, 10.0),
                  (step, names.SKIPPED_STEPS, 0.0), (step, names.ROLLBACKS, 0.0)]
     for step in run.val_steps():
@@ -122,9 +134,12 @@ def params_of(run: RecordedRun) -> dict[str, str]:
 
 def tags_of(run: RecordedRun, key: str) -> dict[str, str]:
     tags = {names.TAG_SWEEP: run.sweep, names.TAG_RUN_KEY: key, names.TAG_PRESET: run.preset,
-            names.TAG_ATTENTION: run.attention, names.TAG_KIND: "train", names.TAG_STATUS: "finished"}
+            names.TAG_ATTENTION: run.attention, names.TAG_KIND: "train", names.TAG_STATUS: run.status}
     if run.guard_rescued is not None:
         tags[names.TAG_GUARD_RESCUED] = "true" if run.guard_rescued else "false"
+    if run.study_budgets is not None:
+        tags |= {names.TAG_STUDY_CONFIG: run.name, names.TAG_STUDY_BUDGETS: run.study_budgets,
+                 names.TAG_STUDY_ROLE: run.study_role, names.TAG_PROFILE: run.profile, names.TAG_STUDY_LR: "config"}
     return tags
 
 
@@ -137,7 +152,7 @@ def write_run(root: Path, run: RecordedRun) -> Path:
     (folder / names.RUN_CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
     # As the trainer writes it: the guard's verdict is state.json's own key (MLflow gets it as a tag).
     tags = {k: v for k, v in tags_of(run, key).items() if k != names.TAG_GUARD_RESCUED}
-    state = {"status": "finished", "step": run.max_steps, "params": params_of(run), "tags": tags}
+    state = {"status": run.status, "step": run.max_steps, "params": params_of(run), "tags": tags}
     if run.guard_rescued is not None:
         state["guard_rescued"] = run.guard_rescued
     (folder / names.RUN_STATE_FILE).write_text(json.dumps(state, indent=1))
@@ -186,4 +201,27 @@ def width_vs_depth(root: Path, seeds: int = 3, spread: float = 0.05, noise: floa
                 c_z={"medium": 32, "large": 64}.get(preset, 16),
                 n_pairformer_blocks=4 if preset == "deep_pairformer" else 2,
                 n_diffusion_blocks=2 if preset == "deep_structure" else 1, **overrides))
+    return {preset: level for preset, (_, _, level) in WIDE_AND_DEEP.items()}
+
+
+def study(root: Path, budgets: tuple[float, ...] = (1e10, 1e11), seeds: int = 3, spread: float = 0.05,
+          noise: float | None = 0.01, seconds_per_step: dict[str, float] | None = None,
+          profile: str = "study", **overrides) -> dict[str, float]:
+    """A study design's completed runs: every configuration of :data:`WIDE_AND_DEEP` trained to each FLOPs budget
+    (steps = budget / its FLOPs per step), ``seeds`` seeds each. val/loss at the end of a run that completes budget
+    C is the configuration's level + slope · log10(C / 1e9) + its seed offset, exactly. Returns the levels."""
+    offsets = np.linspace(-spread, spread, seeds) if seeds > 1 else np.zeros(1)
+    seconds = seconds_per_step or {}
+    for preset, (params, flops, level) in WIDE_AND_DEEP.items():
+        for budget in budgets:
+            steps = round(budget / flops)
+            for seed, offset in enumerate(offsets):
+                write_run(root, RecordedRun(
+                    name=preset, preset=preset, seed=seed, n_seeds=seeds, params=params, flops_per_step=flops,
+                    max_steps=steps, loss_level=level, seed_offset=float(offset), noise=noise,
+                    study_budgets=f"flops:{budget:.4g}", profile=profile,
+                    seconds_per_step=seconds.get(preset, 0.1),
+                    c_z={"medium": 32, "large": 64}.get(preset, 16),
+                    n_pairformer_blocks=4 if preset == "deep_pairformer" else 2,
+                    n_diffusion_blocks=2 if preset == "deep_structure" else 1, **overrides))
     return {preset: level for preset, (_, _, level) in WIDE_AND_DEEP.items()}

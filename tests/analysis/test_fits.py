@@ -88,22 +88,24 @@ def test_bad_input_and_score_transform():
 
 
 def test_refusal_on_too_few_points():
-    x, y = noisy_power_law(6, n=4)
+    x, y = noisy_power_law(6, n=5)
     assert fit_problem(fit_power_law(x, y, n_bootstrap=20)) == (
-        "too few points (4 for 3 coefficients; needs at least 5)")
+        "too few points (5 for 3 coefficients; needs at least 6)")
 
 
-def test_refusal_on_a_collapsed_interval():
+def test_refusal_without_resamples():
     x, y = noisy_power_law(7)
-    problem = fit_problem(fit_power_law(x, y, n_bootstrap=0))  # no resamples: the interval is the point
-    assert problem is not None and problem.startswith("bootstrap interval of E collapsed to [")
+    problem = fit_problem(fit_power_law(x, y, n_bootstrap=0))  # no resamples: nothing bounds the coefficients
+    assert problem == "no bootstrap resamples: nothing bounds the coefficients"
 
 
-def test_refusal_on_a_bound_pinned_exponent():
+def test_refusal_of_a_rising_curve():
     x = np.geomspace(1e6, 1e9, 8)
     y = 2.0 + 0.01 * np.log(x) * np.exp(np.random.default_rng(8).normal(0, 0.01, 8))  # rises: no decay at all
-    problem = fit_problem(fit_power_law(x, y, n_bootstrap=20))
-    assert problem is not None and "sits on its bound" in problem
+    # The constant fit leaves 4 negative then 4 positive residuals: 2 runs, p = 2 / C(8, 4) = 0.029.
+    assert fit_problem(fit_power_law(x, y, n_bootstrap=20)) == (
+        "A = 0: the fit found no dependence on X; residuals are systematic: 2 runs of residual signs over 8 points "
+        "ordered by X (Wald–Wolfowitz p = 0.029)")
 
 
 def test_a_well_posed_power_law_is_fitted_and_covers_the_truth():
@@ -153,10 +155,13 @@ def test_fit_with_an_undetermined_exponent_is_refused():
     """An α interval spanning two orders of magnitude (as 14 noisy lDDT points gave: [0.016, 1.68]) is not a law."""
     from analysis.fits import EXPONENT_MAX_SPAN, PowerLawFit
 
-    def fit(low: float, high: float) -> PowerLawFit:
-        return PowerLawFit(E=0.79, A=1042.0, alpha=0.8, intervals={"E": (0.008, 0.81), "A": (1.0, 6.8e7),
+    def fit(low: float, high: float, e_low: float = 0.75) -> PowerLawFit:
+        return PowerLawFit(E=0.79, A=1042.0, alpha=0.8, intervals={"E": (e_low, 0.81), "A": (1.0, 6.8e7),
                            "alpha": (low, high)}, n_points=14, loss=0.1, confidence=0.95, samples=np.zeros((0, 3)))
 
-    problem = fit_problem(fit(0.016, 1.68))
-    assert problem is not None and "do not determine the exponent" in problem and "factor 105" in problem
-    assert fit_problem(fit(0.5, 0.5 * EXPONENT_MAX_SPAN * 0.99)) is None
+    assert fit_problem(fit(0.016, 1.68)) == (
+        "α is not identified: its bootstrap interval [0.016, 1.68] spans a factor 105 (> 10)")
+    assert fit_problem(fit(0.3, 0.3 * EXPONENT_MAX_SPAN * 0.99)) is None
+    # The rule holds for E too (that lDDT fit's E interval was [0.008, 0.81]).
+    assert fit_problem(fit(0.5, 0.6, e_low=0.008)) == (
+        "E is not identified: its bootstrap interval [0.008, 0.81] spans a factor 101 (> 10)")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.config import RunConfig, load_run_config, parse_config
+from harness.config import RunConfig, load_record, load_run_config, parse_config
 from harness.errors import ConfigError
 
 
@@ -89,4 +89,39 @@ def test_a_key_added_later_keeps_old_run_keys_at_its_default():
     root = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth"
     recorded = {"base-s0-bbb97a1a7cfd": "9f65849610e7", "base-s1-b3d443b5815a": "4f0e9c4ea755",
                 "base-s2-3dd14905bf9a": "daf036bad7c9"}
-    assert {name: load_run_config(root / name / "config.yaml").config_hash() for name in recorded} == recorded
+    assert {name: _record(root / name / "config.yaml").config_hash() for name in recorded} == recorded
+
+
+def _record(path: Path) -> RunConfig:
+    raw = yaml.safe_load(path.read_text())
+    raw.pop("derived", None)
+    return load_record(raw, str(path))
+
+
+def test_block_order_default_is_sequential_and_records_before_it_read_as_parallel(tmp_path):
+    """model.transformer_block_order: AF3's sequential order is the default (new run keys); a record written
+    before the key existed was made with the parallel order, reads as parallel and keeps its key, and a config
+    that asks for parallel gets that key too."""
+    path = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth/base-s1-b3d443b5815a/config.yaml"
+    record = _record(path)
+    assert record.model.transformer_block_order == "parallel"
+    assert record.model.architecture().transformer_block_order == "parallel"
+    assert record.config_hash() == "4f0e9c4ea755"
+    raw = yaml.safe_load(path.read_text())
+    raw.pop("derived")
+    today = RunConfig.model_validate(raw)  # the same YAML as a new config: today's default order
+    assert today.model.transformer_block_order == "sequential"
+    assert today.config_hash() == "bf05d062158c"
+    explicit = RunConfig.model_validate(raw | {"model": raw["model"] | {"transformer_block_order": "parallel"}})
+    assert explicit.config_hash() == "4f0e9c4ea755"
+    # a record that names the order keeps it (records written from now on)
+    raw["model"]["transformer_block_order"] = "sequential"
+    assert load_record(raw, "r").model.transformer_block_order == "sequential"
+
+
+def test_unknown_block_order_is_one_config_error(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_run_config(write(tmp_path, {"model": {"preset": "base", "miniature": True,
+                                                   "transformer_block_order": "serial"}}))
+    assert err.value.problems == [
+        "model.transformer_block_order: Input should be 'sequential' or 'parallel' (got 'serial')"]

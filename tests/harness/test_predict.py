@@ -37,6 +37,26 @@ def test_checkpoint_alone_rebuilds_the_model(trained_run):
     assert loaded.config.config_hash() == config.config_hash()
 
 
+def test_a_checkpoint_from_before_the_block_order_key_rebuilds_the_parallel_model(trained_run, tmp_path):
+    import torch
+    import yaml
+
+    from harness.predict import resolve_checkpoint
+
+    run_dir, config = trained_run
+    ckpt = torch.load(resolve_checkpoint(run_dir), weights_only=True)
+    stored = yaml.safe_load(ckpt["harness"]["config_yaml"])
+    assert stored["model"].pop("transformer_block_order") == "sequential"
+    ckpt["harness"]["config_yaml"] = yaml.safe_dump(stored, sort_keys=False)  # as written before the key existed
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    loaded = load_model(tmp_path / "old.ckpt")
+    assert loaded.model.diffusion_module.transformer.order == "parallel"
+    assert loaded.model.diffusion_module.atom_encoder.transformer.order == "parallel"
+    parallel = RunConfig.model_validate(config.model_dump() | {
+        "model": config.model.model_dump() | {"transformer_block_order": "parallel"}})
+    assert loaded.config.config_hash() == parallel.config_hash() != config.config_hash()
+
+
 def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
     run_dir, _ = trained_run
     structure = starter_dir() / "structures" / f"{ENTRY}.pdb.gz"

@@ -5,7 +5,7 @@ import sys
 
 import yaml
 
-COMMANDS = ("sweep", "status", "train", "tune", "report", "eval", "predict", "ui", "data", "config")
+COMMANDS = ("sweep", "status", "train", "tune", "report", "advise", "eval", "predict", "ui", "data", "config")
 
 
 def harness(*args, cwd=None):

@@ -1,10 +1,5 @@
 """A real MLflow server on loopback: runs logged through it read back; `harness ui` serves the store."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
@@ -33,32 +28,33 @@ def test_run_logged_through_server_reads_back(mlflow_server):
 
 
 def test_harness_ui_prints_runs_page_and_serves(tmp_path):
+    from harness.tracking.dashboard import runs_page_url, ui_host
     from harness.tracking.store import default_uri
+    from scripts.mlflow_ui_screenshot import harness_ui
 
     uri = default_uri(tmp_path)
     get_or_create_experiment(uri, "older")
     sweep = get_or_create_experiment(uri, "width_vs_depth")
     MlflowClient(tracking_uri=uri).create_run(sweep, run_name="base")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "ui", "--runs-dir", str(tmp_path), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        url = None
-        while time.monotonic() < deadline and url is None:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                pytest.fail(f"harness ui exited: {proc.stderr.read()}")
-            if line.startswith("http://127.0.0.1:"):
-                url = line.strip()
-        assert url and url.endswith(f"#/experiments/{sweep}/runs")  # the experiment with the latest run
+    with harness_ui(tmp_path) as url:
         base = url.split("/#/")[0]
+        assert base.startswith("http://[::1]:" if ui_host() == "::1" else "http://127.0.0.1:")
+        assert url == runs_page_url(base, sweep)  # the experiment with the latest run
         with urllib.request.urlopen(f"{base}/health", timeout=10) as resp:
             assert resp.status == 200
         with urllib.request.urlopen(base, timeout=10) as resp:
             assert b"<html" in resp.read().lower()
         assert (tmp_path / "mlflow.db").exists()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+
+
+@pytest.mark.parametrize(("host", "url", "local"), [
+    ("127.0.0.1", "http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("::1", "http://[::1]:5000", "http://[::1]:5000"),
+    ("0.0.0.0", "http://0.0.0.0:5000", "http://127.0.0.1:5000"),
+    ("::", "http://[::]:5000", "http://127.0.0.1:5000"),
+    ("node-1.cluster", "http://node-1.cluster:5000", "http://node-1.cluster:5000"),
+])
+def test_urls_of_a_server_bound_to_host(host, url, local):
+    from harness.tracking.server import http_url, local_url
+
+    assert (http_url(host, 5000), local_url(host, 5000)) == (url, local)

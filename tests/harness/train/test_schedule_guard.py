@@ -55,3 +55,26 @@ def test_guard_state_round_trips():
     h = StabilityGuard(GuardConfig())
     h.load_state_dict(g.state_dict())
     assert h.state_dict() == g.state_dict()
+
+
+def test_wsd_warmup_stable_then_cooldown_to_zero():
+    t = TrainConfig(max_steps=100, warmup_steps=10,
+                    schedule={"kind": "wsd", "decay_fraction": 0.2, "decay_shape": "linear"})
+    assert t.schedule.decay_start(100) == 80
+    assert lr_multiplier(0, t) == pytest.approx(0.1)
+    assert lr_multiplier(9, t) == pytest.approx(1.0)
+    assert lr_multiplier(79, t) == pytest.approx(1.0)  # stable to the cooldown, no step decay
+    assert lr_multiplier(80, t) == pytest.approx(1.0)
+    assert lr_multiplier(90, t) == pytest.approx(0.5)
+    assert lr_multiplier(99, t) == pytest.approx(0.05)
+    sqrt = t.model_copy(update={"schedule": t.schedule.model_copy(update={"decay_shape": "1-sqrt"})})
+    assert lr_multiplier(90, sqrt) == pytest.approx(1 - math.sqrt(0.5))
+    # A shorter run of the same configuration follows the same rates until its own cooldown.
+    short = t.model_copy(update={"max_steps": 50})
+    assert [lr_multiplier(s, short) for s in range(40)] == [lr_multiplier(s, t) for s in range(40)]
+    assert lr_multiplier(45, short) < 1.0 == lr_multiplier(45, t)
+
+
+def test_wsd_cooldown_before_warmup_ends_is_a_config_error():
+    with pytest.raises(ValueError, match="cooldown would start at step 16, before the warmup ends"):
+        TrainConfig(max_steps=20, warmup_steps=18, schedule={"kind": "wsd", "decay_fraction": 0.2})
