@@ -2,16 +2,20 @@
 profile of sweeps/width_vs_depth.yaml), with the chunking in effect and the CPU time the traces took; the traces
 are written to the shipped cache (harness/memory/traces.json) so that `harness sweep --dry-run` reads them.
 
-    python benchmarks/bench_memory_trace.py [--sweep FILE] [--profile paper] [--profile mini] [--no-store]
+    python benchmarks/bench_memory_trace.py [--sweep FILE] [--profile paper] [--run LABEL] [--stage N] [--no-store]
+
+Several processes may trace into the same cache at once (one per run and stage, say): writes are locked.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from harness.memory.cache import SHIPPED, TraceCache
-from harness.memory.plan import plan_memory
+from harness.memory.plan import plan_stage
+from harness.recipe import plan_stages
 from harness.sweep.service import prepare
 
 
@@ -20,9 +24,22 @@ def main() -> None:
     parser.add_argument("--sweep", default="sweeps/width_vs_depth.yaml")
     parser.add_argument("--profile", action="append", help="repeatable; default: paper")
     parser.add_argument("--run", action="append", help="only these run labels (repeatable)")
+    parser.add_argument("--stage", action="append", type=int, help="only these stages, 0-based (repeatable)")
     parser.add_argument("--no-store", action="store_true", help="use the user's cache, not the shipped file")
     args = parser.parse_args()
     cache = TraceCache(path=None if args.no_store else SHIPPED)
+    get = cache.get
+
+    def logged(arch, shape):  # one line per trace on stderr, to follow a long run
+        t0, traced = time.process_time(), cache.traced
+        memory = get(arch, shape)
+        if cache.traced > traced:
+            print(f"  traced pf {arch.n_pairformer_blocks} diff {arch.n_diffusion_blocks} c_z {arch.c_z} crop "
+                  f"{shape.n_tokens} copies {arch.policy.diffusion_chunk_size}/{shape.diffusion_batch}: "
+                  f"{memory.peak_gb:.2f} GB, {time.process_time() - t0:.0f} CPU s", file=sys.stderr, flush=True)
+        return memory
+
+    cache.get = logged
     print("| profile | run | crop tok/atoms | diffusion copies per call | lDDT rows | traced GB "
           "| params+grads+Adam+EMA GB | activations GB | temporaries GB | traces | CPU s (run so far) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -31,7 +48,8 @@ def main() -> None:
             if args.run and spec.label not in args.run:
                 continue
             before, t0 = cache.traced, time.process_time()
-            for p in plan_memory(spec.config, cache):
+            stages = plan_stages(spec.config)
+            for p in (plan_stage(spec.config, stages[i], cache) for i in args.stage or range(len(stages))):
                 c = p.memory.by_category
                 states = sum(c[k] for k in ("parameters", "gradients", "optimizer", "other")) / 1e9
                 chunk = "all" if p.diffusion_chunk is None else p.diffusion_chunk

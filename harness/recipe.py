@@ -107,7 +107,10 @@ def accumulation_for(config: RunConfig, world_size: int | None = None) -> int:
     return t.global_batch // per_step
 
 
-def resolve(config: RunConfig) -> Recipe:
+def resolve(config: RunConfig, *, trace: bool = True) -> Recipe:
+    """The derived settings of ``config``. ``diffusion_chunk_size: auto`` is resolved from the traced training
+    step (``harness.memory.plan``: cached, else traced; ``trace=False`` reads the cache only and leaves a stage
+    without a cached trace unresolved, for callers that need no chunking, e.g. FLOPs)."""
     t, data, policy = config.train, config.data, config.model.policy
     devices = _devices(config)
     per_step = data.batch_size * (devices or 1) * t.num_nodes
@@ -132,21 +135,22 @@ def resolve(config: RunConfig) -> Recipe:
         trainer_precision=TRAINER_PRECISION, precision=policy.precision_by_module(),
         checkpoint_blocks=policy.checkpoint_blocks, opm_chunk_size=policy.opm_chunk_size,
         diffusion_chunk_size=policy.diffusion_chunk_size, tf32=policy.tf32, stages=stages,
-        confidence_adam_eps=confidence_adam_eps(config), chunking=stage_chunking(config),
+        confidence_adam_eps=confidence_adam_eps(config), chunking=stage_chunking(config, trace=trace),
     )
 
 
-def stage_chunking(config: RunConfig) -> list[dict[str, Any]]:
+def stage_chunking(config: RunConfig, *, trace: bool = True) -> list[dict[str, Any]]:
     """What each stage chunks: ``diffusion_chunk_size`` as set, or as chosen from the trace when ``auto``
-    (cached traces, else minutes of CPU; only configs asking for ``auto`` trace here)."""
+    (cached traces, else minutes of CPU unless ``trace`` is False; only configs asking for ``auto`` trace here)."""
     from models.lddt import lddt_block_rows
 
     chunk = config.model.policy.diffusion_chunk_size
     if chunk == "auto":
         from harness.memory.plan import plan_memory
 
-        return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk, "source": "auto (traced)",
-                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config)]
+        return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
+                 "source": "auto (traced)" if p.memory is not None else "auto (not traced)",
+                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, trace=trace)]
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",
              "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget)}

@@ -1,12 +1,18 @@
 """Peak memory of one training step, traced under fake tensors: no memory is allocated and no GPU is needed.
 
-``trace_step`` builds the real ``SeedFold`` on the meta device, gives it fake CPU storage (``FakeTensorMode``)
-and runs one micro-batch the way training does in steady state: Adam's moments and the gradients accumulated by
+``trace_step`` builds the real ``SeedFold`` on the meta device, gives it fake storage (``FakeTensorMode``) and
+runs one micro-batch the way training does in steady state: Adam's moments and the gradients accumulated by
 earlier micro-batches alive, an fp32 EMA copy of the weights, then forward (one recycling cycle with gradients;
 earlier cycles run without autograd and hold less), the losses, backward and the Adam step. torch's
 ``MemTracker`` follows every storage by category (parameters, gradients, optimizer state, activations, backward
 temporaries, other = the EMA copy) and records the peak; byte counts per dtype are those of the device, rounded
 up to the CUDA caching allocator's 512-byte blocks (fragmentation and the CUDA context are not included).
+
+The step traced is a GPU's (``gpu=True``, the default) without one being there: CUDA autocast's op lists apply
+(a bf16 trunk keeps LayerNorm and softmax outputs in fp32, as on a GPU, unlike CPU autocast), Adam takes its
+multi-tensor (foreach) path as on a GPU, and triangle attention runs through the Triton kernels' custom ops
+(``models.kernels.ops``: their fake implementations give the kernels' outputs and saved tensors, no (H, J, J)
+logits) unless ``kernel_impl: torch``. ``gpu=False`` traces the CPU step (what the real-step test compares with).
 
 Data-dependent parts: the input is a synthetic batch of the given sizes (every token and atom real, no covalent
 bonds), so the bond loss is zero there, as the real code returns for a crop without bonds; it is traced as such
@@ -20,12 +26,15 @@ saved tensors; tests/models/test_memory.py compares it with a full-depth trace).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from unittest import mock
 
 import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_map_only
 
 from models.config import ModelConfig
 from models.features import FEATURES
@@ -123,8 +132,53 @@ def _skip_frozen(tracker, model: torch.nn.Module) -> None:
             tracker._param_to_grad_hook_handles[p] = (_NoHook(), _NoHook())
 
 
-def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True) -> StepMemory:
-    """One fake-tensor trace of a training step of ``arch`` at its own depth (see the module docstring)."""
+# CUDA autocast's "float32" list (torch.amp docs, "CUDA Ops that can autocast to float32"), by function name as
+# torch-function handlers see it (``torch.sum`` and ``Tensor.sum`` alike). CPU autocast's list lacks most of them
+# (LayerNorm, softmax, exp, sum, ...): there they return bf16 where a GPU returns fp32.
+_CUDA_FP32_OPS = frozenset({
+    "__pow__", "__rdiv__", "__rpow__", "__rtruediv__", "acos", "asin", "binary_cross_entropy_with_logits", "cosh",
+    "cosine_embedding_loss", "cdist", "cosine_similarity", "cross_entropy", "cumprod", "cumsum", "dist", "erfinv",
+    "exp", "expm1", "group_norm", "hinge_embedding_loss", "kl_div", "l1_loss", "layer_norm", "log", "log_softmax",
+    "log10", "log1p", "log2", "margin_ranking_loss", "mse_loss", "multilabel_margin_loss", "multi_margin_loss",
+    "nll_loss", "norm", "normalize", "pdist", "poisson_nll_loss", "pow", "prod", "reciprocal", "rsqrt", "sinh",
+    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "sum", "renorm", "tan",
+    "triplet_margin_loss", "huber_loss", "logsumexp", "vector_norm",
+})
+
+
+class _CudaAutocastLists(TorchFunctionMode):
+    """Inside CPU autocast, the ops CUDA autocast runs in fp32 get fp32 inputs and run without autocast, as the
+    CUDA autocast kernel does: a bf16 trunk's fake CPU step then holds the dtypes a GPU step holds (fake CUDA
+    tensors cannot be indexed in a CPU build of torch, so the trace keeps CPU tensors and CUDA's rules)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) not in _CUDA_FP32_OPS or not torch.is_autocast_enabled("cpu"):
+            return func(*args, **kwargs)
+        args, kwargs = tree_map_only(
+            Tensor, lambda t: t.float() if t.dtype in (torch.bfloat16, torch.float16) else t, (args, kwargs))
+        with torch.autocast("cpu", enabled=False):
+            return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _as_on_a_gpu(arch: ModelConfig):
+    """What a training step does differently on a GPU: CUDA autocast's op lists, and triangle attention through
+    the Triton kernels when ``kernel_impl`` is not ``torch`` (the ``auto`` choice on a GPU where their self-check
+    passes; the fake implementations of their custom ops stand in for them: outputs and saved tensors of the
+    kernels, no (H, J, J) logits)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_CudaAutocastLists())
+        if arch.kernel_impl != "torch":
+            stack.enter_context(mock.patch("models.kernels.dispatch._resolve", lambda impl, q, variant: "triton"))
+            stack.enter_context(mock.patch("models.modules.triangle_attention.kernels_read_views",
+                                           lambda z, impl: True))
+        yield
+
+
+def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True, gpu: bool = True) -> StepMemory:
+    """One fake-tensor trace of a training step of ``arch`` at its own depth, as on a GPU (``gpu``) or as on
+    this CPU (see the module docstring)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from models import losses
@@ -141,10 +195,12 @@ def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True) -
         trainable = (p for p in model.parameters() if p.requires_grad)
     real = synthetic_batch(shape)
     patch = mock.patch.object(losses, "bond_loss", _zero_bond_loss)
-    with FakeTensorMode(allow_non_fake_inputs=True) as fake, patch:
+    device = _as_on_a_gpu(arch) if gpu else contextlib.nullcontext()
+    with FakeTensorMode(allow_non_fake_inputs=True) as fake, patch, device:
         model = model.to_empty(device="cpu").train()
         params = [p for p in trainable]
-        optimizer = torch.optim.Adam(params, lr=1e-3)
+        # On a GPU torch takes Adam's multi-tensor (foreach) path, whose temporaries hold a moment-sized buffer.
+        optimizer = torch.optim.Adam(params, lr=1e-3, foreach=gpu)
         # Steady state of a micro-batch: Adam's moments exist (made by an earlier step) and the gradients
         # accumulated by earlier micro-batches are alive (the worst case; without accumulation they are not).
         for p in params:

@@ -10,6 +10,7 @@ that traced it; entries of another version are traced again.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -22,8 +23,9 @@ from models.memory import StepMemory, StepShape, trace_full_depth
 
 SHIPPED = Path(__file__).with_name("traces.json")
 # Fields that change no tensor's size or lifetime in a training step.
-_IRRELEVANT = {"sampler", "init", "kernel_impl", "chunk_size", "pair_dropout", "msa_dropout", "sigma_data",
-               "linear_bias_activation"}
+_IRRELEVANT = {"sampler", "init", "pair_dropout", "msa_dropout", "sigma_data", "linear_bias_activation"}
+# What the traces model: a GPU's training step (models.memory; bump when the tracer changes what it counts).
+TRACER = "cuda-1"
 
 
 def cache_path() -> Path:
@@ -32,11 +34,12 @@ def cache_path() -> Path:
 
 
 def trace_key(arch: ModelConfig, shape: StepShape) -> str:
-    """12 hex digits of what a trace depends on (architecture less the fields above, the shape, torch version)."""
+    """12 hex digits of what a trace depends on (architecture less the fields above, the shape, the tracer and the
+    torch version)."""
     model = arch.model_dump(mode="json", exclude=_IRRELEVANT)
     model["policy"].pop("memory_target_gb", None)
-    blob = json.dumps({"model": model, "shape": vars(shape), "torch": torch.__version__.split("+")[0]},
-                      sort_keys=True, separators=(",", ":"))
+    blob = json.dumps({"model": model, "shape": vars(shape), "tracer": TRACER,
+                       "torch": torch.__version__.split("+")[0]}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -51,6 +54,10 @@ def _entry(memory: StepMemory) -> dict:
     return {"peak_bytes": memory.peak_bytes, "by_category": memory.by_category, "cpu_s": round(memory.seconds, 1)}
 
 
+class NotTraced(LookupError):
+    """No cached trace for this key, and tracing was not asked for."""
+
+
 class TraceCache:
     """``get(arch, shape)``: a cached trace or a new one (then stored in the user's cache)."""
 
@@ -59,11 +66,25 @@ class TraceCache:
         self.entries = (_read(shipped) if shipped else {}) | _read(self.path)
         self.traced = 0  # traces run by this cache (not found)
 
-    def get(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
+    def lookup(self, arch: ModelConfig, shape: StepShape) -> StepMemory | None:
+        """The cached trace, or None (nothing is traced)."""
         key = trace_key(arch, shape)
         hit = self.entries.get(key) or _read(self.path).get(key)  # another process may have traced it since
-        if hit is not None:
-            return StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0)
+        return None if hit is None else StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0)
+
+    def cached(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
+        """The cached trace; ``NotTraced`` when there is none."""
+        memory = self.lookup(arch, shape)
+        if memory is None:
+            raise NotTraced(trace_key(arch, shape))
+        return memory
+
+    def get(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
+        """The cached trace, else a new one (minutes of CPU at paper size), stored in the user's cache."""
+        memory = self.lookup(arch, shape)
+        if memory is not None:
+            return memory
+        key = trace_key(arch, shape)
         memory = trace_full_depth(arch, shape)
         self.traced += 1
         self.entries[key] = _entry(memory)
@@ -71,8 +92,11 @@ class TraceCache:
         return memory
 
     def _store(self, key: str) -> None:
+        """Add ``key`` to the file; an exclusive lock serialises processes tracing into the same cache."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        on_disk = _read(self.path) | {key: self.entries[key]}
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(on_disk, indent=1, sort_keys=True))
-        tmp.replace(self.path)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = _read(self.path) | {key: self.entries[key]}
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(on_disk, indent=1, sort_keys=True) + "\n")
+            tmp.replace(self.path)

@@ -17,6 +17,9 @@ def misfits(plans: dict[str, list[StagePlan]], gpu_memory_gb: float) -> list[str
     limit = (1 - HEADROOM) * gpu_memory_gb
     lines = []
     for label, stages in plans.items():
+        stages = [p for p in stages if p.memory is not None]  # a GPU run's stages are all traced
+        if not stages:
+            continue
         worst = max(stages, key=lambda p: p.memory.peak_bytes)
         if worst.memory.peak_gb > limit:
             lines.append(f"run {label}: traced {worst.memory.peak_gb:.1f} GB per GPU at crop {worst.crop_tokens} "

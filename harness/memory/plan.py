@@ -37,12 +37,12 @@ class StagePlan:
     diffusion_chunk: int | None  # noised copies per diffusion-module call; None = all at once
     chunk_source: str  # "set" (the config's value) or "auto" (chosen from the trace)
     lddt_block_rows: int  # atoms l per block of the smooth lDDT loss
-    memory: StepMemory
+    memory: StepMemory | None  # None: not traced (a CPU run without a cached trace)
     target_gb: float
 
     @property
     def fits_target(self) -> bool:
-        return self.memory.peak_gb <= self.target_gb
+        return self.memory is not None and self.memory.peak_gb <= self.target_gb
 
     def describe_chunking(self) -> str:
         copies = "all" if self.diffusion_chunk is None else str(self.diffusion_chunk)
@@ -74,46 +74,82 @@ def chunk_candidates(copies: int) -> list[int]:
     return out
 
 
-def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache) -> StagePlan:
+def gpu_profile(config: RunConfig) -> bool:
+    """Whether the run trains on GPUs (``train.accelerator: gpu``): only those are traced by default; a CPU run's
+    plan reads the cache and traces nothing (a dry-run or a sweep on CPU must not spend minutes tracing)."""
+    return config.train.accelerator == "gpu"
+
+
+def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache, *, trace: bool = True) -> StagePlan:
+    """``trace``: trace what the cache lacks (else the plan of a stage without a cached trace has ``memory``
+    None and, for ``auto``, no chunk chosen)."""
+    from harness.memory.cache import NotTraced
+
     arch = config.model.architecture()
     shape = step_shape(config, stage)
     target = arch.policy.memory_target_gb
     rows = lddt_block_rows(shape.batch_size, shape.diffusion_batch, shape.n_atoms)
 
     def traced(chunk: int | None) -> StepMemory:
-        return trace_step(with_chunk(arch, chunk), shape, trace=cache.get)
+        return trace_step(with_chunk(arch, chunk), shape, trace=cache.get if trace else cache.cached)
 
-    def plan(chunk: int | None, source: str, memory: StepMemory) -> StagePlan:
+    def plan(chunk: int | None, source: str, memory: StepMemory | None) -> StagePlan:
         return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
                          memory, target)
 
     chunk = arch.policy.diffusion_chunk_size
-    if chunk != "auto":
-        chunk = None if chunk is None or chunk >= shape.diffusion_batch else chunk
-        return plan(chunk, "set", traced(chunk))
-    candidates = chunk_candidates(shape.diffusion_batch)
+    try:
+        if chunk != "auto":
+            chunk = None if chunk is None or chunk >= shape.diffusion_batch else chunk
+            return plan(chunk, "set", traced(chunk))
+        return plan(*_auto_chunk(shape.diffusion_batch, target, traced), "auto")
+    except NotTraced:
+        return plan(None if chunk == "auto" else chunk, "auto" if chunk == "auto" else "set", None)
+
+
+def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, StepMemory]:
+    """The most copies per call (all, then halves) whose traced step fits ``target_gb``, and that trace; the
+    fewest (1) when none does. Memory grows about linearly with the copies alive at once: after all copies, half
+    and a quarter, a line through the two smallest traced chunks predicts the candidate to trace next, and the
+    answer is confirmed by tracing the next larger candidate (fewer, larger chunks trace faster: a chunk of 1
+    runs the diffusion module once per copy)."""
+    candidates = chunk_candidates(copies)
     whole = traced(None)
-    if whole.peak_gb <= target or len(candidates) == 1:
-        return plan(None, "auto", whole)
-    # Memory grows about linearly with the copies alive at once: predict from the two ends, then trace down
-    # from the largest predicted fit until one fits.
-    one = traced(1)
-    per_copy = (whole.peak_bytes - one.peak_bytes) / (shape.diffusion_batch - 1)
-    fitting = [c for c in candidates if (one.peak_bytes + (c - 1) * per_copy) / 1e9 <= target] or [1]
-    for c in candidates[candidates.index(fitting[0]):]:
-        memory = one if c == 1 else traced(c)
-        if memory.peak_gb <= target or c == 1:
-            return plan(c, "auto", memory)
-    raise AssertionError("unreachable: the last candidate is 1")
+    if whole.peak_gb <= target_gb or len(candidates) == 1:
+        return None, whole
+    seen: dict[int, StepMemory] = {}
+
+    def fits(c: int) -> bool:
+        if c not in seen:
+            seen[c] = traced(c)
+        return seen[c].peak_gb <= target_gb
+
+    i = 1
+    while not fits(candidates[i]) and candidates[i] > 1:
+        if len(seen) < 2:
+            i += 1
+            continue
+        (c1, m1), (c2, m2) = sorted(seen.items())[:2]
+        slope = (m2.peak_bytes - m1.peak_bytes) / (c2 - c1)
+        predicted = [j for j in range(i + 1, len(candidates))
+                     if (m1.peak_bytes + (candidates[j] - c1) * slope) / 1e9 <= target_gb]
+        i = predicted[0] if predicted else len(candidates) - 1
+    if not fits(candidates[i]):
+        return candidates[i], seen[candidates[i]]  # 1 copy per call, and even that does not fit
+    while i > 1 and candidates[i - 1] not in seen and fits(candidates[i - 1]):
+        i -= 1  # the prediction was pessimistic: a larger chunk fits too
+    return candidates[i], seen[candidates[i]]
 
 
-def plan_memory(config: RunConfig, cache: TraceCache | None = None) -> list[StagePlan]:
-    """The plan of every stage of ``config`` (``harness.recipe.plan_stages``)."""
+def plan_memory(config: RunConfig, cache: TraceCache | None = None, *, trace: bool | None = None) -> list[StagePlan]:
+    """The plan of every stage of ``config`` (``harness.recipe.plan_stages``); ``trace`` (default: for GPU runs
+    only, ``gpu_profile``) traces what the cache lacks, else missing traces leave ``memory`` None."""
     from harness.memory.cache import TraceCache
     from harness.recipe import plan_stages
 
     cache = cache or TraceCache()
-    return [plan_stage(config, stage, cache) for stage in plan_stages(config)]
+    trace = gpu_profile(config) if trace is None else trace
+    return [plan_stage(config, stage, cache, trace=trace) for stage in plan_stages(config)]
 
 
 def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None = None) -> ModelConfig:

@@ -117,12 +117,13 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
 def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None, *,
              memory: bool = True) -> RunSize:
     """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop); with
-    ``memory`` also every stage's traced memory (cached traces, else minutes of CPU per new configuration)."""
+    ``memory`` also every stage's traced memory (cached traces, else minutes of CPU per new GPU configuration;
+    a CPU run's plan reads the cache only). Without ``memory`` nothing is traced (FLOPs for a study's budgets)."""
     from models.accounting import count_parameters
 
     stage = stage or plan_stages(config)[0]
     example = example or typical_example(config, stage)
-    recipe = resolve(config)
+    recipe = resolve(config, trace=memory)
     cycles = range(1, config.train.max_cycles + 1)
     flops = sum(example_flops(config, example, n_cycles=k, diffusion_batch=stage.diffusion_batch)
                 for k in cycles) / len(cycles)

@@ -88,12 +88,13 @@ def prepare(file: str | Path, *, profile: str | None = None, executor: str | Non
 
 
 def memory_plans(prepared: PreparedSweep) -> dict[str, list]:
-    """Run label -> the traced memory plan of each stage (``harness.memory.plan``), one trace cache for all."""
+    """Run label -> the traced memory plan of each stage (``harness.memory.plan``), one trace cache for all; GPU
+    runs only (a CPU run needs no GPU memory)."""
     from harness.memory.cache import TraceCache
-    from harness.memory.plan import plan_memory
+    from harness.memory.plan import gpu_profile, plan_memory
 
     cache = TraceCache()
-    return {spec.label: plan_memory(spec.config, cache) for spec in prepared.specs}
+    return {spec.label: plan_memory(spec.config, cache) for spec in prepared.specs if gpu_profile(spec.config)}
 
 
 def check_memory_fit(prepared: PreparedSweep) -> None:

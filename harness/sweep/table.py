@@ -35,8 +35,13 @@ def _memory_cell(size, gpu_memory_gb: float | None) -> str:
     lines = []
     for p in size.memory:
         chunk = "all" if p.diffusion_chunk is None else str(p.diffusion_chunk)
-        line = (f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, diff {chunk}/{p.diffusion_batch}"
-                f"{' auto' if p.chunk_source == 'auto' else ''}, lDDT {p.lddt_block_rows}")
+        chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
+        if p.memory is None:  # a CPU run: its dry-run reads the cache and traces nothing
+            chunking = f"diff auto/{p.diffusion_batch} (chosen at the run's start)" if p.chunk_source == "auto" \
+                else chunking
+            lines.append(f"{p.crop_tokens}: not traced (CPU run), {chunking}")
+            continue
+        line = f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, {chunking}, lDDT {p.lddt_block_rows}"
         if gpu_memory_gb is not None and p.memory.peak_gb > (1 - HEADROOM) * gpu_memory_gb:
             line += f" [bold red]DOES NOT FIT ({(1 - HEADROOM) * gpu_memory_gb:.3g} GB)[/bold red]"
         lines.append(line)

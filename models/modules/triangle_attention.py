@@ -29,6 +29,11 @@ def _attention_core(impl: str):
     return call
 
 
+def kernels_read_views(z: Tensor, impl: str) -> bool:
+    """Whether the attention core may read q, k, v as strided views of the projection (the CUDA kernels do)."""
+    return z.is_cuda and impl != "torch"
+
+
 class TriangleAttention(nn.Module):
     """z (B, N, N, c_z), pair_mask (B, N, N) bool -> update (B, N, N, c_z).
 
@@ -74,7 +79,7 @@ class TriangleAttention(nn.Module):
             rows = slice(start, start + chunk)
             qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
             q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
-            if not z.is_cuda or self.kernel_impl == "torch":
+            if not kernels_read_views(z, self.kernel_impl):
                 # The PyTorch core's products read contiguous k and v in place (one copy each, here); q stays a
                 # view since its scaling makes a copy anyway. The CUDA kernels read the views through their
                 # strides, and copies there would only add memory kept for backward.

@@ -50,7 +50,7 @@ def test_trace_matches_a_real_cpu_step_within_ten_percent():
     148.78 MB traced vs 148.80 MB real)."""
     arch = miniaturize(get_preset("base"))
     shape = StepShape(n_tokens=48, n_atoms=480, n_msa=8, diffusion_batch=8)
-    traced = trace_full_depth(arch, shape)
+    traced = trace_full_depth(arch, shape, gpu=False)
     real = _real_step_peak(arch, shape)
     assert abs(traced.peak_bytes - real) <= 0.10 * real, (traced.peak_bytes, real)
     assert traced.peak_bytes == sum(traced.by_category.values())
