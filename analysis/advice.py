@@ -74,7 +74,9 @@ class BudgetOptimum:
     def text(self, target: str) -> str:
         if self.runner_up is None:
             return f"{self.budget:.3g} FLOPs: {self.best} is the only configuration"
-        verdict = "resolved" if self.resolved else "not resolved"
+        # This pair alone, without the correction for the budget's other pairs: the report's answer (Holm over
+        # every pair at the budget) is the verdict to quote.
+        verdict = ("resolved" if self.resolved else "not resolved") + " for this pair alone, before Holm"
         return (f"{self.budget:.3g} FLOPs: {self.best} ({self.params:.3g} parameters, {self.steps:.0f} steps) "
                 f"{target} {self.value:.4g} [{self.low:.4g}, {self.high:.4g}], best in "
                 f"{100 * self.share.get(self.best, 0):.0f} % of resamples; {self.runner_up} is "

@@ -24,6 +24,8 @@ Chain ids are read as ``label_asym_id`` or author ids, chosen per call (``chain_
 FoldBench lists, author for the project's list). Predictions are read in the layouts of
 :mod:`analysis.predictor_layouts`. Non-standard residues are mapped to their parents before scoring, as
 OpenStructure 2.8 does (:mod:`analysis.metrics.nonstandard`; ``nonstandard="keep"`` scores them as they are).
+Ligand metrics follow a named convention (:mod:`analysis.conventions`): FoldBench's by default (lDDT-PLI over
+reference contacts only), or newer OpenStructure's ("ost-latest", model-only contacts penalised).
 
 Every sample is scored (:func:`score_samples`: one row per sample and target); :func:`select_samples` then
 keeps per target the top-1 by ranking score (``select="best"``: the oracle, the best task metric). Failed and
@@ -47,6 +49,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 
+from analysis.conventions import DEFAULT_CONVENTION, convention
 from analysis.metrics.chain_mapping import candidate_chains
 from analysis.metrics.correspondence import CorrespondenceError, polymer_chains
 from analysis.metrics.dockq import dockq
@@ -114,17 +117,22 @@ class Target:
 @dataclass(frozen=True)
 class EvalOptions:
     """How to score. ``lddt_scopes``: extra lDDT columns, "complex" (all polymer chains) and/or "interface"
-    (inter-chain pairs of an interface target's two chains). ``add_mdl_contacts``: lDDT-PLI also counts
-    model-only contacts (OpenStructure's option of that name). On by default: it is OpenStructure 2.8's default
-    (``LDDTPLIScorer(add_mdl_contacts=True)``), so FoldBench's published lDDT-PLI carries it."""
+    (inter-chain pairs of an interface target's two chains). ``convention``: a name in
+    ``analysis.conventions.CONVENTIONS``; FoldBench's (default) scores lDDT-PLI over reference contacts only,
+    as FoldBench's published outputs were, "ost-latest" also penalises model-only contacts."""
 
     strict: bool = False
     nonstandard: str = PARENT
     lddt_scopes: tuple[str, ...] = ()
-    add_mdl_contacts: bool = True
+    convention: str = DEFAULT_CONVENTION
     layout: str = AUTO
 
+    @property
+    def add_mdl_contacts(self) -> bool:
+        return convention(self.convention).add_mdl_contacts
+
     def __post_init__(self) -> None:
+        convention(self.convention)  # raises ValueError for an unknown name
         if self.nonstandard not in NONSTANDARD_MODES:
             raise ValueError(f"nonstandard {self.nonstandard!r}: expected one of {', '.join(NONSTANDARD_MODES)}")
         bad = [s for s in self.lddt_scopes if s not in LDDT_SCOPES]

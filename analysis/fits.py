@@ -1,4 +1,4 @@
-"""Scaling-law fits of a sweep's curves (SPEC.md §4): L(X) = E + A·X^(−α) and L(N, D) = E + A/N^α + B/D^β.
+"""Scaling-law fits of a sweep's curves: L(X) = E + A·X^(−α) and L(N, D) = E + A/N^α + B/D^β.
 
 The fitting itself is :mod:`analysis.laws` (Huber δ = 1e-3 on log residuals, variable projection over the
 exponents, then a polish; every bootstrap resample fitted in one vectorised batch). This module keeps the
@@ -288,24 +288,33 @@ CONVERGED_RTOL = 0.05
 
 
 def converged_runs(frame: pd.DataFrame, metric: str, rtol: float = CONVERGED_RTOL) -> list[str]:
-    """Runs whose ``metric`` (as its error, see :func:`to_error`) changed by at most ``rtol`` relative, or by
-    at most twice the recorded estimator noise, over the second half of training (last value against the
-    value interpolated at half the final step). L(N) is a statement about trained-out models; a run still
-    falling fast measures its step budget, not its size."""
+    """Runs whose ``metric`` (as its error, see :func:`to_error`) has stopped moving over the second half of
+    training, judged by the slope's interval, not a threshold on one change: the least-squares slope of the error
+    against log step over the validations in the second half, with its 95 % t-interval, must contain 0 (a run still
+    falling, or rising — a metric that peaked and declines — is not converged), and the interval must be narrow
+    enough to say so: its half-width over the second half's log-step span at most ``rtol`` of the final error or
+    twice the recorded estimator noise. Fewer than 3 validations in the second half: not judged (left out).
+    L(N) is a statement about trained-out models; a run still moving measures its step budget, not its size."""
+    from scipy import stats
+
     from analysis.seeds import run_noise
 
     noise = run_noise(frame, metric)
     out = []
     for run, curve in frame.dropna(subset=[metric]).groupby("run", sort=False):
         curve = curve[curve["step"] > 0]
-        if len(curve) < 2:
-            continue
         steps = curve["step"].to_numpy(float)
-        error = to_error(metric, curve[metric].to_numpy())[0]
-        half = float(np.interp(np.log(steps[-1] / 2), np.log(steps), error))
-        change = abs(error[-1] - half)
-        allowed = max(rtol * abs(error[-1]), 2 * float(np.nan_to_num(noise.get(run, np.nan))))
-        if steps[0] <= steps[-1] / 2 and change <= allowed:
+        if len(steps) < 2:
+            continue
+        late = steps >= steps[-1] / 2
+        x, y = np.log(steps[late]), to_error(metric, curve[metric].to_numpy())[0][late]
+        if len(x) < 3 or np.ptp(x) == 0:
+            continue
+        fit = stats.linregress(x, y)
+        half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+        span = float(np.ptp(x))
+        allowed = max(rtol * abs(y[-1]), 2 * float(np.nan_to_num(noise.get(run, np.nan))))
+        if fit.slope - half <= 0 <= fit.slope + half and half * span <= allowed:
             out.append(str(run))
     return out
 
@@ -352,8 +361,8 @@ def scaling_fits(frame: pd.DataFrame, metric: str, *, n_bootstrap: int = 200, se
     finals = finals[finals["run"].isin(converged)]
     params_fit = extrapolation = None
     if finals.empty:
-        refused[LAW_N] = (f"no run converged (every run's {target} still changed by more than "
-                          f"{100 * CONVERGED_RTOL:.0f}% and twice its estimator noise over its second half)")
+        refused[LAW_N] = (f"no run converged (in every run the slope of {target} against log step over its "
+                          "second half has a 95% interval that excludes 0, or is too wide to tell)")
         refused[LAW_BACKTEST] = refused[LAW_N]
     else:
         error = to_error(metric, finals[metric].to_numpy())[0]

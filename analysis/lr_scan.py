@@ -21,7 +21,8 @@ import numpy as np
 @dataclass(frozen=True)
 class LrChoice:
     """The chosen rate, how it was found (``note``), and the fitted parabola ``coef`` (a, b, c of
-    a·x² + b·x + c in x = log10 lr; None when not fitted). ``at_edge``: the choice sits on the scan's edge."""
+    a·x² + b·x + c in x = log10 lr; None when not fitted). ``at_edge``: the choice, or the lowest measured
+    loss, sits on the scan's edge."""
 
     lr: float
     note: str
@@ -69,8 +70,12 @@ def choose_lr(lrs: list[float] | np.ndarray, losses: list[float] | np.ndarray) -
         side = "below" if vertex < x[0] else "above"
         return LrChoice(round_lr(lrs[best]), f"the scan's best rate: the parabola's minimum lies {side} the scanned "
                         "range (widen the scan)", coef, True, diverged)
-    return LrChoice(round_lr(10**vertex), f"minimum of a parabola in log lr through {len(lrs)} scan points", coef,
-                    False, diverged)
+    note = f"minimum of a parabola in log lr through {len(lrs)} scan points"
+    if edge:
+        side = "lowest" if best == 0 else "highest"
+        note += (f"; the lowest measured loss is at the {side} rate scanned, so no measured point brackets the "
+                 "minimum on that side (widen the scan to confirm)")
+    return LrChoice(round_lr(10**vertex), note, coef, edge, diverged)
 
 
 def describe(choice: LrChoice) -> str:

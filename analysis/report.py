@@ -19,6 +19,7 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -30,7 +31,7 @@ from analysis.memorisation import memorisation_summary, memorisation_table
 from analysis.plots import PLOTS, plot_attention, plot_kernels, plot_scaling, plot_stability, read_kernel_benchmarks
 from analysis.plots.sigma import plot_sigma
 from analysis.plots.style import GUARD_MARK
-from analysis.study import AXIS_SECONDS, check_one_recipe, completed_runs, incomplete_runs, read_at
+from analysis.study import AXIS_FLOPS, AXIS_SECONDS, check_one_recipe, completed_runs, incomplete_runs, read_at
 from analysis.tables import (
     data_table,
     foldbench_table,
@@ -40,6 +41,9 @@ from analysis.tables import (
     write_table,
 )
 from analysis.trajectory import structure_trajectories, trajectory_summary, trajectory_table
+
+if TYPE_CHECKING:
+    from analysis.laws_report import LawsSection
 
 SECONDARY = ("val/lddt", "val/contact_precision", "val/contact_precision_sep12", "val/smooth_lddt",
              "val/loss_diffusion", "val/distogram_ce")
@@ -122,7 +126,7 @@ def build_report(
             # Training curves of each configuration's longest run; laws are fitted on complete runs only (below).
             trunks = frame[frame["study_role"].isin(["trunk", ""])] if "study_role" in frame else frame
             report.figures["curves"] = plot_scaling(
-                trunks, out, metrics=metrics, draw_laws=False,
+                trunks, out, metrics=metrics, draw_laws=False, stem="curves",
                 finals_title="at the end of each configuration's longest run\n(matched compute and steps: the answer)")
             if sigma_columns(frame):
                 report.figures["sigma"] = plot_sigma(frame, out)
@@ -234,8 +238,10 @@ def _laws(report: Report, frame: pd.DataFrame, structures: pd.DataFrame | None, 
                                         "fitted")
     names = ["laws"]
     if section.optima:
-        report.tables["optima"] = write_table(section.optima_rows(), out, "optima", "Compute-optimal "
-                                              "configuration per FLOPs budget, with its resampled interval")
+        report.tables["optima"] = write_table(_optima_with_family_verdict(section, report.answers), out, "optima",
+                                              "Compute-optimal configuration per FLOPs budget, with its resampled "
+                                              "interval; the verdict that counts is the pairwise one of the answer "
+                                              "(Holm over the budget's pairs)")
         names.append("optima")
     if section.ladders:
         report.tables["ladder"] = write_table(section.ladder_rows(), out, "ladder", "Structure metric as a function "
@@ -244,6 +250,20 @@ def _laws(report: Report, frame: pd.DataFrame, structures: pd.DataFrame | None, 
     report.figures.update(section.figures)
     report.laws = section.lines()
     report.sections.append(("Scaling laws and compute-optimal advice", names, list(section.figures)))
+
+
+def _optima_with_family_verdict(section: LawsSection, answers: list[StudyAnswer]) -> pd.DataFrame:
+    """The optima table with its lone best-vs-runner-up verdict renamed for what it is, and the answer's verdict of
+    the same pair at the same budget (Welch, Holm over the budget's family, bootstrap) beside it."""
+    table = section.optima_rows().rename(columns={"verdict": "best vs runner-up alone (no multiplicity correction)"})
+    families = {f.point.value: f for a in answers for f in a.of(a.primary, AXIS_FLOPS)}
+    verdicts = []
+    for optimum in section.optima:  # the table's rows, in order
+        family = families.get(optimum.budget)
+        pair = {optimum.best, optimum.runner_up}
+        c = next((c for c in family.comparisons if {c.a, c.b} == pair), None) if family else None
+        verdicts.append(c.verdict() if c is not None else "")
+    return table.assign(**{"pairwise verdict (the answer's)": verdicts})
 
 
 def _detail_tables(report: Report, frame: pd.DataFrame, metrics: tuple[str, ...]) -> None:

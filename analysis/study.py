@@ -40,7 +40,7 @@ _NOT_RECIPE = ("train.lr", "train.max_steps", "train.milestone_steps", "train.mi
                "train.checkpoint_every", "train.keep_checkpoints", "train.log_every", "train.val_every",
                "train.val_log_points", "train.val_lddt_every", "train.threads", "train.val_train_probe")
 _RECIPE_PREFIXES = ("data.", "train.", "model.sampler.", "model.miniature", "model.policy.",
-                    "model.transformer_block_order")
+                    "model.transformer_block_order", "model.zero_init_conditioning")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ deduplicated by storage), i.e. the activation memory a GPU would hold at the end
 checkpointing the recomputed blocks save nothing during the forward, so the number is what stays alive; the
 transient peak of one recomputed block comes on top in backward. Step time: forward + backward, median of 3.
 
-    python benchmarks/bench_memory_policy.py [--tokens 96] [--c-z 32] [--blocks 4]
+    python benchmarks/bench_memory_policy.py [--tokens 96] [--c-z 32] [--blocks 4] [--msa-rows 16]
 """
 
 from __future__ import annotations
@@ -53,16 +53,18 @@ def main() -> None:
     ap.add_argument("--c-z", type=int, default=32)
     ap.add_argument("--blocks", type=int, default=4)
     ap.add_argument("--diffusion-batch", type=int, default=8)
+    ap.add_argument("--msa-rows", type=int, default=16)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    batch = collate([random_example(args.tokens, atoms_per_token=8, n_msa=16, seed=0)])
-    example = ExampleSize(args.tokens, args.tokens * 8, 16)
+    batch = collate([random_example(args.tokens, atoms_per_token=8, n_msa=args.msa_rows, seed=0)])
+    example = ExampleSize(args.tokens, args.tokens * 8, args.msa_rows)
     print("| setting | saved for backward MB | estimate MB (activations) | fwd+bwd s |\n|---|---|---|---|")
     for name, policy in SETTINGS.items():
         model_raw = {"preset": "base", "miniature": True, "c_z": args.c_z, "c_m": 16, "tri_att_head_dim": 8,
                      "n_pairformer_blocks": args.blocks, "n_msa_blocks": 1, "policy": policy}
-        config = RunConfig.model_validate({"model": model_raw, "data": {"crop_size": args.tokens,
-                                                                        "max_msa_rows": 16}})
+        config = RunConfig.model_validate({"model": model_raw, "data": {
+            "crop_size": args.tokens, "max_msa_rows": args.msa_rows,
+            "max_msa_rows_cached": max(args.msa_rows, 1024)}})
         torch.manual_seed(0)
         model = SeedFold(config.model.architecture()).train()
         times, measured = [], 0.0

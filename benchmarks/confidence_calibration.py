@@ -197,7 +197,7 @@ def main() -> None:
     for k in range(args.fresh_heads):
         fresh = copy.deepcopy(loaded.model.confidence_head)
         torch.manual_seed(1000 + k)
-        apply_init(fresh, loaded.model.config.init)
+        apply_init(fresh, loaded.model.config.init, zero_conditioning=loaded.model.config.zero_init_conditioning)
         heads.append(fresh.eval())
     batches = examples(config, args.eval_tokens, args.crops, args.seed)
     collected = collect(loaded.model, heads, batches, 1, args.samples, args.seed)

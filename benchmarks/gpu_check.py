@@ -5,9 +5,13 @@ under its own time limit):
               forward and forward+backward ms (median of CUDA-event timings) and peak memory above the inputs,
               n = 256 … 2,048, H = 4 and 16, d = 32, bf16, B = 1, all n rows of the pair tensor
     trifast   the same sizes through trifast's vanilla kernel (registry package), if importable
+    cueq      the same sizes through NVIDIA cuEquivariance's vanilla kernel (kernel_impl=cueq), if importable
     train     a miniature for 50 steps with kernel_impl=triton and with kernel_impl=torch, same seed: loss curves
               and their largest relative difference
     report    gpu_check.json and gpu_check.md from the section files (and the GPU tests' JUnit XML)
+
+Every timed row carries the roofline's ideal time for the device (``models.kernels.roofline``: H100 or A100
+by name, else none) and the report prints measured / ideal.
 
 ``--dry`` runs every section on CPU at tiny sizes, the kernels under the Triton interpreter, so the script is
 tested without a GPU (tests/benchmarks/test_gpu_check.py); a dry report says so in its first line.
@@ -91,6 +95,17 @@ def _measure(call, tensors, repeats: int, device: str) -> dict:
     return row
 
 
+def _ideal(row: dict, device: str) -> dict:
+    """The roofline's ideal fwd and fwd+bwd ms of a row's problem on this GPU (None off H100 / A100)."""
+    from models.kernels.roofline import attention_total, device_for
+
+    gpu = device_for(torch.cuda.get_device_name()) if device == "cuda" else None
+    if gpu is None or row["variant"] == "additive":
+        return {"ideal_fwd_ms": None, "ideal_fwd_bwd_ms": None}
+    costs = attention_total(row["variant"], row["n"], row["heads"], row["head_dim"])
+    return {f"ideal_{k}_ms": c.ideal_s(gpu) * 1e3 for k, c in costs.items()}
+
+
 def section_kernels(p: dict, device: str):
     """Yields one row per (n, H, variant, impl)."""
     from models.kernels import triangle_attention
@@ -105,7 +120,7 @@ def section_kernels(p: dict, device: str):
                         return triangle_attention(q, k, v, bias, mask, variant=variant, impl=impl)
 
                     row = dict(variant=variant, impl=impl, n=n, heads=h, head_dim=p["head_dim"], dtype=p["dtype"])
-                    yield row | _measure(call, (q, k, v, bias), p["repeats"], device)
+                    yield row | _measure(call, (q, k, v, bias), p["repeats"], device) | _ideal(row, device)
 
 
 def section_trifast(p: dict, device: str):
@@ -126,7 +141,26 @@ def section_trifast(p: dict, device: str):
             tensors = [t.transpose(1, 2).contiguous() for t in (q, k, v)] + [bias]
             row = dict(variant="vanilla", impl="trifast", n=n, heads=h, head_dim=p["head_dim"], dtype=p["dtype"])
             yield row | _measure(lambda q, k, v, b, pad=~mask: trifast_attention(q, k, v, b, pad), tensors,
-                                 p["repeats"], device)  # fmt: skip
+                                 p["repeats"], device) | _ideal(row, device)  # fmt: skip
+
+
+def section_cueq(p: dict, device: str):
+    """Yields one row per (n, H) through cuEquivariance (the dispatcher's impl="cueq"), or why it was skipped."""
+    from models.kernels.cueq import cueq_unavailable
+
+    why = cueq_unavailable(device)
+    if why:
+        yield {"impl": "cueq", "skipped": why}
+        return
+    from models.kernels import triangle_attention
+
+    dtype = getattr(torch, p["dtype"])
+    for n in p["lengths"]:
+        for h in p["heads"]:
+            q, k, v, bias, mask = _inputs(n, h, p["head_dim"], dtype, device)
+            row = dict(variant="vanilla", impl="cueq", n=n, heads=h, head_dim=p["head_dim"], dtype=p["dtype"])
+            call = lambda q, k, v, b, mask=mask: triangle_attention(q, k, v, b, mask, variant="vanilla", impl="cueq")  # noqa: E731
+            yield row | _measure(call, (q, k, v, bias), p["repeats"], device) | _ideal(row, device)
 
 
 def _train(kernel_impl: str, steps: int, device: str, root: Path) -> list[float]:
@@ -172,6 +206,14 @@ def _tests_summary(xml: Path) -> dict:
     return {"ran": True} | {k: int(suite.get(k, 0)) for k in keys} | {"time_s": float(suite.get("time", 0))}
 
 
+def _ratio(row: dict, key: str) -> str:
+    """measured / ideal (the roofline's) for ``key`` "fwd" or "fwd_bwd"; "–" without an ideal or a time."""
+    measured, ideal = row.get(f"{key}_ms"), row.get(f"ideal_{key}_ms")
+    if not isinstance(measured, int | float) or not ideal:
+        return "–"
+    return f"{measured / ideal:.1f}×"
+
+
 def _cell(v) -> str:
     return "–" if v is None else v if isinstance(v, str) else f"{v:.2f}"
 
@@ -179,22 +221,25 @@ def _cell(v) -> str:
 def report(out: Path, dry: bool) -> dict:
     sections = {name: json.loads((out / f"{name}.json").read_text()) if (out / f"{name}.json").exists()
                 else {"missing": "section did not finish (time limit or error; see its log)"}
-                for name in ("kernels", "trifast", "train")}  # fmt: skip
+                for name in ("kernels", "trifast", "cueq", "train")}  # fmt: skip
     result = {"dry": dry, "tests": _tests_summary(out / "gpu_tests.xml")} | sections
     lines = [f"# GPU check{' — DRY RUN on CPU (tiny sizes, interpreter): not a measurement' if dry else ''}", ""]
     env = sections["kernels"].get("env", {})
     lines += [f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}; triton {env.get('triton', '?')}", ""]
     t = result["tests"]
     lines += [f"GPU tests: {t}" if t["ran"] else "GPU tests: not run", ""]
-    rows = sections["kernels"].get("rows", []) + [r for r in sections["trifast"].get("rows", []) if "n" in r]
-    lines += ["| variant | impl | n | H | fwd ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB |",
-              "|---|---|---|---|---|---|---|---|"]
+    rows = sections["kernels"].get("rows", []) + [r for name in ("trifast", "cueq")
+                                                  for r in sections[name].get("rows", []) if "n" in r]  # fmt: skip
+    lines += ["| variant | impl | n | H | fwd ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB "
+              "| fwd / ideal | fwd+bwd / ideal |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in sorted(rows, key=lambda r: (r["variant"], r["heads"], r["n"], r["impl"])):
         lines.append(f"| {r['variant']} | {r['impl']} | {r['n']} | {r['heads']} | {_cell(r['fwd_ms'])} | "
-                     f"{_cell(r['fwd_bwd_ms'])} | {_cell(r['fwd_peak_mib'])} | {_cell(r['fwd_bwd_peak_mib'])} |")
-    for r in sections["trifast"].get("rows", []):
-        if "skipped" in r:
-            lines += ["", f"trifast: skipped ({r['skipped']})"]
+                     f"{_cell(r['fwd_bwd_ms'])} | {_cell(r['fwd_peak_mib'])} | {_cell(r['fwd_bwd_peak_mib'])} | "
+                     f"{_ratio(r, 'fwd')} | {_ratio(r, 'fwd_bwd')} |")  # fmt: skip
+    for name in ("trifast", "cueq"):
+        for r in sections[name].get("rows", []):
+            if "skipped" in r:
+                lines += ["", f"{name}: skipped ({r['skipped']})"]
     for r in sections["train"].get("rows", []):
         lines += ["", f"Training {r['steps']} steps, kernel_impl=triton vs torch: largest relative loss difference "
                   f"{r['max_rel_diff']:.3g}, at the last step {r['final_rel_diff']:.3g}; triton run params "
@@ -214,7 +259,7 @@ def report(out: Path, dry: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("section", choices=("kernels", "trifast", "train", "report"))
+    parser.add_argument("section", choices=("kernels", "trifast", "cueq", "train", "report"))
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--dry", action="store_true")
     args = parser.parse_args()
@@ -232,7 +277,8 @@ def main() -> None:
 
     env = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu (dry)", "torch": torch.__version__,
            "triton": triton.__version__}  # fmt: skip
-    section = {"kernels": section_kernels, "trifast": section_trifast, "train": section_train}[args.section]
+    section = {"kernels": section_kernels, "trifast": section_trifast, "cueq": section_cueq,
+               "train": section_train}[args.section]  # fmt: skip
     rows = []
     for row in section(p, device):  # rewritten after every row: a section cut by its time limit keeps its rows
         rows.append(row)

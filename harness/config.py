@@ -265,7 +265,8 @@ HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
 # (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
 # runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
 # omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.
-LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),)
+LEGACY_VALUES: tuple[tuple[str, str, Any], ...] = (("model", "transformer_block_order", "parallel"),
+                                                   ("model", "zero_init_conditioning", False))
 
 
 class InitFrom(BaseModel):
@@ -328,6 +329,16 @@ class RunConfig(BaseModel):
                 raise ValueError(f"init_from.step={self.init_from.step}: a branch starts in the stable phase, "
                                  f"between the end of the warmup ({self.train.warmup_steps}) and its own cooldown "
                                  f"({start})")
+        return self
+
+    @model_validator(mode="after")
+    def _cueq_can_run(self) -> RunConfig:
+        if self.model.kernel_impl == "cueq":
+            from models.kernels.cueq import cueq_config_error
+
+            problem = cueq_config_error(self.model.triangle_attention, self.train.accelerator)
+            if problem:
+                raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

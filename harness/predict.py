@@ -22,6 +22,9 @@ import yaml
 from harness.config import RunConfig, load_record
 from harness.errors import HarnessError
 
+# AF3's num_recycles at inference: trunk passes after the first (its code runs num_recycles + 1 passes).
+INFERENCE_RECYCLES = 10
+
 
 class CheckpointError(HarnessError):
     """A checkpoint or run folder that cannot be used for prediction."""
@@ -199,7 +202,7 @@ def predict(
     n_samples: int = 5,
     seeds: list[int] | None = None,
     n_steps: int = 200,
-    n_cycles: int | None = None,
+    n_recycles: int = INFERENCE_RECYCLES,
     msa_dir: Path | None = None,
     use_ema: bool = True,
     device: str = "auto",
@@ -210,7 +213,9 @@ def predict(
 
     Seeds: ``seeds`` if given, else an AF3 JSON job's ``modelSeeds``, else ``[0]``. ``chunk_size``: rows per
     chunk of the triangle operations; None chooses from each target's size (:func:`auto_chunk_size`).
-    ``step_scale``: the sampler's η instead of the run's ``model.sampler.step_scale``.
+    ``step_scale``: the sampler's η instead of the run's ``model.sampler.step_scale``. ``n_recycles``: recycling
+    iterations as AF3 counts them (``num_recycles``: trunk passes after the first; AF3 infers with 10), whatever
+    the run trained with (``train.max_cycles`` trunk passes at most).
     With a trained confidence head (the run's ``train.confidence_loss``) every sample carries AF3's ranking
     score; otherwise the samples keep their order (``ranking_score`` = -sample index, so top-1 is the first)
     and the confidences JSON says that ranking is unavailable.
@@ -221,7 +226,9 @@ def predict(
 
     dev = resolve_device(device)
     loaded = load_model(checkpoint, use_ema=use_ema, device=dev)
-    cycles = n_cycles or loaded.config.train.max_cycles
+    if n_recycles < 0:
+        raise ValueError(f"n_recycles={n_recycles}; expected >= 0")
+    cycles = n_recycles + 1  # trunk passes
     if step_scale is not None:
         from harness.config import parse_config
         from models.config import SamplerConfig
@@ -238,7 +245,8 @@ def predict(
             batch = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in target.batch.items()}
             run_info = {"checkpoint_step": loaded.step, "ema": loaded.ema, "device": str(dev), "chunk_size": chunk,
                         "kernel_impl": loaded.config.model.kernel_impl, "sampler_steps": n_steps,
-                        "recycling_cycles": cycles, "sampler": loaded.model.config.sampler.model_dump()}
+                        "recycles": n_recycles, "trunk_passes": cycles,
+                        "sampler": loaded.model.config.sampler.model_dump()}
             if target.msa_sources:
                 run_info["msa"] = target.msa_sources
             if target.notes:

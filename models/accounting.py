@@ -275,7 +275,9 @@ def forward_flops(
     """
     cfg, n, a, s = config, n_tokens, n_atoms, n_msa
     c_s, c_z, s_in, p = cfg.c_s, cfg.c_z, cfg.s_inputs_dim, n * n
-    relpos = _mm(p, RelativePositionEncoding.n_features(cfg.max_relative_idx, cfg.max_relative_chain), c_z)
+    # The relative-position encoding is embedding lookups (models.modules.relpos): no matrix multiply, where AF3's
+    # one-hot formulation would count 2·N²·139·c_z.
+    relpos = 0.0
     out: dict[str, float] = {}
     out["input_embedder"] = (
         _atom_encoder_flops(cfg, n, a, 1, s_in - 65, False)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.policy import MemoryPolicy
 
 TriangleAttentionVariant = Literal["vanilla", "additive", "gated"]
-KernelImpl = Literal["auto", "torch", "triton"]
+KernelImpl = Literal["auto", "torch", "triton", "cueq"]
 BlockOrder = Literal["sequential", "parallel"]
 
 
@@ -95,6 +95,10 @@ class ModelConfig(BaseModel):
     init: Literal["af3", "torch_default"] = Field(
         "af3", description="parameter init: AF3's (LeCun normal, zero gates and final projections) or PyTorch's"
     )
+    zero_init_conditioning: bool = Field(
+        True, description="AF3's zero init of the conditioning layers (AdaLN scale and shift, the diffusion and "
+        "atom blocks' output gates, the trunk -> atom projections; models.init); false: LeCun there, as runs "
+        "recorded before this key")
     use_confidence_head: bool = True
     confidence_pair_readout: bool = Field(
         False, description="add each token's masked mean over j of the confidence head's final pair "

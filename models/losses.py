@@ -1,6 +1,7 @@
 """Training losses of AF3 (SPEC.md §2.7), all computed in fp32:
 
-L = α_diff·(L_mse + L_bond + L_smooth_lddt) + α_disto·L_disto + α_conf·(L_plddt + L_pae + L_pde + L_resolved).
+L = α_diff·(L_mse + α_bond·L_bond + L_smooth_lddt) + α_disto·L_disto + α_conf·(L_plddt + L_pae + L_pde + L_resolved),
+where L_mse and L_bond each carry the copy's noise-level weight (σ²+σ_d²)/(σσ_d)² (AF3 SI eq. 6).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def edm_weight(sigma: Tensor, sigma_data: float) -> Tensor:
+    """(σ²+σ_d²)/(σσ_d)², the noise-level weight of L_MSE and L_bond in AF3's diffusion loss (SI eq. 6:
+    L = w(σ)·(L_MSE + α_bond·L_bond) + L_smooth_lddt). sigma (B, D) Å -> (B, D) Å⁻²."""
+    return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+
+
 def mse_loss(x_pred: Tensor, x_true: Tensor, sigma: Tensor, batch: dict, sigma_data: float) -> Tensor:
     """Weighted aligned MSE, per (example, copy) scaled by (σ²+σ_d²)/(σσ_d)², averaged.
 
@@ -51,8 +58,7 @@ def mse_loss(x_pred: Tensor, x_true: Tensor, sigma: Tensor, batch: dict, sigma_d
     aligned = weighted_rigid_align(x_true, x_pred, w_copies)
     per_atom = w[:, None] * (x_pred.float() - aligned).pow(2).sum(-1)
     per_copy = per_atom.sum(-1) / (3.0 * mask.float().sum(-1, keepdim=True).clamp(min=1.0))
-    scale = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
-    return (per_copy * scale).mean()
+    return (per_copy * edm_weight(sigma, sigma_data)).mean()
 
 
 MAX_BOND_LENGTH = 2.6  # Å; a polymer atom farther than this from its bonded ligand atom is not the bond partner
@@ -106,16 +112,25 @@ def bonded_atom_pairs(batch: dict[str, Tensor], *, polymer_bonds: bool = True) -
     return l_out, m_out, valid
 
 
-def bond_loss(x_pred: Tensor, x_true: Tensor, batch: dict, *, polymer_bonds: bool = True) -> Tensor:
+def bond_loss(x_pred: Tensor, x_true: Tensor, batch: dict, *, polymer_bonds: bool = True,
+              sigma: Tensor | None = None, sigma_data: float = 16.0) -> Tensor:
     """AF3 L_bond: mean over bonded atom pairs (see :func:`bonded_atom_pairs`) of
-    (|x_l - x_m| - |x*_l - x*_m|)², Å²; 0 without bonds. x_pred, x_true (B, D, A, 3)."""
+    (|x_l - x_m| - |x*_l - x*_m|)², Å²; 0 without bonds. x_pred, x_true (B, D, A, 3).
+
+    With ``sigma`` (B, D) it is the term of the diffusion loss: per (example, copy) the mean over its bonds
+    (0 for an example without bonds) times the copy's noise-level weight ``edm_weight`` (AF3 SI eq. 6 puts
+    L_bond inside that weight, beside L_MSE), averaged over examples and copies like :func:`mse_loss`."""
     li, mi, valid = bonded_atom_pairs(batch, polymer_bonds=polymer_bonds)
     resolved = batch["gt_atom_mask"] & batch["atom_mask"]
     valid = valid & torch.gather(resolved, 1, li) & torch.gather(resolved, 1, mi)
     if not bool(valid.any()):
         return x_pred.new_zeros(())
     err = (pair_distances(x_pred.float(), li, mi) - pair_distances(x_true.float(), li, mi)).pow(2)
-    return _masked_mean(err, valid[:, None].expand_as(err))
+    if sigma is None:
+        return _masked_mean(err, valid[:, None].expand_as(err))
+    v = valid[:, None].float()  # (B, 1, P)
+    per_copy = (err * v).sum(-1) / v.sum(-1).clamp(min=1.0)  # (B, D)
+    return (per_copy * edm_weight(sigma, sigma_data)).mean()
 
 
 def distogram_loss(logits: Tensor, batch: dict) -> Tensor:
@@ -223,7 +238,8 @@ def compute_losses(
         nucleotide = atom_flags(batch, "is_dna") | atom_flags(batch, "is_rna")
         out = {
             "mse": mse_loss(x_pred, x_true, outputs["sigma"].float(), batch, sigma_data),
-            "bond": bond_loss(x_pred, x_true, batch, polymer_bonds=polymer_bonds),
+            "bond": bond_loss(x_pred, x_true, batch, polymer_bonds=polymer_bonds, sigma=outputs["sigma"].float(),
+                              sigma_data=sigma_data),
             "smooth_lddt": smooth_lddt_loss(x_pred, x_true, mask, nucleotide).mean(),
             "distogram": distogram_loss(outputs["distogram_logits"], batch),
         }

@@ -36,7 +36,7 @@ class SeedFold(nn.Module):
         self.distogram_head = DistogramHead(c_z, config.n_distogram_bins)
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None
-        apply_init(self, config.init)
+        apply_init(self, config.init, zero_conditioning=config.zero_init_conditioning)
         self.chunk_size: int | None = None
         self.set_chunk_size(config.chunk_size)
 

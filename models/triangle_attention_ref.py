@@ -12,6 +12,14 @@ Variants (SPEC.md §2.5); q is scaled by D**-0.5 in all of them:
               right-product trick (O(J·D²) per row) and the second is one (J×J)·(J×D) product per head shared
               by all rows, so the (B, I, H, J, J) tensor is never built
     gated     (φ(q) φ(k)ᵀ ⊙ σ(bias)) v
+
+The D**-0.5 on q is a deviation in the additive form, where SeedFold's formula has none: ReLU is positively
+homogeneous, so φ(q/√D) = φ(q)/√D and the linear term enters at 1/√D of the paper's weight against ψ(bias)·v.
+It is kept on purpose: the learnt q projection can absorb any constant factor (the same function class), so it
+changes only the starting balance of the two terms (at init the linear term is √D ≈ 5.7x smaller for D = 32)
+and the step size of that factor, not what the model can express; the recorded additive runs were trained with
+it and the Triton kernels compute it the same way. In the gated form the factor is uniform over the scores and
+the LayerNorm after the attention removes it; in the vanilla form it is AF3's softmax temperature.
 """
 
 from __future__ import annotations

@@ -14,4 +14,16 @@ PYEOF
 then
     "$PY" -m pip install --quiet "torch==2.13.0"
 fi
+# pyproject.toml accepts every Triton a supported torch pins, so pip keeps the one a CUDA torch brought.
 "$PY" -m pip install --quiet -e ".[dev]"
+"$PY" - <<'PYEOF'
+import importlib.metadata as metadata
+
+import torch
+
+try:
+    triton = metadata.version("triton")
+except metadata.PackageNotFoundError:
+    triton = "not installed"
+print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), triton {triton}")
+PYEOF

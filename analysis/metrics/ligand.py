@@ -6,8 +6,9 @@
   automorphisms of the ligand (bond graph from the CCD via the structure's bonds; element-preserving).
 - lDDT-PLI: over ligand–polymer atom pairs, the fraction of thresholds {0.5, 1, 2, 4} Å that |Δd| stays
   below, maximised over the same automorphisms. Pairs: reference pairs closer than 6 Å, plus (with
-  ``add_mdl_contacts``, OpenStructure 2.8's default) pairs closer than 6 Å in the model only, which then count
-  against the model unless their reference distance is within the thresholds. Missing model polymer atoms count
+  ``add_mdl_contacts``, newer OpenStructure's default; not FoldBench's, see ``analysis.conventions``) pairs
+  closer than 6 Å in the model only, which then count against the model unless their reference distance is
+  within the thresholds. Missing model polymer atoms count
   as not preserved; model-only contacts are formed only by model atoms that have a reference counterpart.
 - Symmetric side chains (ASP, GLU, LEU, VAL, ARG, PHE, TYR) of the binding site take, per residue and per
   ligand automorphism, the naming that scores better, as OpenStructure does before lDDT-PLI; with model
@@ -257,9 +258,9 @@ def ligand_pose(
 ) -> LigandScore:
     """Score the model's pose of one reference ligand (the best-scoring model copy if it has several).
 
-    ``add_mdl_contacts``: also count model-only contacts in lDDT-PLI. Off in this function (the plain
-    reference-contact metric); FoldBench-style evaluation (``analysis.eval.EvalOptions``, ``harness eval``) turns
-    it on, as OpenStructure 2.8's ``LDDTPLIScorer`` does by default.
+    ``add_mdl_contacts``: also count model-only contacts in lDDT-PLI. Off by default (the plain
+    reference-contact metric, as FoldBench scored it); ``harness eval --convention ost-latest`` turns it on, as
+    newer OpenStructure releases do by default (``analysis.conventions``).
     ``resolve_symmetry``: resolve symmetric binding-site side-chain names (OpenStructure does).
     Raises :class:`CorrespondenceError` when the ligand is absent from either structure, a model copy lacks
     ligand atoms, or fewer than 3 binding-site anchors can be paired.

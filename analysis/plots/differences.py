@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
 
 from analysis.answer import StudyAnswer
 from analysis.inference import higher_is_better
@@ -16,7 +17,7 @@ from analysis.plots.style import new_figure, save, styled
 
 COLOURS = {"medium": "#4a90c8", "large": "#1f4e79", "deep_pairformer": "#e08a2c", "deep_structure": "#3a9a4a",
            "additive": "#8e44ad", "gated": "#c0392b"}
-LOSS_LABELS = {"val/loss": "val/loss (4 x diffusion + 0.03 x distogram, validation set)"}
+LOSS_LABELS = {"val/loss": "val/loss = 4 x diffusion loss + 0.03 x distogram CE, on the validation set"}
 
 
 @styled
@@ -32,7 +33,7 @@ def plot_differences(answer: StudyAnswer, out_dir: str | Path, reference: str = 
         families = answer.of(metric, axis)
         ref_here = ref or families[0].comparisons[0].b
         others = sorted({g for f in families for c in f.comparisons for g in (c.a, c.b)} - {ref_here})
-        offsets = np.linspace(-0.04, 0.04, max(1, len(others)))
+        offsets = np.linspace(-0.025, 0.025, max(1, len(others)))
         for off, group in zip(offsets, others, strict=True):
             xs, ys, lo, hi, done = [], [], [], [], []
             for f in families:
@@ -56,13 +57,15 @@ def plot_differences(answer: StudyAnswer, out_dir: str | Path, reference: str = 
             handles[group] = Line2D([], [], color=colour, marker="o", label=f"{group} − {ref_here}")
         ax.axhline(0.0, color="black", lw=0.8)
         ax.set_xscale("log")
-        unit = {"matched compute (FLOPs)": "training FLOPs", "matched steps": "optimizer steps",
-                "matched device-seconds": "measured device-seconds"}[axis]
-        ax.set_xlabel(f"budget ({unit})")
+        budgets = [f.point.value for f in families]
+        ax.set_xticks(budgets, [f.point.label.replace(" ", "\n", 1) for f in families], fontsize=8)
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(budgets) == 1:
+            ax.set_xlim(budgets[0] / 1.25, budgets[0] * 1.25)
+        ax.set_xlabel(f"budget ({axis}); every run complete at its budget", fontsize=8)
         better = "higher" if higher_is_better(metric) else "lower"
-        ax.set_ylabel(f"difference in {LOSS_LABELS.get(metric, metric)}\n({better} = better than {ref_here})",
-                      fontsize=8)
-        ax.set_title(f"{axis}: each run complete at its budget", fontsize=9)
+        ax.set_ylabel(f"{metric}: configuration − {ref_here}\n({better} = better than {ref_here})", fontsize=8)
+        ax.set_title(LOSS_LABELS.get(metric, metric), fontsize=8)
     handles["resolved"] = Line2D([], [], color="grey", marker="o", lw=0, label="resolved (Holm, bootstrap)")
     handles["not"] = Line2D([], [], color="grey", marker="o", mfc="white", lw=0, label="not resolved")
     fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(4, len(handles)), fontsize=8,

@@ -50,9 +50,14 @@ def command(
     nonstandard: str = typer.Option(
         "parent", "--nonstandard", help="parent (map modified residues to their parent, as OpenStructure) or keep."
     ),
-    pli_model_contacts: bool = typer.Option(
-        True, "--pli-model-contacts/--no-pli-model-contacts",
-        help="lDDT-PLI also penalises model-only contacts (OpenStructure's add_mdl_contacts, its default).",
+    convention: str | None = typer.Option(
+        None, "--convention", help="Scoring convention: foldbench (default; OpenStructure 2.8 as FoldBench ran "
+        "it: lDDT-PLI over reference contacts only) or ost-latest (newer OpenStructure: model-only contacts "
+        "penalised too).",
+    ),
+    pli_model_contacts: bool | None = typer.Option(
+        None, "--pli-model-contacts/--no-pli-model-contacts",
+        help="lDDT-PLI also penalises model-only contacts: the same as --convention ost-latest / foldbench.",
     ),
     strict_chains: bool = typer.Option(
         False, "--strict-chains", help="Map chains by id only (renamed chains fail) instead of by sequence."
@@ -60,6 +65,7 @@ def command(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: PREDICTIONS/eval)."),
 ) -> None:
     """Score predictions against references (lDDT, DockQ, ligand RMSD) into FoldBench-style tables."""
+    from analysis.conventions import CONVENTIONS
     from analysis.eval import SELECTIONS, EvalOptions, TargetsFileError, evaluate_all, load_targets, summarize
 
     if select not in SELECTIONS:
@@ -75,7 +81,7 @@ def command(
             strict=strict_chains,
             nonstandard=nonstandard,
             lddt_scopes=tuple(dict.fromkeys(lddt_scopes)),
-            add_mdl_contacts=pli_model_contacts,
+            convention=_convention(convention, pli_model_contacts),
             layout=layout,
         )
     except ValueError as err:
@@ -86,12 +92,15 @@ def command(
         raise EvalInputError(str(err)) from err
     raw, samples = evaluate_all(target_list, predictions, select=select, options=options)
     summary = summarize(raw)
+    summary["convention"] = options.convention
     out = out or predictions / "eval"
     out.mkdir(parents=True, exist_ok=True)
     raw.to_csv(out / "raw.csv", index=False)
     samples.drop(columns=["primary"]).to_csv(out / "samples.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     _print_summary(summary, select)
+    console.print(f"convention: {options.convention} ({CONVENTIONS[options.convention].description})",
+                  highlight=False)
     for _, row in raw[raw["status"] != "ok"].iterrows():
         console.print(f"[yellow]{row['status']}[/yellow] {row['target_id']}: {row['error']}", highlight=False)
     unmapped = raw[raw["unmapped_interfaces"].fillna("").astype(str).str.len() > 0]
@@ -115,6 +124,20 @@ def command(
             highlight=False,
         )
         raise typer.Exit(EXIT_TARGETS_FAILED)
+
+
+def _convention(name: str | None, model_contacts: bool | None) -> str:
+    """The convention named by ``--convention`` and/or ``--[no-]pli-model-contacts`` (FoldBench's when neither);
+    the two must agree."""
+    from analysis.conventions import DEFAULT_CONVENTION, convention, convention_for_model_contacts
+
+    if model_contacts is None:
+        return name or DEFAULT_CONVENTION
+    implied = convention_for_model_contacts(model_contacts).name
+    if name is not None and convention(name).name != implied:
+        flag = "--pli-model-contacts" if model_contacts else "--no-pli-model-contacts"
+        raise EvalInputError(f"--convention {name} and {flag} disagree ({flag} is --convention {implied})")
+    return implied
 
 
 def _fmt(value: float, percent: bool = False) -> str:

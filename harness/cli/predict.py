@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harness.cli._common import console
+from harness.predict import INFERENCE_RECYCLES
 
 
 def command(
@@ -20,7 +21,8 @@ def command(
     samples: Annotated[int, typer.Option(min=1, help="diffusion samples per seed")] = 5,
     seed: Annotated[list[int] | None, typer.Option(help="model seeds (repeat for several)")] = None,
     steps: Annotated[int, typer.Option(min=1, help="sampler steps (AF3: 200)")] = 200,
-    cycles: Annotated[int | None, typer.Option(min=1, help="recycling cycles; default train.max_cycles")] = None,
+    recycles: Annotated[int, typer.Option(min=0, help="recycling iterations: trunk passes after the first "
+                                          "(AF3: 10, so 11 passes)")] = INFERENCE_RECYCLES,
     msa_dir: Annotated[Path | None, typer.Option(help="MSAs laid out as for `harness data prepare`")] = None,
     no_ema: Annotated[bool, typer.Option("--no-ema", help="use the raw weights instead of the EMA")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N")] = "auto",
@@ -33,6 +35,6 @@ def command(
     from harness.predict import predict
 
     written = predict(checkpoint, inputs, out, n_samples=samples, seeds=seed or None, n_steps=steps,
-                      n_cycles=cycles, msa_dir=msa_dir, use_ema=not no_ema, device=device, chunk_size=chunk_size,
+                      n_recycles=recycles, msa_dir=msa_dir, use_ema=not no_ema, device=device, chunk_size=chunk_size,
                       step_scale=step_scale)
     console.print(f"wrote {len(written)} predictions under {out}")

@@ -66,6 +66,14 @@ def is_cache(path: Path) -> bool:
     return json.loads(manifest.read_text()).get("version") == CACHE_VERSION
 
 
+def prepared_msa_rows(path: str | Path) -> int | None:
+    """MSA rows per example that the prepared cache at ``path`` keeps (None: not a complete cache)."""
+    if not is_cache(Path(path)):
+        return None
+    settings = json.loads((Path(path) / MANIFEST).read_text()).get("settings", {})
+    return int(settings["max_msa_rows"]) if "max_msa_rows" in settings else None
+
+
 def build_example(
     path: str | Path,
     msa_dir: str | Path | None,

@@ -1,8 +1,11 @@
 """``DataConfig``: the ``data:`` section of a run config. Defaults suit CPU miniature runs on the starter set.
 
 Paper values (SPEC.md §2.8): crop 384 tokens (stage 1) / 640 (stage 2), AF3's atom budget 4608 at 384
-tokens, MSA rows up to 16384 in AF3 (subsampled), batch 256 across GPUs; mixture pdb 0.50 /
-afdb_distill 0.08 / mgnify_distill 0.42.
+tokens, batch 256 across GPUs; mixture pdb 0.50 / afdb_distill 0.08 / mgnify_distill 0.42. MSA: AF3 keeps up to
+16,384 rows per example (SI §2.3: the query, species-paired rows, then each chain's own) and its MSA module sees
+a random subset of 1,024 of them (``num_msa`` of its released code); the paper profiles set
+``max_msa_rows_cached: 16384`` and ``max_msa_rows: 1024``. Here the subset is drawn once per example (AF3 draws
+one per recycling iteration; only the last iteration carries gradients).
 
 The atom budget follows the crop: ``max_atoms`` unset means ``crop_size × atoms_per_token`` (AF3: 12 per token,
 4608 atoms at 384 tokens), re-derived for every stage's crop. A budget that would stop a crop before its token
@@ -74,8 +77,9 @@ class DataConfig(BaseModel):
         default_factory=lambda: {"contiguous": 0.2, "spatial": 0.4, "spatial_interface": 0.4},
         description="cropper -> weight (AF3 SI §2.7)",
     )
-    max_msa_rows: int = Field(16, ge=1, description="MSA rows per example (query + sampled rows)")
-    max_msa_rows_cached: int = Field(1024, ge=1, description="MSA rows kept per example in the cache")
+    max_msa_rows: int = Field(16, ge=1, description="MSA rows per example (query + rows sampled without "
+                              "replacement; AF3's MSA module: 1024)")
+    max_msa_rows_cached: int = Field(1024, ge=1, description="MSA rows kept per example in the cache (AF3: 16384)")
     batch_size: int = Field(1, ge=1)
     num_workers: int = Field(0, ge=0)
     samples_per_epoch: int = Field(1000, ge=1, description="training draws per rank per epoch")
@@ -113,6 +117,16 @@ class DataConfig(BaseModel):
         if self.max_msa_rows > self.max_msa_rows_cached:
             raise ValueError(f"data.max_msa_rows={self.max_msa_rows} exceeds data.max_msa_rows_cached="
                              f"{self.max_msa_rows_cached}: the cache keeps fewer rows than a crop would sample")
+        for i, spec in enumerate(self.datasets):
+            if spec.path is None:
+                continue
+            from harness.data.cache import prepared_msa_rows
+
+            kept = prepared_msa_rows(spec.path)
+            if kept is not None and self.max_msa_rows > kept:
+                raise ValueError(f"data.max_msa_rows={self.max_msa_rows} exceeds the {kept} MSA rows per example "
+                                 f"that data.datasets.{i} ({spec.name!r}, cache {spec.path}) was prepared with; "
+                                 f"lower it or prepare the cache with --max-msa-rows {self.max_msa_rows}")
         return self
 
     def atom_budget_for(self, crop_size: int) -> int:

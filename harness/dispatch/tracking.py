@@ -1,8 +1,8 @@
 """MLflow for dispatched jobs: the driver creates each experiment once (INFRA.md: concurrent
 ``set_experiment`` loses runs) and hands its id to jobs; on SLURM a sqlite store is served through a detached
 MLflow server (``harness.tracking.server.serve_detached``), so jobs never write the sqlite file concurrently and
-keep logging when the driver stops. A non-sqlite ``tracking.uri`` (a server or database every node reaches) is
-handed to jobs as it is."""
+keep logging when the driver stops (with credentials when it is bound beyond loopback, ``harness.tracking.auth``).
+A non-sqlite ``tracking.uri`` (a server or database every node reaches) is handed to jobs as it is."""
 
 from __future__ import annotations
 
@@ -28,12 +28,18 @@ class JobTracking:
 
     def _serve(self, config: RunConfig, backend_uri: str) -> str:
         """The server URL for this store. Its port is derived from the store's path, so a driver started again
-        (after Ctrl-C, say) finds the server its still-running jobs log to, or restarts it on the same port."""
+        (after Ctrl-C, say) finds the server its still-running jobs log to, or restarts it on the same port.
+        A server bound beyond loopback requires credentials: this process takes them into its environment, and
+        the jobs it submits inherit them (never on a command line)."""
+        from harness.tracking.auth import is_loopback, use_credentials
         from harness.tracking.server import serve_detached
 
         t = config.tracking
-        return serve_detached(config.runs_dir, backend_uri, port=stable_port(backend_uri), host=t.server_host,
-                              advertise_host=t.advertise_host)
+        url = serve_detached(config.runs_dir, backend_uri, port=stable_port(backend_uri), host=t.server_host,
+                             advertise_host=t.advertise_host)
+        if not is_loopback(t.server_host):
+            use_credentials(config.runs_dir)
+        return url
 
     def experiment_id(self, uri: str, name: str) -> str:
         if (uri, name) not in self._experiments:

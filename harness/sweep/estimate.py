@@ -12,13 +12,13 @@ that training draws uniformly. A run logs the same formula at the sizes it actua
 Analytic memory estimate (GB per GPU, one micro-batch), assumptions: fp32 weights + gradients + Adam moments + EMA
 copy = 20 bytes per parameter. Trunk activations (only the last recycling cycle keeps any) at 2 bytes per value
 under a bf16 trunk, else 4 (block inputs, the fp32 residual stream, at 4): without checkpointing every pair
-block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors; with
-per-block checkpointing every block keeps only its input and one block at a time holds the rest while it is
-recomputed. The diffusion module (fp32) keeps ~20 token-sized (n · c_token) values per transformer block and ~30
-atom-sized (n_atoms · c_atom) values plus the windowed attention logits per atom block (one more of each in the
-sequential block order), per noised copy alive at once (``policy.diffusion_chunk_size``). The losses keep ~7
-(diffusion_batch, n_atoms, n_atoms) fp32 tensors (smooth lDDT) whatever the chunking. Constants measured by
-benchmarks/bench_memory_policy.py (BENCHMARKS.md).
+block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors, and every
+MSA block also ~28 MSA-sized (rows · n · c_m) ones; with per-block checkpointing every block keeps only its input
+and one block at a time holds the rest while it is recomputed. The diffusion module (fp32) keeps ~20 token-sized
+(n · c_token) values per transformer block and ~30 atom-sized (n_atoms · c_atom) values plus the windowed
+attention logits per atom block (one more of each in the sequential block order), per noised copy alive at once
+(``policy.diffusion_chunk_size``). The losses keep ~7 (diffusion_batch, n_atoms, n_atoms) fp32 tensors (smooth
+lDDT) whatever the chunking. Constants measured by benchmarks/bench_memory_policy.py (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ BYTES_PER_PARAM_TRAINING = 20
 # kernels, dropout on): 62 pair-sized tensors plus ~2 H·n³ attention tensors per block; the losses keep ~7
 # (copies, atoms, atoms) fp32 tensors (smooth lDDT's pair distances).
 PAIR_INTERMEDIATES_PER_BLOCK = 62
+# MSA-sized (rows · n · c_m) tensors one MSA block saves for backward besides its pair stack (OuterProductMean,
+# PairWeightedAveraging, transition, dropout): 27.3-28.5 measured with saved-tensor hooks (fp32, 256-512 rows).
+MSA_INTERMEDIATES_PER_BLOCK = 28
 LOSS_ATOM_PAIR_TENSORS = 7
 DIFFUSION_TOKEN_INTERMEDIATES_PER_BLOCK = 20
 ATOM_INTERMEDIATES_PER_BLOCK = 30
@@ -92,11 +95,14 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
     msa = b * s * n * arch.c_m * trunk_bytes
     n_pair_blocks = arch.n_pairformer_blocks + arch.n_msa_blocks
     one_block = PAIR_INTERMEDIATES_PER_BLOCK * pair + logits
+    msa_block = MSA_INTERMEDIATES_PER_BLOCK * msa if arch.n_msa_blocks else 0
     if checkpointed:
-        # The residual stream stays fp32 under autocast: each block's saved input is 4 bytes per value.
-        trunk = n_pair_blocks * pair * 4 / trunk_bytes + arch.n_msa_blocks * msa * 4 / trunk_bytes + one_block
+        # The residual stream stays fp32 under autocast: each block's saved input is 4 bytes per value. One block
+        # at a time is recomputed in backward; an MSA block holds its MSA part on top of its pair part.
+        trunk = (n_pair_blocks * pair * 4 / trunk_bytes + arch.n_msa_blocks * msa * 4 / trunk_bytes + one_block
+                 + msa_block)
     else:
-        trunk = n_pair_blocks * one_block + arch.n_msa_blocks * 10 * msa
+        trunk = n_pair_blocks * one_block + arch.n_msa_blocks * msa_block
     copies = min(diffusion_batch, policy.diffusion_chunk_size or diffusion_batch)
     token = b * copies * n * arch.c_token * 4
     pair_bias = b * n * n * arch.n_diffusion_heads * 4

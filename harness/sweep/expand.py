@@ -140,6 +140,16 @@ def study_design(sweep: SweepFile, profile: str | None, source: str) -> StudyDes
     return prof.study or sweep.study
 
 
+# Settings a study design derives for every run; a `--set` of one would be silently replaced.
+STUDY_SETS = {
+    "train.max_steps": "a study design trains each run to its budget (steps = budget / FLOPs per step); change "
+                       "the profile's study.budgets or study.steps instead",
+    "train.schedule": "a study design trains every run on a warmup-stable-decay schedule that ends at its budget; "
+                      "change study.decay_fraction or study.decay_shape instead",
+    "init_from": "a study design branches its shorter runs off the longest one itself",
+}
+
+
 def expand_runs(sweep: SweepFile, profile: str | None = None, *, source: str = "<sweep>",
                 extra: dict[str, Any] | None = None,
                 lr_source: str | None = None) -> tuple[list[RunSpec], StudyPlan | None]:
@@ -155,6 +165,9 @@ def expand_runs(sweep: SweepFile, profile: str | None = None, *, source: str = "
             raise ConfigError(source, [f"--lr-source {lr_source}: this sweep (profile {profile}) has no study "
                                        "design, so its runs use their own train.lr"])
         return specs, None
+    if problems := [f"--set {key}: {STUDY_SETS[prefix]}" for key in extra or {}
+                    for prefix in STUDY_SETS if key == prefix or key.startswith(prefix + ".")]:
+        raise ConfigError(source, problems)
     name, _ = choose_profile(sweep, profile, source)
     plan = plan_study(specs, design, sweep=sweep.name, profile=name, source=source, lr_source=lr_source)
     if plan.runs is None:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.config import ScheduleConfig
+
 Overrides = dict[str, Any]
 
 
@@ -95,6 +97,11 @@ class StudyDesign(BaseModel):
     scan: LrScan = Field(default_factory=LrScan)
     max_steps: int = Field(100_000, ge=1, description="a budget that needs more steps than this for some "
                            "configuration is rejected")
+
+    @property
+    def schedule(self) -> ScheduleConfig:
+        """The schedule every run of the study trains on (``train.schedule``)."""
+        return ScheduleConfig(kind="wsd", decay_fraction=self.decay_fraction, decay_shape=self.decay_shape)
 
     @field_validator("budgets", "steps")
     @classmethod

@@ -125,7 +125,7 @@ def _study_config(base: RunConfig, *, lr: float, steps: int, design: StudyDesign
     raw.pop("init_from", None)
     train = raw["train"]
     train.update(lr=lr, max_steps=steps,
-                 schedule={"kind": "wsd", "decay_fraction": design.decay_fraction, "decay_shape": design.decay_shape},
+                 schedule=design.schedule.model_dump(mode="json"),
                  milestone_steps=sorted(set(train.get("milestone_steps") or []) | set(milestones)))
     train["milestone_steps"] = [m for m in train["milestone_steps"] if m <= steps]
     if init_from is not None:
@@ -139,7 +139,7 @@ def _study_config(base: RunConfig, *, lr: float, steps: int, design: StudyDesign
 def _budget_problems(conf: Configuration, budget: Budget, steps: int, design: StudyDesign) -> list[str]:
     """One line per reason this configuration cannot complete a schedule at this budget."""
     t = conf.config.train
-    cooldown = steps - max(1, round(design.decay_fraction * steps))
+    cooldown = design.schedule.decay_start(steps)
     cost = f" ({conf.flops_per_step:.3g} FLOPs per step)" if budget.kind == "flops" else ""
     if cooldown < t.warmup_steps:
         return [f"budget {budget}: {conf.name} gets {steps} steps{cost}, too few for its warmup of "
@@ -193,7 +193,7 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
     else:
         for conf in confs:
             plan.lrs[conf.name] = conf.config.train.lr
-            plan.lr_note[conf.name] = "train.lr of the configuration (hand-set)"
+            plan.lr_note[conf.name] = "the configuration's own train.lr"
     plan.runs = []
     for conf in confs:
         by_steps: dict[int, list[Budget]] = {}
@@ -201,7 +201,7 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
             by_steps.setdefault(plan.steps[(conf.name, budget)], []).append(budget)
         lengths = sorted(by_steps)
         trunk_steps = lengths[-1]
-        starts = {s: s - max(1, round(design.decay_fraction * s)) for s in lengths}
+        starts = {s: design.schedule.decay_start(s) for s in lengths}
         for seed in sorted({spec.config.seed for spec in conf.specs}):
             base = _with_seed(conf, seed)
             lr = plan.lrs[conf.name]
@@ -250,7 +250,7 @@ def describe(plan: StudyPlan) -> list[dict[str, Any]]:
             if b != budget:
                 continue
             spec = by_label.get((conf_name, steps))
-            cooldown = steps - max(1, round(design.decay_fraction * steps))
+            cooldown = design.schedule.decay_start(steps)
             if spec is None:
                 start = "after the lr scan"
             elif spec.after is None:

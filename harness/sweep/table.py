@@ -62,7 +62,7 @@ def plan_table(specs: list[RunSpec], where: str, title: str, gpu_memory_gb: floa
                   "atom budget, Adam state, accumulated gradients, EMA), crop: GB, diffusion copies per call, "
                   f"lDDT atoms per block; {limit}"
                   if specs else None)
-    for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms",
+    for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms/MSA",
                 "global batch", "precision", "ckpt", "FLOPs/example", "FLOPs/step", "memory/GPU (traced)",
                 "run key"):
         table.add_column(col, overflow="fold")
@@ -71,11 +71,12 @@ def plan_table(specs: list[RunSpec], where: str, title: str, gpu_memory_gb: floa
         size = estimate(spec.config)
         r = size.recipe
         depth = f"{m.n_pairformer_blocks}/{m.n_diffusion_blocks}"
-        crop = f"{r.crop_tokens}/{r.atom_budget}"
+        crop = f"{r.crop_tokens}/{r.atom_budget}/{r.msa_rows}"
         batch = (f"{r.global_batch} = {r.per_device_batch}x{r.devices}x{r.num_nodes}x{r.accumulation} acc"
                  if isinstance(r.global_batch, int) else f"{r.per_device_batch}/device (devices auto)")
         mem = _memory_cell(size, gpu_memory_gb)
-        table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, m.triangle_attention,
+        attention = m.triangle_attention + (", parallel blocks" if m.transformer_block_order == "parallel" else "")
+        table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, attention,
                       f"{m.sampler.gamma_0:g}/{m.sampler.step_scale:g}", _si(size.params),
                       crop, batch, _precision(r.precision) + (
                           f", conf Adam ε {r.confidence_adam_eps:.0e}" if r.confidence_adam_eps is not None else "")

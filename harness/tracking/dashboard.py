@@ -32,21 +32,16 @@ VIEW_ID = "study"
 VIEW_NAME = "Study"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
 
-# Added by the study design (issue 28); a column no run has is left out by the UI, so absent keys are harmless.
-VAL_CONTACT_PRECISION = "val/contact_precision"
-STUDY_BUDGET = "study.budget"  # a param or a tag, depending on the study code that records it
-
 # The runs table's columns, in order: the primary metric, the structure metrics, then what varies across a study.
 STUDY_COLUMNS = (
     ("metrics", names.VAL_LOSS),
     ("metrics", names.VAL_LDDT),
-    ("metrics", VAL_CONTACT_PRECISION),
+    ("metrics", names.VAL_CONTACT_PRECISION),
     ("params", "model.c_z"),
     ("params", "model.n_pairformer_blocks"),
     ("params", "model.n_diffusion_blocks"),
     ("params", "train.lr"),
-    ("params", STUDY_BUDGET),
-    ("tags", STUDY_BUDGET),
+    ("tags", names.TAG_STUDY_BUDGETS),
     ("params", "seed"),
 )
 # px, so nothing is cut short: a float64 in full ("3.3123954251030754"), the depth params' long names.

@@ -25,7 +25,7 @@ VAL_LOSS_DIFFUSION = "val/loss_diffusion"  # quadrature-weighted diffusion loss 
 VAL_LOSS_DIFFUSION_AT_SIGMA = "val/loss_diffusion_sigma_{i:02d}"  # per node i of the sigma grid (format string)
 VAL_DISTOGRAM_CE = "val/distogram_ce"
 VAL_SMOOTH_LDDT = "val/smooth_lddt"  # smooth lDDT (a score in [0, 1]), quadrature-weighted over the sigma grid
-VAL_LOSS_BOND = "val/loss_bond"  # the ligand bond term's share of VAL_LOSS_DIFFUSION (Å², quadrature-weighted)
+VAL_LOSS_BOND = "val/loss_bond"  # the bond term of VAL_LOSS_DIFFUSION before α_bond (σ-weighted, quadrature)
 # Top-L/5 contact precision from the distogram (CASP: Cβ < 8 Å), sequence separation >= 24 and >= 12; no sampler.
 VAL_CONTACT_PRECISION = "val/contact_precision"
 VAL_CONTACT_PRECISION_SEP12 = "val/contact_precision_sep12"
@@ -83,7 +83,8 @@ PARAM_TIME_BASIS = "time_basis"  # what DEVICE_S_* count (GPU wall seconds, or C
 # Files in a run folder (<runs_dir>/<sweep>/<run_key>/ or <runs_dir>/<name>-<hash>/).
 RUN_CONFIG_FILE = "config.yaml"  # the resolved RunConfig
 RUN_STATE_FILE = "state.json"  # {"status", "step", "mlflow_run_id", "experiment_id", "last_metrics", ...}
-RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value
+RUN_METRICS_FILE = "metrics.csv"  # long format: step, key, value, time_ms (harness.tracking.record)
+RUN_LOCK_FILE = "trainer.lock"  # held by the live trainer or `harness tracking sync` (harness.tracking.trainer_lock)
 # Each validation's values per structure: long format step, key, value with key "<metric>@<entry id>".
 RUN_STRUCTURE_METRICS_FILE = "val_structures.csv"
 STRUCTURE_KEY_SEPARATOR = "@"

@@ -4,7 +4,8 @@ A sweep's server is *detached* (``serve_detached``): it outlives the driver that
 when the driver is stopped, and the next driver on the same runs folder finds it through
 ``<runs_dir>/mlflow-server.json`` (pid, URL, store) and reuses it. ``stop_detached`` (``harness tracking stop``)
 ends it. It binds to ``host`` (``0.0.0.0`` for jobs on other nodes) and is advertised to jobs at an address they
-can reach (``advertise_host``, default this host's name when bound to every interface).
+can reach (``advertise_host``, default this host's name when bound to every interface). Bound beyond loopback it
+requires credentials (MLflow's basic-auth app, ``harness.tracking.auth``); on loopback it needs none.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class MlflowServer:
     process: subprocess.Popen
     log_path: Path
     _log: object = field(repr=False, default=None)
+    authenticated: bool = False  # basic-auth app: clients need the root folder's credentials
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process.poll() is None:
@@ -96,7 +98,11 @@ def start_server(
 ) -> MlflowServer:
     """Start ``mlflow server`` with a sqlite store under ``root`` and wait until ``/health`` answers.
 
-    ``url`` of the result uses ``advertise_host`` (default: see ``advertised_host``)."""
+    ``url`` of the result uses ``advertise_host`` (default: see ``advertised_host``). Bound to a ``host`` other
+    than loopback, the server runs MLflow's basic-auth app with ``root``'s credentials (``harness.tracking.auth``),
+    handed over in its environment."""
+    from harness.tracking import auth
+
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
@@ -114,11 +120,15 @@ def start_server(
         # MLflow answers 403 to a Host header outside localhost and private IPs (DNS-rebinding guard): the name
         # jobs use must be allowed explicitly.
         cmd += ["--allowed-hosts", ",".join(allowed_hosts(advertised))]
+    env = server_env()
+    authenticated = not auth.is_loopback(host)
+    if authenticated:
+        cmd += ["--app-name", "basic-auth"]
+        env |= auth.server_env(root)
     log_path = root / f"mlflow-server-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed by MlflowServer.stop
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
-                            start_new_session=True)
-    server = MlflowServer(http_url(advertised, port), backend_uri, proc, log_path, log)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = MlflowServer(http_url(advertised, port), backend_uri, proc, log_path, log, authenticated)
     local = local_url(host, port)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
@@ -185,14 +195,17 @@ def read_detached(runs_dir: str | Path) -> dict | None:
 def serve_detached(runs_dir: str | Path, backend_uri: str, *, port: int, host: str = "127.0.0.1",
                    advertise_host: str | None = None) -> str:
     """The URL of a server for ``backend_uri`` that outlives this process: the one recorded in
-    ``<runs_dir>/mlflow-server.json`` if it still answers for the same store at the same address, else a new one
-    (written there)."""
+    ``<runs_dir>/mlflow-server.json`` if it still answers for the same store at the same address (with
+    credentials exactly when bound beyond loopback), else a new one (written there). Clients of an authenticated
+    server take the runs folder's credentials (``harness.tracking.auth.use_credentials``)."""
+    from harness.tracking.auth import is_loopback
     from harness.tracking.run_folder import atomic_write_text
 
     runs_dir = Path(runs_dir).resolve()
     url = http_url(advertised_host(host, advertise_host), port)
     info = read_detached(runs_dir)
-    if info and info["backend_uri"] == backend_uri and info["url"] == url and healthy(info["local_url"]):
+    if (info and info["backend_uri"] == backend_uri and info["url"] == url
+            and info.get("authenticated", False) == (not is_loopback(host)) and healthy(info["local_url"])):
         return info["url"]
     if info and info["backend_uri"] == backend_uri and _alive(info["pid"]):
         stop_detached(runs_dir)  # same store, other address: one server per store
@@ -201,7 +214,8 @@ def serve_detached(runs_dir: str | Path, backend_uri: str, *, port: int, host: s
     local = local_url(host, port)
     atomic_write_text(runs_dir / SERVER_FILE, json.dumps({
         "pid": server.process.pid, "url": server.url, "local_url": local, "backend_uri": backend_uri,
-        "host": host, "port": port, "log": str(server.log_path), "started": time.time()}, indent=1))
+        "host": host, "port": port, "log": str(server.log_path), "started": time.time(),
+        "authenticated": server.authenticated}, indent=1))
     return server.url
 
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.tracking import names
-from harness.tracking.record import read_rows
+from harness.tracking.record import Row, read_rows
 from harness.tracking.run_folder import RunFolder, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,9 @@ class TrackingSync:
 
     # ---- metrics ---------------------------------------------------------------------------------------------
 
-    def _already_in_mlflow(self, run_id: str, rows: list[tuple[int, str, float, int]]) -> set[tuple[str, int]]:
+    def _already_in_mlflow(self, run_id: str, rows: list[Row]) -> set[tuple[str, int]]:
         present = set()
-        for key in {r[1] for r in rows}:
+        for key in {r.key for r in rows}:
             present |= {(key, m.step) for m in self.client.get_metric_history(run_id, key)}
         return present
 
@@ -137,24 +137,24 @@ class TrackingSync:
         from mlflow.entities import Metric
 
         rows = read_rows(self.folder.metrics_path, cursor["offset"])
-        rows = rows[: next((i for i, r in enumerate(rows) if r[0] > durable_step), len(rows))]
+        rows = rows[: next((i for i, r in enumerate(rows) if r.step > durable_step), len(rows))]
         sent = 0
         for i in range(0, len(rows), BATCH):
             batch = rows[i : i + BATCH]
             if cursor["in_flight"] is not None:
                 # A previous process died between sending and acknowledging this range: send what is missing.
                 present = self._already_in_mlflow(run_id, batch)
-                batch_to_send = [r for r in batch if (r[1], r[0]) not in present]
+                batch_to_send = [r for r in batch if (r.key, r.step) not in present]
             else:
                 batch_to_send = batch
-            cursor["in_flight"] = [cursor["offset"], batch[-1][3]]
+            cursor["in_flight"] = [cursor["offset"], batch[-1].end]
             self._write_cursor(cursor)
-            now = int(time.time() * 1000)
-            metrics = [Metric(key, value if math.isfinite(value) else float("nan"), now, step)
-                       for step, key, value, _ in batch_to_send]
+            now = int(time.time() * 1000)  # for rows of a record begun before it kept training times
+            metrics = [Metric(r.key, r.value if math.isfinite(r.value) else float("nan"),
+                              r.time_ms if r.time_ms is not None else now, r.step) for r in batch_to_send]
             if metrics:
                 self.client.log_batch(run_id, metrics=metrics, synchronous=True)
-            cursor["offset"], cursor["in_flight"] = batch[-1][3], None
+            cursor["offset"], cursor["in_flight"] = batch[-1].end, None
             self._write_cursor(cursor)
             sent += len(metrics)
         return sent

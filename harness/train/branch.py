@@ -73,12 +73,13 @@ def copy_parent_records(config: RunConfig, folder: Path) -> int:
     copied = 0
     for name in (names.RUN_METRICS_FILE, names.RUN_STRUCTURE_METRICS_FILE):
         source = Path(init.run_dir) / name
-        rows = []
+        header, rows = HEADER, []
         if source.is_file():
             with open(source) as f:
+                header = f.readline() or HEADER  # the parent's own columns
                 rows = [line for line in f if line.endswith("\n") and (row := parse_line(line)) is not None
                         and row[0] <= init.step]
-        atomic_write_text(folder / name, HEADER + "".join(rows))
+        atomic_write_text(folder / name, header + "".join(rows))
         copied += len(rows)
     return copied
 

@@ -239,7 +239,8 @@ class SeedFoldModule(L.LightningModule):
                                          "rank": self.global_rank, "cycles": n_cycles,
                                          "sigma": float(self._last_sigma.flatten()[0])})
             if self._all_ranks_finite(losses["loss"]):
-                self.manual_backward(losses["loss"] / self.accumulation)
+                with self._backward_sync(last=window.micro_batches + 1 == self.accumulation):
+                    self.manual_backward(losses["loss"] / self.accumulation)
                 window.add(losses, self._micro_flops(batch, n_cycles), batch)
             else:
                 window.finite = False  # every rank agrees (reduced), so every rank skips the rest alike
@@ -249,6 +250,17 @@ class SeedFoldModule(L.LightningModule):
         self._window = _Window()
         self._end_window(window)
         return None
+
+    def _backward_sync(self, *, last: bool):
+        """Under DDP only the backward of a window's last micro-batch all-reduces (it reduces the gradient the
+        window accumulated); the others accumulate on each rank (DDP's ``no_sync``): one gradient all-reduce per
+        optimizer step instead of one per micro-batch."""
+        from contextlib import nullcontext
+
+        from lightning.pytorch.strategies import ParallelStrategy
+
+        strategy = self.trainer.strategy
+        return nullcontext() if last or not isinstance(strategy, ParallelStrategy) else strategy.block_backward_sync()
 
     def _end_window(self, window: _Window) -> None:
         opt = self.optimizers()

@@ -11,6 +11,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,13 @@ def runtime_params(config: RunConfig) -> dict[str, str]:
 
     arch = config.model.architecture()
     cuda = config.train.accelerator != "cpu" and torch.cuda.is_available()
-    # The trunk's autocast dtype is what triangle attention sees (models/policy.py).
-    dtype = torch.bfloat16 if arch.policy.trunk_precision == "bf16" else torch.float32
+    # Triangle attention sees the trunk's autocast dtype and, in the confidence head's pair stack, that head's
+    # (models/policy.py): each is checked now, outside autocast, under the key the dispatcher uses later.
+    precisions = [arch.policy.trunk_precision] + ([arch.policy.confidence_precision] if arch.use_confidence_head
+                                                  and arch.n_confidence_blocks else [])  # fmt: skip
+    dtypes = tuple(torch.bfloat16 if p == "bf16" else torch.float32 for p in precisions)
     choice = kernel_choice(arch.kernel_impl, arch.triangle_attention, "cuda" if cuda else "cpu",
-                           dtype, arch.tri_att_head_dim)  # fmt: skip
+                           dtypes, arch.tri_att_head_dim)  # fmt: skip
     return {
         names.PARAM_KERNEL_TRIANGLE_ATTENTION: choice["kernel"],
         names.PARAM_KERNEL_SELF_CHECK: choice["self_check"],
@@ -210,8 +214,18 @@ def train_run(
 
     ``experiment_id``: an MLflow experiment created once by the caller (a sweep driver); default: looked up or
     created by name. ``datamodule_factory(data_config, seed=...)`` replaces ``StructureDataModule`` (custom data).
-    Returns the final state: status, step, MLflow run id, last metrics and wall time.
+    Returns the final state: status, step, MLflow run id, last metrics and wall time. Rank 0 holds the run
+    folder's lock for the session (``harness.tracking.trainer_lock``: no `harness tracking sync` beside it).
     """
+    from harness.tracking.trainer_lock import folder_lock
+
+    folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
+    with folder_lock(folder, owner="trainer", wait=True) if global_rank() == 0 else nullcontext():
+        return _train_session(config, folder, experiment_id, tags, datamodule_factory)
+
+
+def _train_session(config: RunConfig, folder: RunFolder, experiment_id: str | None, tags: dict[str, str] | None,
+                   datamodule_factory: Callable[..., L.LightningDataModule] | None) -> dict[str, Any]:
     import torch
 
     from harness.allocator import tune_allocator
@@ -222,7 +236,6 @@ def train_run(
     from harness.train.ema import EMA
     from harness.train.module import SeedFoldModule
 
-    folder = RunFolder(run_dir or config.runs_dir / f"{config.name}-{config.config_hash()}")
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.checkpoint_dir.mkdir(exist_ok=True)
     rank = global_rank()

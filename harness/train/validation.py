@@ -247,7 +247,8 @@ class ValidationEstimator:
             mse_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], sigma[:, i : i + 1], batch, self.sigma_data)
             for i in range(k * r)
         ])
-        bond = torch.stack([bond_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], batch) for i in range(k * r)])
+        bond = torch.stack([bond_loss(x_den[:, i : i + 1], x_aug[:, i : i + 1], batch, sigma=sigma[:, i : i + 1],
+                                      sigma_data=self.sigma_data) for i in range(k * r)])
         per_copy = (mse + self.w_bond * bond + slddt_loss).double().reshape(k, r)
         w = torch.as_tensor(self.quadrature.weights, dtype=torch.float64, device=device)
         diffusion = (w * per_copy.mean(-1)).sum()
@@ -306,7 +307,7 @@ class ValidationEstimator:
             names.VAL_DISTOGRAM_CE: float(sums[at["distogram_ce"]]) / n,
             names.VAL_LOSS_DIFFUSION: float((w * per_node).sum()),
             names.VAL_SMOOTH_LDDT: float((w * sums[base + k :]).sum()) / n,
-            names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,  # unweighted: what α_bond > 0 would add
+            names.VAL_LOSS_BOND: float(sums[at["bond"]]) / n,  # σ-weighted, before α_bond: what α_bond = 1 adds
         }
         out |= {names.VAL_LOSS_DIFFUSION_AT_SIGMA.format(i=i): float(v) for i, v in enumerate(per_node)}
         for sep, (key, noise_key) in CONTACT_NAMES.items():

@@ -37,7 +37,7 @@ class MetricReader:
             chunk = f.read()
         complete = chunk[: chunk.rfind("\n") + 1]  # a line being written is read next time
         self._offset += len(complete.encode())
-        rows = [r for r in csv.reader(complete.splitlines()) if len(r) == 3 and r[1] == self.key]
+        rows = [r for r in csv.reader(complete.splitlines()) if len(r) in (3, 4) and r[1] == self.key]
         out = [(int(float(r[0])), float(r[2])) for r in rows]
         if out:
             self.last = out[-1]

@@ -3,7 +3,8 @@
 ``torch`` is the pure-PyTorch reference (``models.triangle_attention_ref``); ``triton`` runs the kernels of
 this package (on CUDA, or on CPU under ``TRITON_INTERPRET=1``); ``auto`` picks Triton for CUDA tensors when
 Triton is installed and the kernel passed its one-time parity self-check on that device, dtype and head dim
-(``models.kernels.self_check``; a failure logs a warning), and the reference otherwise.
+(``models.kernels.self_check``; a failure logs a warning), and the reference otherwise; ``cueq`` runs NVIDIA
+cuEquivariance's softmax kernel (``models.kernels.cueq``; vanilla only, CUDA only).
 
 The additive linear form has no Triton kernel: it is two batched matrix products (the right-product trick
 φ(q)(φ(k)ᵀv) and the shared ψ(bias)·v), which the reference already computes with O(n²) memory through
@@ -18,15 +19,15 @@ import torch
 from torch import Tensor
 
 from models.kernels.errors import KernelUnavailableError, TriangleAttentionInputError
-from models.kernels.launch_config import INTERPRETING, triton_can_run, triton_importable
+from models.kernels.launch_config import INTERPRETING, triton_can_run, triton_importable, triton_version_problem
 
 Variant = Literal["vanilla", "additive", "gated"]
 BiasActivation = Literal["relu", "identity", "softplus"]
-Impl = Literal["auto", "torch", "triton"]
+Impl = Literal["auto", "torch", "triton", "cueq"]
 
 _VARIANTS = ("vanilla", "additive", "gated")
 _ACTIVATIONS = ("relu", "identity", "softplus")
-_IMPLS = ("auto", "torch", "triton")
+_IMPLS = ("auto", "torch", "triton", "cueq")
 _TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _MAX_TRITON_HEAD_DIM = 128
 
@@ -53,13 +54,19 @@ def triangle_attention(
             "gated" (relu(q) relu(k)ᵀ ⊙ σ(bias)) v. q is scaled by D**-0.5 in all three; masked keys get
             -inf logits (vanilla) or zero k and v (linear forms); a row with every key masked gives 0.
         bias_activation: ψ of the additive form: "relu", "identity" or "softplus".
-        impl: "auto", "torch" or "triton" (see the module docstring).
+        impl: "auto", "torch", "triton" or "cueq" (see the module docstring).
 
     Returns:
         (B, I, H, J, D) in q's dtype.
     """
     _check_inputs(q, k, v, bias, mask, variant, bias_activation, impl)
-    if variant == "additive" or _resolve(impl, q, variant) == "torch":
+    path = "torch" if variant == "additive" else _resolve(impl, q, variant)
+    _used[(variant, q.dtype, q.shape[-1])] = path
+    if path == "cueq":
+        from models.kernels.cueq import cueq_triangle_attention
+
+        return cueq_triangle_attention(q, k, v, bias, mask, scale=q.shape[-1] ** -0.5)
+    if path == "torch":
         from models.triangle_attention_ref import triangle_attention_torch
 
         if mask is None:
@@ -69,9 +76,20 @@ def triangle_attention(
     from models.kernels.ops import gated_attention, vanilla_attention
 
     scale = q.shape[-1] ** -0.5
+    # The kernels read the bias along keys; the module's bias is a (B, J, J, H) projection permuted to
+    # (B, H, J, J), stride H along keys. One O(n²) copy here, which autograd undoes for the gradient.
+    bias = bias.contiguous()
     if variant == "vanilla":
         return vanilla_attention(q, k, v, bias, mask, scale)
     return gated_attention(q, k, v, torch.sigmoid(bias), mask, scale)
+
+
+_used: dict[tuple, str] = {}
+
+
+def paths_used() -> dict[tuple, str]:
+    """What ran in this process, by (variant, dtype, head dim): "torch", "triton" or "cueq" (the last call's)."""
+    return dict(_used)
 
 
 def auto_eligible(q: Tensor) -> bool:
@@ -88,7 +106,7 @@ def _auto_uses_triton(q: Tensor, variant: str) -> bool:
         return False
     from models.kernels import self_check
 
-    key = (str(q.device), q.dtype, q.shape[-1], variant)
+    key = self_check.check_key(variant, q.device, q.dtype, q.shape[-1])
     if torch.compiler.is_compiling():
         cached = self_check.cached_results().get(key)
         return cached is None or cached.passed
@@ -96,14 +114,21 @@ def _auto_uses_triton(q: Tensor, variant: str) -> bool:
 
 
 def _resolve(impl: Impl, q: Tensor, variant: str) -> str:
-    """The implementation that runs: "torch" or "triton"."""
+    """The implementation that runs: "torch", "triton" or "cueq"."""
     if impl == "torch":
         return "torch"
+    if impl == "cueq":
+        from models.kernels.cueq import cueq_unavailable
+
+        why = cueq_unavailable(q.device, variant)
+        if why:
+            raise KernelUnavailableError(f"impl='cueq' cannot run here: {why}")
+        return "cueq"
     if impl == "auto":
         return "triton" if _auto_uses_triton(q, variant) else "torch"
     if not triton_can_run(q.device):
         if not triton_importable():
-            why = "triton is not installed"
+            why = triton_version_problem()
         elif not INTERPRETING:
             why = f"tensors are on {q.device.type} and TRITON_INTERPRET=1 was unset when the kernels loaded"
         else:

@@ -6,8 +6,11 @@ row exist one tile at a time (O(n²) memory per head); no softmax, so no running
 
 Backward, with A = φ(Q) φ(K)ᵀ, W = scale·A ⊙ G ⊙ M, dW = dO Vᵀ and dA = scale·dW ⊙ G ⊙ M:
     dV = Wᵀ dO, dQ = (dA φ(K)) ⊙ [Q > 0], dK = (dAᵀ φ(Q)) ⊙ [K > 0] (row-parallel kernels, no atomics), and
-    dG[b, h] = scale·Σ_i dW_i ⊙ A_i ⊙ M_i, reduced over rows like the softmax kernel's bias gradient; the
-    caller chains dG through σ.
+    dG[b, h] = scale·Σ_i dW_i ⊙ A_i ⊙ M_i, reduced over rows like the softmax kernel's bias gradient (8 products
+    per row and tile pair; the fused dQ + dG kernel spilled, as the softmax one did); the caller chains dG
+    through σ.
+φ keeps the inputs' dtype (bf16 dots stay bf16 on the tensor cores) and a NaN (``tile_io.relu``), so a NaN in
+q or in an unmasked key reaches the output as in the PyTorch path; a masked key is never read into a product.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch import launch_meta, row_grid, strides
-from models.kernels.launch_config import dense, rows_per_split
-from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, store_tile
+from models.kernels.launch import (
+    launch_bias_grad,
+    launch_rows,
+    strides,
+    sum_partials,
+    tuning_key,
+)
+from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input
+from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, relu, store_tile
+from models.kernels.tuning import tuned
 
 
 @triton.jit
@@ -44,12 +54,12 @@ def _fwd_kernel(
     mask_ptr = MASK + b * sm_b + i * sm_i
 
     q = load_tile(head_ptr(Q, b, i, h, sq_b, sq_i, sq_h), offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32)
-    q = tl.maximum(q, 0.0)
+    q = relu(q)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32), 0.0)
+        k = relu(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32))
         v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
         w = tl.dot(q, tl.trans(k), input_precision=PRECISION) * gate
@@ -82,13 +92,13 @@ def _dkdv_kernel(
     valid_n = key_valid(MASK + b * sm_b + i * sm_i, offs_n, sm_j, n_keys, HAS_MASK)
     k = load_tile(head_ptr(K, b, i, h, sk_b, sk_i, sk_h), offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
     k_pos = k > 0
-    k = tl.maximum(k, 0.0)
+    k = relu(k)
     v = load_tile(head_ptr(V, b, i, h, sv_b, sv_i, sv_h), offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
     for start_m in range(0, n_keys, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
-        q = tl.maximum(load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32), 0.0)
+        q = relu(load_tile(q_ptr, offs_m, offs_d, sq_j, sq_d, n_keys, n_dim, AS_FP32))
         do = load_tile(do_ptr, offs_m, offs_d, sd_j, sd_d, n_keys, n_dim, AS_FP32)
         gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
         gate = tl.where(valid_n[None, :], gate * scale, 0.0)
@@ -130,7 +140,7 @@ def _dq_kernel(
     for start_n in range(0, n_keys, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         valid_n = key_valid(mask_ptr, offs_n, sm_j, n_keys, HAS_MASK)
-        k = tl.maximum(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32), 0.0)
+        k = relu(load_tile(k_ptr, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32))
         v = load_tile(v_ptr, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
         gate = load_tile(gate_ptr, offs_m, offs_n, sg_q, sg_k, n_keys, n_keys, True)
         da = tl.dot(do, tl.trans(v), input_precision=PRECISION) * gate
@@ -148,7 +158,7 @@ def _dgate_kernel(
     sv_b, sv_i, sv_h, sv_j, sv_d,
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sm_b, sm_i, sm_j,
-    n_batch, n_rows, n_heads, n_keys, n_dim, scale, rows_per_program,
+    n_batch, n_rows, n_heads, n_keys, n_dim, scale, rows_per_program, part_stride,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -171,11 +181,11 @@ def _dgate_kernel(
                        AS_FP32)
         k = load_tile(K + b * sk_b + i * sk_i + h * sk_h, offs_n, offs_d, sk_j, sk_d, n_keys, n_dim, AS_FP32)
         v = load_tile(V + b * sv_b + i * sv_i + h * sv_h, offs_n, offs_d, sv_j, sv_d, n_keys, n_dim, AS_FP32)
-        a = tl.dot(tl.maximum(q, 0.0), tl.trans(tl.maximum(k, 0.0)), input_precision=PRECISION)
+        a = tl.dot(relu(q), tl.trans(relu(k)), input_precision=PRECISION)
         dw = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         acc += tl.where(valid_n[None, :], a * dw, 0.0)
-    part_ptr = DGATE_PART + ((split * n_batch + b) * n_heads + h) * n_keys * n_keys
-    store_tile(part_ptr, acc * scale, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
+    part_ptr = DGATE_PART + ((split * n_batch + b) * n_heads + h) * n_keys * part_stride
+    store_tile(part_ptr, acc * scale, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
 
 
 def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float) -> Tensor:
@@ -184,43 +194,43 @@ def gated_forward(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | 
     Args: q, k, v (B, I, H, J, D) any strides; gate = σ(bias) (B, H, J, J); mask (B, I, J) bool or None.
     Returns: out (B, I, H, J, D) laid out like q.
     """
-    q, k, v = dense(q), dense(k), dense(v)
+    q, k, v = kernel_input(q), kernel_input(k), kernel_input(v)
+    gate = aligned_rows(gate)  # read along keys at unit stride (a permuted one costs strided O(n³) reads)
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
-    mask_arg, mask_strides, meta = launch_meta(q, mask)
-    rows = row_grid(j, meta["BLOCK_M"], b * i * h)
-    _fwd_kernel[rows.grid](
-        q, k, v, gate, mask_arg, out, *strides(q, k, v, out, gate), *mask_strides,
-        b * i * h, i, h, j, d, *rows.args, scale, **meta,
-    )
+
+    def run(tiles: Tiles) -> None:
+        launch_rows(_fwd_kernel, tiles, tiles.block_m, q, mask, (q, k, v, gate), (out,),
+                    strides(q, k, v, out, gate), (scale,))  # fmt: skip
+
+    tuned("gated.fwd", q.device, tuning_key(q, mask), candidates(d, q.dtype), run)
     return out
 
 
 def gated_backward(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | None, scale: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients (dq, dk, dv laid out like q, k, v; dgate (B, H, J, J) in gate's dtype) of the forward."""
-    q, k, v = dense(q), dense(k), dense(v)
+    """Gradients (dq, dk, dv laid out like q, k, v; dgate (B, H, J, J) contiguous, in gate's dtype)."""
+    q, k, v, grad_out = kernel_input(q), kernel_input(k), kernel_input(v), kernel_input(grad_out)
+    gate = aligned_rows(gate)
     b, i, h, j, d = q.shape
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    mask_arg, mask_strides, meta = launch_meta(q, mask)
-    qkvdo = strides(q, k, v, grad_out)
-    key_rows, query_rows = row_grid(j, meta["BLOCK_N"], b * i * h), row_grid(j, meta["BLOCK_M"], b * i * h)
-    _dkdv_kernel[key_rows.grid](
-        q, k, v, gate, mask_arg, grad_out, dk, dv, *qkvdo, *strides(gate), *mask_strides,
-        b * i * h, i, h, j, d, *key_rows.args, scale, **meta,
-    )
-    _dq_kernel[query_rows.grid](
-        q, k, v, gate, mask_arg, grad_out, dq, *qkvdo, *strides(gate), *mask_strides,
-        b * i * h, i, h, j, d, *query_rows.args, scale, **meta,
-    )
-    n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
-    per_program = rows_per_split(i, n_m * n_n, b * h)
-    splits = triton.cdiv(i, per_program)
-    part = torch.empty((splits, b, h, j, j), device=q.device, dtype=torch.float32)
-    _dgate_kernel[(n_m, n_n, splits * b * h)](
-        q, k, v, mask_arg, grad_out, part, *qkvdo, *mask_strides,
-        b, i, h, j, d, scale, per_program, **meta,
-    )
-    dgate = part.sum(0) if splits > 1 else part[0]
-    return dq, dk, dv, dgate.to(gate.dtype)
+    qkvdo_gate = strides(q, k, v, grad_out, gate)
+    key = tuning_key(q, mask)
+
+    def run_dkdv(tiles: Tiles) -> None:
+        launch_rows(_dkdv_kernel, tiles, tiles.block_n, q, mask, (q, k, v, gate), (grad_out, dk, dv), qkvdo_gate,
+                    (scale,))  # fmt: skip
+
+    def run_dq(tiles: Tiles) -> None:
+        launch_rows(_dq_kernel, tiles, tiles.block_m, q, mask, (q, k, v, gate), (grad_out, dq), qkvdo_gate,
+                    (scale,))  # fmt: skip
+
+    def run_dgate(tiles: Tiles) -> Tensor:  # dG does not read the gate: q, k, v, dO strides only
+        return launch_bias_grad(_dgate_kernel, tiles, q, mask, (q, k, v), (grad_out,), qkvdo_gate[:20], (scale,))
+
+    configs = candidates(d, q.dtype)
+    tuned("gated.dkdv", q.device, key, configs, run_dkdv)
+    tuned("gated.dq", q.device, key, configs, run_dq)
+    part = tuned("gated.dgate", q.device, key, configs, run_dgate)
+    return dq, dk, dv, sum_partials(part, gate.dtype)

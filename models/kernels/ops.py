@@ -14,6 +14,15 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
+from models.kernels.launch_config import kernel_input
+
+
+def _input_grads(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Empty gradients laid out as the kernels return them (the fake ops' outputs): dq, dk, dv like the inputs
+    the kernels read (``kernel_input``), the bias (or gate) gradient contiguous whatever the bias's strides."""
+    return (torch.empty_like(kernel_input(q)), torch.empty_like(kernel_input(k)), torch.empty_like(kernel_input(v)),
+            bias.new_empty(bias.shape))  # fmt: skip
+
 
 @torch.library.custom_op("seedfold::tri_att_vanilla", mutates_args=())
 def _vanilla_fwd(
@@ -26,7 +35,7 @@ def _vanilla_fwd(
 
 @_vanilla_fwd.register_fake
 def _(q, k, v, bias, mask, scale):
-    return torch.empty_like(q), q.new_empty(q.shape[:-1], dtype=torch.float32)
+    return torch.empty_like(kernel_input(q)), q.new_empty(q.shape[:-1], dtype=torch.float32)
 
 
 @torch.library.custom_op("seedfold::tri_att_vanilla_bwd", mutates_args=())
@@ -41,7 +50,7 @@ def _vanilla_bwd(
 
 @_vanilla_bwd.register_fake
 def _(grad_out, q, k, v, bias, mask, out, lse, scale):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(bias)
+    return _input_grads(q, k, v, bias)
 
 
 def _vanilla_setup(ctx, inputs, output):
@@ -70,7 +79,7 @@ def _gated_fwd(q: Tensor, k: Tensor, v: Tensor, gate: Tensor, mask: Tensor | Non
 
 @_gated_fwd.register_fake
 def _(q, k, v, gate, mask, scale):
-    return torch.empty_like(q)
+    return torch.empty_like(kernel_input(q))
 
 
 @torch.library.custom_op("seedfold::tri_att_gated_bwd", mutates_args=())
@@ -84,7 +93,7 @@ def _gated_bwd(
 
 @_gated_bwd.register_fake
 def _(grad_out, q, k, v, gate, mask, scale):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(gate)
+    return _input_grads(q, k, v, gate)
 
 
 def _gated_setup(ctx, inputs, output):

@@ -5,9 +5,13 @@ unmasked keys k. The (J × J) logits of a row exist only one (block_m × block_n
 O(n²) per head (outputs and a per-query log-sum-exp) instead of the O(n³) logits.
 
 Backward, with P the softmax, dP = dO Vᵀ, Δ_j = Σ_d dO_jd O_jd and dS = P ⊙ (dP − Δ):
-    dV = Pᵀ dO, dK = scale·dSᵀ Q, dQ = scale·dS K (three row-parallel kernels, no atomics), and
+    dV = Pᵀ dO, dK = scale·dSᵀ Q, dQ = scale·dS K (two row-parallel kernels, no atomics), and
     dBias[b, h] = Σ_i dS_i, a reduction over rows: each program of ``_dbias_kernel`` holds one bias tile in
     fp32 registers over a split of rows and writes one partial; the partials are summed afterwards.
+That is 9 (block × block × D) products per row and tile pair (dK/dV 4, dQ 3, dBias 2) against
+FlashAttention-2's 5, which sums dQ with atomics. A fused dQ + dBias kernel (7 products: key tiles outer,
+rows inner, the bias tile read once per split, dQ summed in an fp32 buffer) was written and spilled 12–656 B at
+4 and at 8 warps on sm_80 and sm_90 (BENCHMARKS.md, "Kernels proven without a GPU"), so the three kernels stay.
 No atomics anywhere, so gradients are deterministic.
 
 Softmax runs in base 2 (exp2 with log2(e) folded into the logits); the stored log-sum-exp is in that base.
@@ -21,9 +25,16 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from models.kernels.launch import launch_meta, row_grid, strides
-from models.kernels.launch_config import dense, rows_per_split
+from models.kernels.launch import (
+    launch_bias_grad,
+    launch_rows,
+    strides,
+    sum_partials,
+    tuning_key,
+)
+from models.kernels.launch_config import Tiles, aligned_rows, candidates, kernel_input
 from models.kernels.tile_io import head_ptr, key_valid, load_tile, program_row_tile, store_tile
+from models.kernels.tuning import tuned
 
 LOG2E = 1.4426950408889634
 
@@ -182,7 +193,7 @@ def _dbias_kernel(
     sd_b, sd_i, sd_h, sd_j, sd_d,
     sb_b, sb_h, sb_q, sb_k,
     sm_b, sm_i, sm_j,
-    n_batch, n_rows, n_heads, n_keys, n_dim, qk_scale, rows_per_program,
+    n_batch, n_rows, n_heads, n_keys, n_dim, qk_scale, rows_per_program, part_stride,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_MASK: tl.constexpr, AS_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -214,8 +225,8 @@ def _dbias_kernel(
         p = tl.exp2(s - lse[:, None])
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         acc += p * (dp - delta[:, None])
-    part_ptr = DBIAS_PART + ((split * n_batch + b) * n_heads + h) * n_keys * n_keys
-    store_tile(part_ptr, acc, offs_m, offs_n, n_keys, 1, n_keys, n_keys)
+    part_ptr = DBIAS_PART + ((split * n_batch + b) * n_heads + h) * n_keys * part_stride
+    store_tile(part_ptr, acc, offs_m, offs_n, part_stride, 1, n_keys, n_keys)
 
 
 def vanilla_forward(
@@ -226,16 +237,17 @@ def vanilla_forward(
     Args: q, k, v (B, I, H, J, D) any strides; bias (B, H, J, J); mask (B, I, J) bool or None; scale on q·k.
     Returns: out (B, I, H, J, D) laid out like q; lse (B, I, H, J) fp32, base-2 log-sum-exp of the logits.
     """
-    q, k, v = dense(q), dense(k), dense(v)
+    q, k, v = kernel_input(q), kernel_input(k), kernel_input(v)
+    bias = aligned_rows(bias)  # read along keys at unit stride (a permuted one costs strided O(n³) reads)
     b, i, h, j, d = q.shape
     out = torch.empty_like(q)
     lse = torch.empty((b, i, h, j), device=q.device, dtype=torch.float32)
-    mask_arg, mask_strides, meta = launch_meta(q, mask)
-    rows = row_grid(j, meta["BLOCK_M"], b * i * h)
-    _fwd_kernel[rows.grid](
-        q, k, v, bias, mask_arg, out, lse, *strides(q, k, v, out, bias), *mask_strides,
-        b * i * h, i, h, j, d, *rows.args, scale * LOG2E, **meta,
-    )
+
+    def run(tiles: Tiles) -> None:
+        launch_rows(_fwd_kernel, tiles, tiles.block_m, q, mask, (q, k, v, bias), (out, lse),
+                    strides(q, k, v, out, bias), (scale * LOG2E,))  # fmt: skip
+
+    tuned("vanilla.fwd", q.device, tuning_key(q, mask), candidates(d, q.dtype), run)
     return out, lse
 
 
@@ -243,29 +255,29 @@ def vanilla_backward(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, mask: Tensor | None,
     out: Tensor, lse: Tensor, scale: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients (dq, dk, dv laid out like q, k, v; dbias (B, H, J, J) in bias's dtype) of the forward."""
-    q, k, v = dense(q), dense(k), dense(v)
+    """Gradients (dq, dk, dv laid out like q, k, v; dbias (B, H, J, J) contiguous, in bias's dtype)."""
+    q, k, v, grad_out = kernel_input(q), kernel_input(k), kernel_input(v), kernel_input(grad_out)
+    bias = aligned_rows(bias)
     b, i, h, j, d = q.shape
     delta = (grad_out.float() * out.float()).sum(-1)  # (B, I, H, J) fp32
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    mask_arg, mask_strides, meta = launch_meta(q, mask)
-    all_strides = (*strides(q, k, v, grad_out, bias), *mask_strides)
-    key_rows, query_rows = row_grid(j, meta["BLOCK_N"], b * i * h), row_grid(j, meta["BLOCK_M"], b * i * h)
-    _dkdv_kernel[key_rows.grid](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, dk, dv, *all_strides,
-        b * i * h, i, h, j, d, *key_rows.args, scale * LOG2E, scale, **meta,
-    )
-    _dq_kernel[query_rows.grid](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, dq, *all_strides,
-        b * i * h, i, h, j, d, *query_rows.args, scale * LOG2E, scale, **meta,
-    )
-    n_m, n_n = triton.cdiv(j, meta["BLOCK_M"]), triton.cdiv(j, meta["BLOCK_N"])
-    per_program = rows_per_split(i, n_m * n_n, b * h)
-    splits = triton.cdiv(i, per_program)
-    part = torch.empty((splits, b, h, j, j), device=q.device, dtype=torch.float32)
-    _dbias_kernel[(n_m, n_n, splits * b * h)](
-        q, k, v, bias, mask_arg, grad_out, lse, delta, part, *all_strides,
-        b, i, h, j, d, scale * LOG2E, per_program, **meta,
-    )
-    dbias = part.sum(0) if splits > 1 else part[0]
-    return dq, dk, dv, dbias.to(bias.dtype)
+    all_strides = strides(q, k, v, grad_out, bias)
+    key = tuning_key(q, mask)
+
+    def run_dkdv(tiles: Tiles) -> None:
+        launch_rows(_dkdv_kernel, tiles, tiles.block_n, q, mask, (q, k, v, bias), (grad_out, lse, delta, dk, dv),
+                    all_strides, (scale * LOG2E, scale))  # fmt: skip
+
+    def run_dq(tiles: Tiles) -> None:
+        launch_rows(_dq_kernel, tiles, tiles.block_m, q, mask, (q, k, v, bias), (grad_out, lse, delta, dq),
+                    all_strides, (scale * LOG2E, scale))  # fmt: skip
+
+    def run_dbias(tiles: Tiles) -> Tensor:
+        return launch_bias_grad(_dbias_kernel, tiles, q, mask, (q, k, v, bias), (grad_out, lse, delta), all_strides,
+                                (scale * LOG2E,))  # fmt: skip
+
+    configs = candidates(d, q.dtype)
+    tuned("vanilla.dkdv", q.device, key, configs, run_dkdv)
+    tuned("vanilla.dq", q.device, key, configs, run_dq)
+    part = tuned("vanilla.dbias", q.device, key, configs, run_dbias)
+    return dq, dk, dv, sum_partials(part, bias.dtype)

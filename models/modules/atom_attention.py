@@ -75,8 +75,9 @@ class AtomAttentionEncoder(nn.Module):
         self.embed_valid = linear(1, cp)
         self.with_trunk = with_trunk
         if with_trunk:
-            self.norm_s, self.proj_s = nn.LayerNorm(config.c_s), linear(config.c_s, ca)
-            self.norm_z, self.proj_z = nn.LayerNorm(config.c_z), linear(config.c_z, cp)
+            # AF3 starts the trunk's conditioning of the atoms at zero (``models.init``, "adaptive_zero").
+            self.norm_s, self.proj_s = nn.LayerNorm(config.c_s), linear(config.c_s, ca, init="adaptive_zero")
+            self.norm_z, self.proj_z = nn.LayerNorm(config.c_z), linear(config.c_z, cp, init="adaptive_zero")
             self.proj_r = linear(3, ca)
         self.proj_c_row = linear(ca, cp)
         self.proj_c_col = linear(ca, cp)

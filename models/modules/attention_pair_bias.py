@@ -27,7 +27,8 @@ class AttentionPairBias(nn.Module):
         self.norm_z = nn.LayerNorm(c_z)
         self.proj_z = linear(c_z, n_heads)
         self.proj_out = linear(c_a, c_a, init="zeros" if c_cond is None else "default")
-        self.gate_out = linear(c_cond, c_a, bias=True, bias_init=-2.0) if c_cond is not None else None
+        self.gate_out = (linear(c_cond, c_a, bias=True, init="adaptive_zero", bias_init=-2.0)
+                         if c_cond is not None else None)
 
     def pair_bias(self, z: Tensor) -> Tensor:
         """The attention logits' pair term (B, H, L, L) from dense z (B, L, L, c_z)."""

@@ -17,7 +17,12 @@ from models.policy import checkpointed
 
 
 class FourierEmbedding(nn.Module):
-    """AF3 Algorithm 22: scalar noise level c_noise (B, S) -> cos(2π(t·w + b)) (B, S, n) with fixed random w, b."""
+    """AF3 Algorithm 22: scalar noise level c_noise (B, S) -> cos(2π(t·w + b)) (B, S, n) with fixed random w, b.
+
+    w ~ N(0, 1) and b ~ U(0, 1), as AF3's released code draws them (``fourier_embeddings``); the SI's Algorithm 22
+    writes b ~ N(0, 1). cos(2π(·)) has period 1 in b, so only b mod 1 matters, and N(0, 1) mod 1 is uniform to
+    within 1e-8 (its density is 1 + 2·Σ e^{-2π²k²}·cos(2πkx), first term 5e-9): the two draw phases from the same
+    distribution; kept as the released code has it."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
         super().__init__()

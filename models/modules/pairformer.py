@@ -24,8 +24,8 @@ class PairBlock(nn.Module):
         c_hidden = config.tri_mul_hidden if (config.tri_mul_hidden and c_z == config.c_z) else c_z
         heads = max(1, c_z // config.tri_att_head_dim)
         self.dropout = config.pair_dropout
-        self.tri_mul_out = TriangleMultiplication(c_z, c_hidden, outgoing=True)
-        self.tri_mul_in = TriangleMultiplication(c_z, c_hidden, outgoing=False)
+        self.tri_mul_out = TriangleMultiplication(c_z, c_hidden, outgoing=True, kernel_impl=config.kernel_impl)
+        self.tri_mul_in = TriangleMultiplication(c_z, c_hidden, outgoing=False, kernel_impl=config.kernel_impl)
         kwargs = dict(
             variant=config.triangle_attention,
             bias_activation=config.linear_bias_activation,

@@ -15,8 +15,9 @@ def linear(
     c_in: int, c_out: int, *, bias: bool = False, init: str = "default", bias_init: float | None = None
 ) -> nn.Linear:
     """nn.Linear initialised as AF3 does (``models.init``): ``init`` is the layer's kind, "default" (LeCun
-    normal), "zeros" (the final projection of a residual branch, so the block starts as the identity) or
-    "gating" (a sigmoid gate); ``bias_init`` fixes a bias (AF3 starts the diffusion blocks' output gates at -2).
+    normal), "zeros" (the final projection of a residual branch, so the block starts as the identity), "gating"
+    (a sigmoid gate) or "adaptive_zero" (a conditioning layer AF3 starts at zero); ``bias_init`` fixes a bias
+    (AF3 starts the diffusion blocks' output gates at -2).
     The kind is recorded on the layer so the model can re-apply its configured scheme."""
     layer = nn.Linear(c_in, c_out, bias=bias)
     layer.init_kind = _INIT_ALIASES.get(init, init)
@@ -73,8 +74,8 @@ class AdaLN(nn.Module):
         super().__init__()
         self.norm_a = nn.LayerNorm(c_a, elementwise_affine=False)
         self.norm_s = nn.LayerNorm(c_cond, bias=False)
-        self.scale = linear(c_cond, c_a, bias=True)
-        self.shift = linear(c_cond, c_a)
+        self.scale = linear(c_cond, c_a, bias=True, init="adaptive_zero")
+        self.shift = linear(c_cond, c_a, init="adaptive_zero")
 
     def forward(self, a: Tensor, s: Tensor) -> Tensor:
         s = self.norm_s(s)
@@ -91,7 +92,7 @@ class ConditionedTransition(nn.Module):
         self.ada_ln = AdaLN(c_a, c_cond)
         self.proj_swish = linear(c_a, n * c_a)
         self.proj_linear = linear(c_a, n * c_a)
-        self.gate = linear(c_cond, c_a, bias=True, bias_init=-2.0)
+        self.gate = linear(c_cond, c_a, bias=True, init="adaptive_zero", bias_init=-2.0)
         self.proj_out = linear(n * c_a, c_a)
 
     def forward(self, a: Tensor, s: Tensor) -> Tensor:

@@ -2,8 +2,9 @@
 
 Optional batch features (T templates): ``template_restype`` (B, T, N) long, ``template_pseudo_beta``
 (B, T, N, 3) Å, ``template_pseudo_beta_mask`` (B, T, N) bool. Template pair features are the pseudo-β
-distogram (39 bins, 3.25-50.75 Å), the pair mask and both residue types; AF3's backbone unit vectors are
-omitted because the feature contract carries no template frames.
+distogram (AF3: 38 bins of 1.25 Å between 3.25 and 50.75 Å and one for larger distances; the same interior
+edges 4.5 ... 50.75 Å as the confidence head's distance bins), the pair mask and both residue types; AF3's
+backbone unit vectors are omitted because the feature contract carries no template frames.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 
 from models.config import ModelConfig
 from models.features import N_RESTYPES
-from models.modules.heads import bin_edges
+from models.modules.heads import confidence_distance_edges
 from models.modules.pairformer import PairStack
 from models.modules.primitives import linear
 
@@ -44,7 +45,7 @@ class TemplateEmbedder(nn.Module):
         restype = F.one_hot(batch["template_restype"], N_RESTYPES).to(z.dtype)
         pair_mask = pb_mask[..., :, None] & pb_mask[..., None, :]  # (B, T, N, N)
         dist = torch.cdist(pb, pb)
-        edges = bin_edges(3.25, 50.75, N_TEMPLATE_DIST_BINS, device=z.device)
+        edges = confidence_distance_edges(device=z.device)  # 38 interior edges: 39 bins of 1.25 Å
         n_t, n = pb.shape[1], pb.shape[2]
         feats = torch.cat(
             [

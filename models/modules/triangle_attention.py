@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from models.kernels.layouts import split_heads
 from models.modules.primitives import linear
 from models.triangle_attention_ref import triangle_attention_torch
 
@@ -30,8 +31,9 @@ def _attention_core(impl: str):
 
 
 def kernels_read_views(z: Tensor, impl: str) -> bool:
-    """Whether the attention core may read q, k, v as strided views of the projection (the CUDA kernels do)."""
-    return z.is_cuda and impl != "torch"
+    """Whether the attention core is the kernels (on CUDA, or forced with impl="triton"), which read q, k, v in
+    place when each is dense (``models.kernels.layouts``); the PyTorch core's products want contiguous k and v."""
+    return impl != "torch" and (z.is_cuda or impl == "triton")
 
 
 class TriangleAttention(nn.Module):
@@ -73,16 +75,17 @@ class TriangleAttention(nn.Module):
         b, n_i, n_j, _ = z.shape
         bias = self.proj_bias(z).permute(0, 3, 1, 2)  # (B, H, J, J)
         core = _attention_core(self.kernel_impl)
+        kernels = kernels_read_views(z, self.kernel_impl)
         chunk = self.chunk_size or n_i
         outs = []
         for start in range(0, n_i, chunk):
             rows = slice(start, start + chunk)
-            qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
-            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
-            if not kernels_read_views(z, self.kernel_impl):
-                # The PyTorch core's products read contiguous k and v in place (one copy each, here); q stays a
-                # view since its scaling makes a copy anyway. The CUDA kernels read the views through their
-                # strides, and copies there would only add memory kept for backward.
+            if kernels:
+                q, k, v = split_heads(z[:, rows], self.proj_qkv.weight, self.n_heads, self.head_dim)
+            else:
+                qkv = self.proj_qkv(z[:, rows]).view(b, -1, n_j, 3, self.n_heads, self.head_dim)
+                q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(dim=0)  # (B, I, H, J, D) views
+                # One copy each of k and v; q stays a view since its scaling makes a copy anyway.
                 k, v = k.contiguous(), v.contiguous()
             o = core(
                 q, k, v, bias, pair_mask[:, rows], variant=self.variant, bias_activation=self.bias_activation

@@ -15,9 +15,10 @@ class TriangleMultiplication(nn.Module):
     z (B, N, N, c_z), pair_mask (B, N, N) bool -> update (B, N, N, c_z).
     """
 
-    def __init__(self, c_z: int, c_hidden: int, *, outgoing: bool) -> None:
+    def __init__(self, c_z: int, c_hidden: int, *, outgoing: bool, kernel_impl: str = "auto") -> None:
         super().__init__()
         self.outgoing = outgoing
+        self.kernel_impl = kernel_impl  # "cueq": cuEquivariance's fused update on CUDA (models.kernels.cueq)
         self.norm_in = nn.LayerNorm(c_z)
         self.proj_a = linear(c_z, c_hidden)
         self.gate_a = linear(c_z, c_hidden, init="gating")
@@ -30,6 +31,15 @@ class TriangleMultiplication(nn.Module):
         self.chunk_size: int | None = None  # set at inference by harness.predict.set_chunk_size
 
     def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
+        if self.kernel_impl == "cueq":
+            from models.kernels.cueq import cueq_triangle_multiplication, cueq_unavailable
+
+            why = cueq_unavailable(z.device)
+            if why:
+                from models.kernels import KernelUnavailableError
+
+                raise KernelUnavailableError(f"kernel_impl='cueq' cannot run here: {why}")
+            return cueq_triangle_multiplication(self, z, pair_mask)
         if self.chunk_size is not None and self.chunk_size < z.shape[1] and not torch.is_grad_enabled():
             return self._forward_chunked(z, pair_mask, self.chunk_size)
         z = self.norm_in(z)
@@ -73,12 +83,16 @@ class TriangleMultiplication(nn.Module):
 
     @staticmethod
     def _gated_rows(z_t: Tensor, w_proj: Tensor, w_gate: Tensor, mask: Tensor) -> Tensor:
-        return torch.sigmoid(torch.matmul(w_gate, z_t)) * torch.matmul(w_proj, z_t) * mask
+        gated = torch.sigmoid(torch.matmul(w_gate, z_t)) * torch.matmul(w_proj, z_t)
+        return gated * mask.to(gated.dtype)
 
     @staticmethod
     def _gated(z_t: Tensor, proj: nn.Linear, gate: nn.Linear, mask: Tensor) -> Tensor:
         """σ(gate z) ⊙ (proj z) ⊙ mask, channel-first: z_t (B, c, P), mask (B, 1, P) -> (B, h, P).
 
         Two products rather than one on the stacked weights: the product kept for backward is then its own
-        (B, h, P) tensor, not a view that would keep the whole (B, 2h, P) output alive."""
-        return torch.sigmoid(torch.matmul(gate.weight, z_t)) * torch.matmul(proj.weight, z_t) * mask
+        (B, h, P) tensor, not a view that would keep the whole (B, 2h, P) output alive. The mask takes the
+        products' dtype: under bf16 autocast they are bf16 while z (a LayerNorm output) is fp32, and an fp32
+        mask would promote a and b, and the triangle products after them, to fp32."""
+        gated = torch.sigmoid(torch.matmul(gate.weight, z_t)) * torch.matmul(proj.weight, z_t)
+        return gated * mask.to(gated.dtype)

@@ -62,7 +62,18 @@ def test_record_names_equal_harness_tracking_names():
             NAMES.tag_guard_rescued, NAMES.skipped_steps, NAMES.rollbacks) == (
         names.PARAM_TRAIN_STRUCTURES, names.PARAM_TRAIN_TOKENS, names.PARAM_VAL_STRUCTURES, names.PARAM_VAL_TOKENS,
         names.PARAM_VAL_SIGMAS, names.TAG_GUARD_RESCUED, names.SKIPPED_STEPS, names.ROLLBACKS)
-    from analysis.seeds import NOISE_OF
+    assert (NAMES.tag_profile, NAMES.tag_study_config, NAMES.tag_study_budgets, NAMES.tag_study_role,
+            NAMES.tag_study_lr, NAMES.device, NAMES.time_basis, NAMES.device_s, NAMES.val_contact_precision,
+            NAMES.val_contact_precision_noise, NAMES.run_structure_metrics_file,
+            NAMES.structure_key_separator) == (
+        names.TAG_PROFILE, names.TAG_STUDY_CONFIG, names.TAG_STUDY_BUDGETS, names.TAG_STUDY_ROLE,
+        names.TAG_STUDY_LR, names.PARAM_DEVICE, names.PARAM_TIME_BASIS, names.DEVICE_S_CUMULATIVE,
+        names.VAL_CONTACT_PRECISION, names.VAL_CONTACT_PRECISION_NOISE, names.RUN_STRUCTURE_METRICS_FILE,
+        names.STRUCTURE_KEY_SEPARATOR)
+    from analysis.seeds import LEVEL_ERROR_OF, NOISE_OF
+
+    assert LEVEL_ERROR_OF == {names.VAL_CONTACT_PRECISION: names.VAL_CONTACT_PRECISION_NOISE,
+                              names.VAL_CONTACT_PRECISION_SEP12: names.VAL_CONTACT_PRECISION_SEP12_NOISE}
 
     assert NOISE_OF == {names.VAL_LOSS: names.VAL_LOSS_NOISE, names.VAL_LDDT: names.VAL_LDDT_NOISE,
                         names.VAL_LOSS_DIFFUSION: names.VAL_LOSS_DIFFUSION_NOISE,

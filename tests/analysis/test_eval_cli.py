@@ -153,3 +153,47 @@ def test_exit_status_counts_failures_and_reports_unmapped_interfaces(tmp_path, l
         outcome = _run(tmp_path, csv, *bad, references=data_dir)
         assert isinstance(outcome.exception, EvalInputError), bad
         assert repr(bad[1]) in str(outcome.exception) and "object at" not in str(outcome.exception)
+
+
+def test_ligand_convention_defaults_to_foldbenchs_and_is_printed(tmp_path, load, data_dir):
+    """FoldBench scored lDDT-PLI without model-only contacts (OpenStructure 2.8 without --lddt-pli-amc):
+    that is the default; ``--convention ost-latest`` (or ``--pli-model-contacts``) penalises them."""
+    from analysis.metrics.ligand import LigandSelector, ligand_pose
+
+    ref = load("7l39")
+    lig = LigandSelector.parse("MBN").residues(ref)[0]
+    centre = ref.coord[lig].mean(axis=0)
+    # A lysine NZ far from the ligand in the reference, moved next to it in the model: a model-only contact.
+    nz = np.flatnonzero(~ligand_mask(ref) & (ref.res_name == "LYS") & (ref.atom_name == "NZ")
+                        & (np.linalg.norm(ref.coord - centre, axis=1) > 15))[0]
+    model = ref.copy()
+    model.coord[nz] = ref.coord[lig[0]] + np.array([0.0, 0.0, 3.0], dtype=np.float32)
+    write_prediction(tmp_path / "pred", "7l39", 0, model, np.full(model.array_length(), 90.0), ranking=1.0)
+    pose = ligand_pose(ref, model, "MBN", add_mdl_contacts=True)
+    n_new = int((np.linalg.norm(ref.coord[lig] - model.coord[nz], axis=1) < 6.0).sum())
+    penalised = pose.n_pli_contacts / (pose.n_pli_contacts + n_new)
+    assert n_new > 0 and penalised < 1.0
+    csv = tmp_path / "t.csv"
+    csv.write_text("task,entry_id,chain_ids,ligand\nprotein_ligand,7l39,A,MBN\n")
+
+    def scored(*extra):
+        result = _run(tmp_path, csv, *extra, references=data_dir)
+        assert result.exit_code == 0, result.output
+        summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+        return pd.read_csv(tmp_path / "out" / "raw.csv").loc[0, "lddt_pli"], summary.loc[0, "convention"], result
+
+    value, recorded, result = scored()
+    assert value == 1.0 and recorded == "foldbench"
+    assert "convention: foldbench (FoldBench's: OpenStructure 2.8" in " ".join(result.output.split())
+    for extra in (["--convention", "ost-latest"], ["--pli-model-contacts"],
+                  ["--convention", "ost-latest", "--pli-model-contacts"]):
+        value, recorded, result = scored(*extra)
+        assert value == pytest.approx(penalised, abs=1e-12) and recorded == "ost-latest", extra
+        assert "convention: ost-latest (newer OpenStructure's default" in " ".join(result.output.split())
+    assert scored("--no-pli-model-contacts")[:2] == (1.0, "foldbench")
+    clash = _run(tmp_path, csv, "--convention", "foldbench", "--pli-model-contacts", references=data_dir)
+    assert isinstance(clash.exception, EvalInputError)
+    assert str(clash.exception) == ("--convention foldbench and --pli-model-contacts disagree "
+                                    "(--pli-model-contacts is --convention ost-latest)")
+    unknown = _run(tmp_path, csv, "--convention", "ost-2.9", references=data_dir)
+    assert str(unknown.exception) == "option: convention 'ost-2.9': expected one of foldbench, ost-latest"

@@ -165,3 +165,22 @@ def test_fit_with_an_undetermined_exponent_is_refused():
     # The rule holds for E too (that lDDT fit's E interval was [0.008, 0.81]).
     assert fit_problem(fit(0.5, 0.6, e_low=0.008)) == (
         "E is not identified: its bootstrap interval [0.008, 0.81] spans a factor 101 (> 10)")
+
+
+def test_convergence_is_judged_by_the_slope_interval():
+    """A flat curve converges; one still falling does not; one that peaked and declines (a score getting worse)
+    does not either, however small its last change."""
+    from analysis.fits import converged_runs
+
+    steps = np.array([0, 100, 200, 300, 400, 500, 600, 700, 800])
+    rows = []
+    for run, values in {
+        "flat": 3.0 + 0.001 * np.array([1, -1, 1, -1, 1, -1, 1, -1, 1]),
+        "falling": 6.0 - 0.5 * np.log1p(steps),
+        "declining_score": 0.30 - 0.00002 * steps,  # an lDDT falling slowly: its error rises
+    }.items():
+        rows += [{"run": run, "step": s, "metric": v} for s, v in zip(steps, values, strict=True)]
+    frame = pd.DataFrame(rows)
+    assert converged_runs(frame, "metric") == ["flat"]
+    # As a score (lDDT) the declining curve's error rises: still not converged.
+    assert "declining_score" not in converged_runs(frame.rename(columns={"metric": "val/lddt"}), "val/lddt")

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.answer import study_answer
 from analysis.collect import read_run_folders, repeated_step_notes, tidy
-from analysis.compare import answer
 from analysis.coverage import coverage_notes, sigma_columns
 from analysis.report import build_report
+from analysis.study import AXIS_STEPS
 from analysis.tables import data_table, width_vs_depth_table
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -54,17 +55,19 @@ def test_data_counts_come_from_the_params(frame):
 
 
 def test_verdicts_follow_their_intervals(frame):
-    answers = answer(frame, "width_vs_depth", ("val/loss", "val/lddt", "val/distogram_ce"))
-    assert [a.metric for a in answers] == ["val/loss", "val/lddt", "val/distogram_ce"]
-    for a in answers:
-        assert not a.problem, a.problem
-        assert len(a.comparisons) == 6
-        for c in a.comparisons:
+    (answer,) = study_answer(frame, "width_vs_depth", ("val/loss", "val/lddt", "val/distogram_ce"), n_bootstrap=500)
+    # Every run completed its 1600-step schedule: one budget, matched steps; matched compute is not in this design.
+    assert answer.axes() == [AXIS_STEPS] and any("matched compute (FLOPs): not in this design" in n
+                                                 for n in answer.notes)
+    for metric in ("val/loss", "val/lddt", "val/distogram_ce"):
+        (family,) = answer.of(metric, AXIS_STEPS)
+        assert len(family.comparisons) == 10  # every pair of the five configurations
+        for c in family.comparisons:
             assert c.a_est.n_seeds == 3 and c.b_est.n_seeds == 3
-            assert c.resolved == (c.diff.low > 0 or c.diff.high < 0)
             assert c.diff.value == pytest.approx(c.a_est.mean - c.b_est.mean)
+            assert c.resolved == (c.p_holm < 0.05 and (c.boot[0] > 0 or c.boot[1] < 0) and c.diff.excludes_zero)
             # The estimator noise (recorded for all but the deterministic distogram CE) floors each spread.
-            assert np.isnan(c.a_est.noise) == (a.metric == "val/distogram_ce")
+            assert np.isnan(c.a_est.noise) == (metric == "val/distogram_ce")
             assert np.isnan(c.a_est.noise) or c.a_est.se >= c.a_est.noise / np.sqrt(3) - 1e-12
 
 
@@ -80,21 +83,23 @@ def test_table_shows_baselines_beside_lddt(frame):
 def test_report_of_the_mini_sweep(frame, tmp_path):
     report = build_report(frame, tmp_path, "width_vs_depth", n_bootstrap=20)
     page = report.html.read_text()
-    assert page.index("The question, answered") < page.index("Data and runs") < page.index("Figure: scaling")
-    assert "comparisons resolved" in page and "budget set by" in page
-    fits = pd.read_csv(report.tables["fits"][1], keep_default_na=False)
-    # No law holds on these curves (one step budget, the untrained plateau on the frontier): each says why.
-    assert fits["result"].str.startswith("not fitted: ").all() and "alpha" not in fits
-    compute = fits[(fits["metric"] == "val/loss") & fits["law"].str.startswith("L(C)")]["result"].item()
-    assert "residuals are systematic" in compute
-    assert set(report.figures) == {"scaling", "sigma"}
+    assert page.index("The answer") < page.index("How to read it") < page.index("Data and runs")
+    assert "At matched steps, budgets 1600 steps: val/loss" in page
+    laws = pd.read_csv(report.tables["laws"][1], keep_default_na=False)
+    # Every law is refused on one budget of complete runs, with its reason.
+    assert laws["result"].str.startswith("not fitted: ").all()
+    assert {"curves", "sigma", "differences_width_vs_depth"} <= set(report.figures)
 
 
-def test_the_long_profiles_answer_is_the_one_documented(frame):
-    """docs/examples/width_vs_depth_long: on val/loss every comparison is resolved and the wider configuration
-    loses at matched compute; the sampled lDDT resolves none of them."""
-    loss, lddt = answer(frame, "width_vs_depth", ("val/loss", "val/lddt"))
-    assert all(c.resolved and c.better == c.b for c in loss.comparisons)
-    budget = loss.comparisons[0].budget
-    assert budget == pytest.approx(frame[frame["config"] == "base"].groupby("run")["flops"].max().min(), rel=1e-6)
+def test_the_long_profiles_answer_read_at_complete_runs(frame):
+    """docs/examples/width_vs_depth_long read the curves part-way (at the cheapest run's last FLOPs, large in
+    warmup) and found every wider configuration worse. Read where every run completed its schedule (1600 steps,
+    the paper's matched-steps framing), val/loss resolves only that large is worse than base, medium and
+    deep_structure (Holm over the ten pairs, bootstrap agreeing); medium against base is not resolved."""
+    (answer,) = study_answer(frame, "width_vs_depth", ("val/loss", "val/lddt"), n_bootstrap=2000)
+    (loss,) = answer.of("val/loss", AXIS_STEPS)
+    resolved = {(c.a, c.b): c.better for c in loss.comparisons if c.resolved}
+    assert resolved == {("large", "base"): "base", ("large", "medium"): "medium",
+                        ("deep_structure", "large"): "deep_structure"}
+    (lddt,) = answer.of("val/lddt", AXIS_STEPS)
     assert not any(c.resolved for c in lddt.comparisons)

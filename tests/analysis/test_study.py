@@ -88,14 +88,17 @@ def test_a_report_over_two_profiles_or_two_recipes_is_refused_naming_the_runs(tm
     write_run(same_profile, RecordedRun(name="base", preset="base", max_steps=100, study_budgets="flops:1e+10",
                                         profile="study", seed=5, n_seeds=2,
                                         extra_params={"data.crop_size": "64"}))
-    for run in read_run_folders(same_profile, "width_vs_depth"):
-        pass
     frame, records = frame_of(same_profile)
     table = run_table(records)
     table["param:data.crop_size"] = table["param:data.crop_size"].fillna("32")
     with pytest.raises(ReportInputError, match=r"2 different recipes \(they differ in data.crop_size\)"):
         check_one_recipe(frame, table)
     check_one_recipe(frame, table[table["name"] != "base-lr0.002-S100-s5"])  # one recipe: accepted
+    # Runs initialised before AF3's zero init of the conditioning layers became the default are another recipe.
+    table = table[table["name"] != "base-lr0.002-S100-s5"].assign(**{"param:model.zero_init_conditioning": "True"})
+    table.loc[table.index[0], "param:model.zero_init_conditioning"] = "False"
+    with pytest.raises(ReportInputError, match=r"they differ in model.zero_init_conditioning"):
+        check_one_recipe(frame, table)
 
 
 def test_no_completed_run_is_a_clear_error(tmp_path):

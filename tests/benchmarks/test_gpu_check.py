@@ -28,6 +28,7 @@ def test_dry_run_writes_measured_json_and_markdown(tmp_path):
     }
     assert all(r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > r["fwd_ms"] * 0.5 for r in rows)
     assert result["trifast"]["rows"][0].get("skipped") or result["trifast"]["rows"][0]["impl"] == "trifast"
+    assert result["cueq"]["rows"][0]["skipped"].startswith(("cuequivariance_torch is not installed", "its kernels"))
     (train,) = result["train"]["rows"]
     assert len(train["loss_triton"]) == len(train["loss_torch"]) == train["steps"] == 2
     assert train["params_triton"]["kernel_triangle_attention"] == "triton (interpreter)"
@@ -49,4 +50,17 @@ def test_report_names_sections_that_did_not_finish(tmp_path):
     md = (tmp_path / "gpu_check.md").read_text()
     assert "| vanilla | triton | 256 | 4 | 1.50 | 4.25 | 10.00 | OOM |" in md
     assert "kernels: INCOMPLETE, exit 124 (time limit)" in md and "trifast: skipped (needs CUDA)" in md
-    assert "train: section did not finish" in md
+    assert "train: section did not finish" in md and "cueq: section did not finish" in md
+
+
+def test_report_prints_measured_over_ideal_and_cueq_rows(tmp_path):
+    """Rows with the roofline's ideal times get measured / ideal; cuEquivariance's rows sit beside ours."""
+    row = {"variant": "vanilla", "impl": "triton", "n": 384, "heads": 4, "fwd_ms": 0.29, "fwd_bwd_ms": 1.79,
+           "fwd_peak_mib": 10.0, "fwd_bwd_peak_mib": 20.0, "ideal_fwd_ms": 0.058, "ideal_fwd_bwd_ms": 0.179}
+    cueq = row | {"impl": "cueq", "fwd_ms": 0.116}
+    (tmp_path / "kernels.json").write_text(json.dumps({"env": {"device": "NVIDIA H100"}, "rows": [row]}))
+    (tmp_path / "cueq.json").write_text(json.dumps({"rows": [cueq]}))
+    gpu_check.report(tmp_path, dry=False)
+    md = (tmp_path / "gpu_check.md").read_text()
+    assert "| vanilla | triton | 384 | 4 | 0.29 | 1.79 | 10.00 | 20.00 | 5.0× | 10.0× |" in md
+    assert "| vanilla | cueq | 384 | 4 | 0.12 | 1.79 | 10.00 | 20.00 | 2.0× | 10.0× |" in md

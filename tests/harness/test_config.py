@@ -98,25 +98,30 @@ def _record(path: Path) -> RunConfig:
     return load_record(raw, str(path))
 
 
-def test_block_order_default_is_sequential_and_records_before_it_read_as_parallel(tmp_path):
-    """model.transformer_block_order: AF3's sequential order is the default (new run keys); a record written
-    before the key existed was made with the parallel order, reads as parallel and keeps its key, and a config
-    that asks for parallel gets that key too."""
+def test_af3_fixes_are_the_default_and_records_before_them_read_as_made(tmp_path):
+    """model.transformer_block_order and model.zero_init_conditioning: AF3's sequential order and zero-initialised
+    conditioning are the defaults (new run keys); a record written before the keys existed was made with the
+    parallel order and LeCun conditioning, reads so and keeps its key, and a config that asks for both gets
+    that key too."""
     path = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth/base-s1-b3d443b5815a/config.yaml"
     record = _record(path)
-    assert record.model.transformer_block_order == "parallel"
-    assert record.model.architecture().transformer_block_order == "parallel"
+    arch = record.model.architecture()
+    assert (arch.transformer_block_order, arch.zero_init_conditioning) == ("parallel", False)
     assert record.config_hash() == "4f0e9c4ea755"
     raw = yaml.safe_load(path.read_text())
     raw.pop("derived")
-    today = RunConfig.model_validate(raw)  # the same YAML as a new config: today's default order
-    assert today.model.transformer_block_order == "sequential"
-    assert today.config_hash() == "bf05d062158c"
-    explicit = RunConfig.model_validate(raw | {"model": raw["model"] | {"transformer_block_order": "parallel"}})
+    today = RunConfig.model_validate(raw)  # the same YAML as a new config: today's defaults
+    assert (today.model.transformer_block_order, today.model.zero_init_conditioning) == ("sequential", True)
+    assert today.config_hash() == "f9b6351c820c"
+    legacy = {"transformer_block_order": "parallel", "zero_init_conditioning": False}
+    explicit = RunConfig.model_validate(raw | {"model": raw["model"] | legacy})
     assert explicit.config_hash() == "4f0e9c4ea755"
-    # a record that names the order keeps it (records written from now on)
-    raw["model"]["transformer_block_order"] = "sequential"
-    assert load_record(raw, "r").model.transformer_block_order == "sequential"
+    parallel_only = RunConfig.model_validate(raw | {"model": raw["model"] | {"transformer_block_order": "parallel"}})
+    assert parallel_only.config_hash() not in ("4f0e9c4ea755", "f9b6351c820c")  # a third model, a third key
+    # a record that names the keys keeps them (records written from now on)
+    raw["model"] |= {"transformer_block_order": "sequential", "zero_init_conditioning": True}
+    assert load_record(raw, "r").model.architecture().transformer_block_order == "sequential"
+    assert load_record(raw, "r").model.zero_init_conditioning is True
 
 
 def test_unknown_block_order_is_one_config_error(tmp_path):

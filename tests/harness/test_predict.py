@@ -37,7 +37,7 @@ def test_checkpoint_alone_rebuilds_the_model(trained_run):
     assert loaded.config.config_hash() == config.config_hash()
 
 
-def test_a_checkpoint_from_before_the_block_order_key_rebuilds_the_parallel_model(trained_run, tmp_path):
+def test_a_checkpoint_from_before_the_af3_fixes_rebuilds_the_model_it_holds(trained_run, tmp_path):
     import torch
     import yaml
 
@@ -47,14 +47,16 @@ def test_a_checkpoint_from_before_the_block_order_key_rebuilds_the_parallel_mode
     ckpt = torch.load(resolve_checkpoint(run_dir), weights_only=True)
     stored = yaml.safe_load(ckpt["harness"]["config_yaml"])
     assert stored["model"].pop("transformer_block_order") == "sequential"
-    ckpt["harness"]["config_yaml"] = yaml.safe_dump(stored, sort_keys=False)  # as written before the key existed
+    assert stored["model"].pop("zero_init_conditioning") is True
+    ckpt["harness"]["config_yaml"] = yaml.safe_dump(stored, sort_keys=False)  # as written before the keys existed
     torch.save(ckpt, tmp_path / "old.ckpt")
     loaded = load_model(tmp_path / "old.ckpt")
     assert loaded.model.diffusion_module.transformer.order == "parallel"
     assert loaded.model.diffusion_module.atom_encoder.transformer.order == "parallel"
-    parallel = RunConfig.model_validate(config.model_dump() | {
-        "model": config.model.model_dump() | {"transformer_block_order": "parallel"}})
-    assert loaded.config.config_hash() == parallel.config_hash() != config.config_hash()
+    assert loaded.model.config.zero_init_conditioning is False
+    legacy = RunConfig.model_validate(config.model_dump() | {"model": config.model.model_dump() | {
+        "transformer_block_order": "parallel", "zero_init_conditioning": False}})
+    assert loaded.config.config_hash() == legacy.config_hash() != config.config_hash()
 
 
 def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
@@ -82,6 +84,8 @@ def test_predict_writes_samples_that_eval_scores(trained_run, tmp_path):
     # this run never trained its confidence head: no ranking, sampling order kept and said so
     assert conf["ranking_available"] is False and "ranking unavailable" in conf["ranking_note"]
     assert conf["sampler"] == {"gamma_0": 0.8, "gamma_min": 1.0, "noise_scale": 1.003, "step_scale": 1.5}  # AF3's
+    # AF3's 10 recycles at inference (11 trunk passes), whatever the run trained with (max_cycles 1)
+    assert (conf["recycles"], conf["trunk_passes"]) == (10, 11)
     scores = [json.loads(p.with_name(p.stem + "_confidences.json").read_text())["ranking_score"] for p in cifs]
     assert scores == [0.0, -1.0, -2.0, -3.0]
 
@@ -141,13 +145,14 @@ def test_predict_from_an_af3_json_job(trained_run, tmp_path):
     path.write_text(json.dumps(job))
     out = tmp_path / "preds"
     cmd = [sys.executable, "-m", "harness", "predict", str(run_dir), str(path), "--out", str(out), "--samples", "1",
-           "--steps", "10", "--chunk-size", "16", "--device", "cpu"]
+           "--steps", "10", "--chunk-size", "16", "--device", "cpu", "--recycles", "2"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     model = read_structure(out / "from_json" / "from_json_sample_0.cif")
     assert set(model.chain_id) == {"A", "B"} and (model.chain_id == "B").sum() == 3  # ethanol: 3 heavy atoms
     conf = json.loads((out / "from_json" / "from_json_sample_0_confidences.json").read_text())
     assert conf["seed"] == 3 and conf["device"] == "cpu" and conf["chunk_size"] == 16
+    assert (conf["recycles"], conf["trunk_passes"]) == (2, 3)
     assert conf["msa"] == {"A": "query only", "B": "query only"}
     assert any("templates ignored" in note for note in conf["input_notes"])
 

@@ -150,6 +150,7 @@ def test_paper_profile_is_the_papers_recipe(sweep):
     for spec in specs:
         r = resolve(spec.config)
         assert (r.crop_tokens, r.atom_budget, r.global_batch) == (384, 4608, 256)
+        assert (r.msa_rows, spec.config.data.max_msa_rows_cached) == (1024, 16384)  # AF3's MSA module, SI §2.3
         assert r.per_device_batch * r.devices * r.num_nodes * r.accumulation == 256
         assert r.precision["msa_module"] == r.precision["pairformer"] == "bf16"
         assert r.precision["diffusion_module"] == r.precision["losses"] == "fp32"
@@ -164,7 +165,7 @@ def test_dry_run_prints_the_recipe_in_effect():
     result = CliRunner().invoke(app, ["sweep", "sweeps/width_vs_depth.yaml", "--profile", "paper", "--dry-run",
                                       "--executor", "local"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    assert "384/4608" in result.output and "256 = 1x8x1x32 acc" in result.output
+    assert "384/4608/1024" in result.output and "256 = 1x8x1x32 acc" in result.output
     assert "trunk bf16, conf fp32, diff fp32, loss fp32" in result.output
     assert result.output.count(" on ") >= 5  # checkpointing, one per run
     assert result.output.count("0.8/1.5") >= 5  # AF3's sampler constants, one per run

@@ -22,7 +22,7 @@ def af3_model():
 
 def test_every_linear_has_a_kind(af3_model):
     kinds = {getattr(m, "init_kind", None) for m in _linears(af3_model).values()}
-    assert kinds == {"lecun", "final", "gating"}
+    assert kinds == {"lecun", "final", "gating", "adaptive_zero"}
 
 
 def test_lecun_layers_have_variance_one_over_fan_in(af3_model):
@@ -82,3 +82,35 @@ def test_the_scheme_is_a_config_key_shown_with_the_run():
     assert cfg.model.init == "af3" and cfg.model.architecture().init == "af3"
     with pytest.raises(Exception, match="model.init"):
         parse_config(RunConfig, {"name": "x", "model": {"preset": "base", "init": "xavier"}}, "<t>")
+
+
+ZERO_CONDITIONING = ("diffusion_module.transformer.attention.0.norm_a.scale",
+                     "diffusion_module.transformer.attention.0.norm_a.shift",
+                     "diffusion_module.transformer.attention.0.gate_out",
+                     "diffusion_module.transformer.transition.0.ada_ln.scale",
+                     "diffusion_module.transformer.transition.0.gate",
+                     "diffusion_module.atom_encoder.transformer.transition.0.gate",
+                     "diffusion_module.atom_decoder.transformer.attention.0.gate_out",
+                     "diffusion_module.atom_encoder.proj_s", "diffusion_module.atom_encoder.proj_z")
+
+
+def test_conditioning_layers_start_at_zero_as_in_af3s_code(af3_model):
+    """AdaLN-Zero (AF3's released code): AdaLN's scale and shift, the conditioned output gates (bias -2) and the
+    trunk -> atom projections start at zero, so every conditioned block starts at σ(0) = 0.5 scale, no shift,
+    and a σ(-2) output gate whatever the condition."""
+    layers = _linears(af3_model)
+    for name in ZERO_CONDITIONING:
+        layer = layers[name]
+        assert layer.init_kind == "adaptive_zero" and bool((layer.weight == 0).all()), name
+        expected_bias = -2.0 if name.endswith(("gate_out", ".gate")) else 0.0
+        assert layer.bias is None or bool((layer.bias == expected_bias).all()), name
+    assert {n for n, m in layers.items() if m.init_kind == "adaptive_zero"} >= set(ZERO_CONDITIONING)
+
+
+def test_runs_recorded_before_zero_conditioning_keep_lecun_there():
+    torch.manual_seed(0)
+    legacy = _linears(SeedFold(tiny_config(c_s=64, c_z=32, c_token=64, c_atom=32, zero_init_conditioning=False)))
+    for name in ZERO_CONDITIONING:
+        w = legacy[name].weight
+        assert 0.5 < float(w.std() * math.sqrt(w.shape[1])) < 1.5, name  # LeCun (unit variance x fan_in), not 0
+    assert bool((legacy["diffusion_module.transformer.transition.0.gate"].bias == -2.0).all())

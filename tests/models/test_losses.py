@@ -71,6 +71,26 @@ def test_bond_loss_counts_only_ligand_bonds():
     assert float(bond_loss(stretched, x, batch)) == pytest.approx((0.5 * d) ** 2, rel=1e-4)
 
 
+def test_bond_loss_in_the_diffusion_loss_carries_the_noise_level_weight():
+    """AF3 SI eq. 6: w(σ)·(L_MSE + α_bond·L_bond), w(σ) = (σ²+σ_d²)/(σσ_d)², per copy."""
+    ex = random_example(8, atoms_per_token=1, seed=4)
+    ex["is_ligand"][:] = True
+    ex["is_protein"][:] = False
+    batch = collate([ex])
+    x = batch["gt_coords"][:, None].expand(-1, 2, -1, -1)
+    stretched = x.clone()
+    stretched[0, 0, 5] += (x[0, 0, 5] - x[0, 0, 1]) * 0.5  # copy 0: bond 1-5 stretched; copy 1 exact
+    d2 = float((x[0, 0, 5] - x[0, 0, 1]).norm()) ** 2
+    sigma = torch.tensor([[4.0, 160.0]])
+    w0 = (4.0**2 + 16.0**2) / (4.0 * 16.0) ** 2  # 0.06640625 Å⁻²
+    expected = (w0 * 0.25 * d2 + 0.0) / 2  # mean over the two copies
+    assert float(bond_loss(stretched, x, batch, sigma=sigma, sigma_data=16.0)) == pytest.approx(expected, rel=1e-4)
+    out = {"x_denoised": stretched, "x_gt_aug": x, "sigma": sigma,
+           "distogram_logits": torch.zeros(1, 8, 8, 64)}
+    losses = compute_losses(out, batch, weights={"bond": 1.0})
+    assert float(losses["bond"]) == pytest.approx(expected, rel=1e-4)
+
+
 def test_lddt_matches_biotite(batch):
     true = batch["gt_coords"][0]
     pred = true + torch.randn(true.shape, generator=torch.Generator().manual_seed(5)) * 0.8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import cloudpickle
 import pytest
@@ -16,10 +17,16 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def _sacct_state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True,
-                         text=True, check=True, timeout=30).stdout
-    return out.strip().splitlines()[0]
+def _sacct_state(job_id: str, wait_s: float = 60) -> str:
+    """The job's state in accounting, once it is COMPLETED or ``wait_s`` has passed (slurmdbd may lag)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        state = (out.strip().splitlines() or [""])[0]
+        if state == "COMPLETED" or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
 
 
 def test_sbatch_job_writes_file_and_is_accounted(tmp_path):
@@ -60,7 +67,12 @@ def test_submitit_auto_executor_returns_result(submitit_folder):
     assert result["square"] == 49
     assert result["job_id"] == job.job_id
     assert result["pid"] != os.getpid()
-    assert job.get_info(mode="force")["State"] == "COMPLETED"  # read through sacct: needs slurmdbd
+    # Read through sacct (needs slurmdbd). The result file is written before the job ends, and slurmctld hands
+    # the job's record to slurmdbd after that, so sacct may lag behind for a few seconds (once seen: PENDING).
+    deadline = time.monotonic() + 60
+    while (state := job.get_info(mode="force").get("State")) != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert state == "COMPLETED"
 
 
 def test_submitit_job_array_and_failure(submitit_folder):

@@ -1,5 +1,5 @@
-"""The real thing: the `mini` width-vs-depth sweep trained by harness.train.run.train_run (shortened to a few
-steps per run), on the SLURM test cluster as one job array, and through the local executor."""
+"""The real thing: the `mini` width-vs-depth study trained by harness.train.run.train_run (shrunk to one small
+FLOPs budget, a few steps per run), on the SLURM test cluster as one job array, and through the local executor."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from harness.sweep.service import prepare, run_prepared
 from harness.tracking import names
 from harness.tracking.run_folder import RunFolder
 
-SHORT = {"train.max_steps": 4, "train.val_every": 2, "train.checkpoint_every": 2, "train.log_every": 1,
-         "train.val_sampling_steps": 10}
+# One budget that gives every configuration a few steps (large ≈ 3, base ≈ 20) after a one-step warmup.
+BUDGETS = [1.0e10]
+# Validation as light as it goes (what is tested is dispatch and tracking, not the estimator).
+SHORT = {"train.warmup_steps": 1, "train.val_log_points": 0, "train.checkpoint_every": 2, "train.log_every": 1,
+         "train.val_sampling_steps": 10, "train.val_samples": 1, "train.val_copies": 1, "train.val_sigma_nodes": 2,
+         "train.val_train_probe": False, "data.val_max_tokens": 32}
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
@@ -24,6 +28,10 @@ def _sweep_file(tmp_path):
     with open("sweeps/width_vs_depth.yaml") as f:
         sweep = yaml.safe_load(f)
     sweep["base"]["runs_dir"] = str(tmp_path / "runs")
+    sweep["profiles"]["mini"]["study"]["budgets"] = BUDGETS
+    sweep["profiles"]["mini"]["seeds"] = [0]  # every configuration once: dispatch is what is tested
+    for run in sweep["profiles"]["mini"]["runs"].values():
+        run.pop("train.warmup_steps", None)
     path = tmp_path / "width_vs_depth.yaml"
     path.write_text(yaml.safe_dump(sweep))
     return path
@@ -32,7 +40,7 @@ def _sweep_file(tmp_path):
 def _check(prepared):
     for spec in prepared.specs:
         state = RunFolder(spec.run_dir).read_state()
-        assert state["status"] == "finished" and state["step"] == 4, (spec.label, state)
+        assert state["status"] == "finished" and state["step"] == spec.config.train.max_steps, (spec.label, state)
     spec = prepared.specs[0]
     client = MlflowClient(tracking_uri=spec.config.tracking_uri())
     exp = client.get_experiment_by_name("width_vs_depth")
@@ -48,8 +56,8 @@ def _check(prepared):
 def test_mini_sweep_as_slurm_job_array(tmp_path):
     prepared = prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
                        extra=SHORT | {"train.threads": 1})
-    # 5 configurations x the mini profile's 2 seeds.
-    assert prepared.resources.cpus_per_task == 1 and len(prepared.specs) == 10
+    # 5 configurations x one seed.
+    assert prepared.resources.cpus_per_task == 1 and len(prepared.specs) == 5
     outcome = run_prepared(prepared, poll_s=2.0, console=QUIET)
     assert outcome.failed == {}, outcome.failed
     ledger = Ledger.load(prepared.specs[0].run_dir.parent)
@@ -57,7 +65,7 @@ def test_mini_sweep_as_slurm_job_array(tmp_path):
     _check(prepared)
     again = run_prepared(prepare(_sweep_file(tmp_path), profile="mini", executor="slurm",
                                  extra=SHORT | {"train.threads": 1}), console=QUIET)
-    assert again.submitted == 0 and len(again.skipped) == 10
+    assert again.submitted == 0 and len(again.skipped) == 5
 
 
 @pytest.mark.slow

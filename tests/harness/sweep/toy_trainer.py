@@ -30,8 +30,12 @@ def toy_train(config, run_dir, *, experiment_id=None, tags=None):
         raise RuntimeError("toy trainer: deliberate crash")
     ckpt = folder.last_checkpoint
     step, w, b = 0, 0.0, 0.0
-    if ckpt.exists():
-        saved = json.loads(ckpt.read_text())
+    start = ckpt if ckpt.exists() else None
+    if start is None and config.init_from is not None:  # a study's branch: the parent's milestone, which must exist
+        start = Path(config.init_from.run_dir) / names.CHECKPOINT_DIR / f"step-{config.init_from.step:08d}.ckpt"
+        folder.update_state(branched_from={"run": str(config.init_from.run_dir), "step": config.init_from.step})
+    if start is not None:
+        saved = json.loads(start.read_text())
         step, w, b = saved["step"], saved["w"], saved["b"]
     run_id = state.get("mlflow_run_id")
     client = None
@@ -58,7 +62,11 @@ def toy_train(config, run_dir, *, experiment_id=None, tags=None):
         folder.update_state(step=step, last_metrics={names.LOSS: loss})
         if step % config.train.checkpoint_every == 0 or step == config.train.max_steps:
             atomic_write_text(ckpt, json.dumps({"step": step, "w": w, "b": b}))
+        if step in config.train.milestone_steps:
+            milestone = folder.checkpoint_dir / f"step-{step:08d}.ckpt"
+            atomic_write_text(milestone, json.dumps({"step": step, "w": w, "b": b}))
         time.sleep(STEP_S)
     if client is not None:
         client.set_terminated(run_id, status="FINISHED")
-    return folder.update_state(status="finished", step=step)
+    last = folder.read_state().get("last_metrics", {})
+    return folder.update_state(status="finished", step=step, last_metrics=last | {names.VAL_LOSS: last[names.LOSS]})

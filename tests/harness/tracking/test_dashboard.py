@@ -16,7 +16,7 @@ from harness.tracking.store import default_uri, get_or_create_experiment
 
 COLUMNS = ["metrics.`val/loss`", "metrics.`val/lddt`", "metrics.`val/contact_precision`", "params.`model.c_z`",
            "params.`model.n_pairformer_blocks`", "params.`model.n_diffusion_blocks`", "params.`train.lr`",
-           "params.`study.budget`", "tags.`study.budget`", "params.`seed`"]
+           "tags.`study_budgets`", "params.`seed`"]
 
 
 @pytest.fixture(scope="module")

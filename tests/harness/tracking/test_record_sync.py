@@ -11,7 +11,7 @@ from harness.tracking.sync import CURSOR_FILE, TrackingSync, Uploader
 
 
 def rows(path):
-    return [(s, k, v) for s, k, v, _ in read_rows(path, 0)]
+    return [(r.step, r.key, r.value) for r in read_rows(path, 0)]
 
 
 def test_record_keeps_each_step_key_once_and_cuts_back_on_resume(tmp_path):
@@ -60,8 +60,8 @@ def test_only_durable_rows_reach_mlflow_once_even_after_a_crash_mid_batch(tmp_pa
     pending = read_rows(folder.metrics_path, cursor["offset"])
     from mlflow.entities import Metric
 
-    client.log_batch(run_id, metrics=[Metric(k, v, 0, s) for s, k, v, _ in pending[:5]])
-    cursor["in_flight"] = [cursor["offset"], pending[5][3]]
+    client.log_batch(run_id, metrics=[Metric(r.key, r.value, 0, r.step) for r in pending[:5]])
+    cursor["in_flight"] = [cursor["offset"], pending[5].end]
     (folder.path / CURSOR_FILE).write_text(json.dumps(cursor))
 
     folder.update_state(status="finished", guard_rescued=False)
@@ -96,3 +96,37 @@ def test_uploader_survives_an_unreachable_store_and_closes_within_its_bound(tmp_
     assert time.monotonic() - t0 < 20
     assert uploader.failures >= 2 and uploader.last_error
     assert rows(folder.metrics_path) == [(1, "train/loss", 1.0)]  # still in the folder, for backfill
+
+
+def test_mlflow_timestamps_are_the_training_times_of_the_rows(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    folder = RunFolder(tmp_path / "run")
+    folder.update_state(status="finished")
+    record = MetricRecord(folder.metrics_path)
+    t0 = 1_700_000_000_000  # logged long before the upload below
+    for step in range(1, 4):
+        record.append(step, {"train/loss": 1.0 / step}, time_ms=t0 + 1000 * step)
+    lines = folder.metrics_path.read_text().splitlines()
+    assert lines[:2] == ["step,key,value,time_ms", f"1,train/loss,1.0,{t0 + 1000}"]
+    make_sync(folder, uri).sync_once()
+    history = MlflowClient(tracking_uri=uri).get_metric_history(folder.read_state()["mlflow_run_id"], "train/loss")
+    assert sorted((m.step, m.timestamp) for m in history) == [(s, t0 + 1000 * s) for s in (1, 2, 3)]
+    # cutting back on resume keeps the column
+    assert MetricRecord(folder.metrics_path).truncate_after(2) == 1
+    assert folder.metrics_path.read_text().splitlines()[0] == "step,key,value,time_ms"
+
+
+def test_a_record_begun_without_times_stays_three_columns_and_syncs_with_upload_times(tmp_path):
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    folder = RunFolder(tmp_path / "run")
+    folder.update_state(status="finished")
+    folder.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    folder.metrics_path.write_text("step,key,value\n1,train/loss,1.0\n")  # written by an older trainer
+    MetricRecord(folder.metrics_path).append(2, {"train/loss": 0.5}, time_ms=123)  # a resumed run appends
+    assert folder.metrics_path.read_text() == "step,key,value\n1,train/loss,1.0\n2,train/loss,0.5\n"
+    before = int(time.time() * 1000)
+    make_sync(folder, uri).sync_once()
+    history = MlflowClient(tracking_uri=uri).get_metric_history(folder.read_state()["mlflow_run_id"], "train/loss")
+    assert sorted(m.step for m in history) == [1, 2] and all(m.timestamp >= before for m in history)

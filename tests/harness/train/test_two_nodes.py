@@ -1,5 +1,6 @@
 """A 2-node x 1-task DDP run (gloo, CPU) on the real test SLURM switched to two nodes, logging through a detached
-MLflow server bound to every interface and advertised to the jobs by node name. The server is killed mid-run and
+MLflow server bound to every interface (so with credentials, which the jobs inherit from the driver's
+environment) and advertised to the jobs by node name. The server is killed mid-run and
 started again: training goes on, the run finishes, and MLflow holds one run with every metric exactly once.
 
 The cluster is switched back to one node afterwards, even on failure (other tests share it)."""
@@ -15,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from harness.config import RunConfig
 from harness.dispatch.job import TrainJob
 from harness.dispatch.tracking import stable_port
-from harness.tracking import names
+from harness.tracking import auth, names
 from harness.tracking.run_folder import RunFolder
 from harness.tracking.server import serve_detached, stop_detached
 from harness.tracking.store import default_uri, get_or_create_experiment
@@ -46,12 +47,17 @@ def two_node_cluster(slurm_cluster):  # noqa: F811
 
 
 def test_two_node_ddp_one_run_survives_server_loss_ranks_draw_own_noise(two_node_cluster, submitit_folder,  # noqa: F811
-                                                                          make_config, tmp_path):
+                                                                          make_config, tmp_path, monkeypatch):
     runs_dir = tmp_path / "runs"
     backend = default_uri(runs_dir)
     port = stable_port(backend)
     url = serve_detached(runs_dir, backend, port=port, host="0.0.0.0", advertise_host="n1")
     assert url == f"http://n1:{port}"
+    # Bound beyond loopback, the server wants credentials: the driver takes them into its environment (as
+    # JobTracking does) and the SLURM job inherits them (sbatch --export=ALL), never on a command line.
+    for var in auth.CLIENT_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert auth.use_credentials(runs_dir)
     # The paper recipe scaled down: a global batch over nodes with gradient accumulation (4 = 1 x 2 nodes x 2
     # micro-batches), bf16 trunk autocast and per-block activation checkpointing.
     raw = make_config(max_steps=MAX_STEPS, val_every=1000, val_batches=1, checkpoint_every=3, log_every=1,
@@ -85,10 +91,16 @@ def test_two_node_ddp_one_run_survives_server_loss_ranks_draw_own_noise(two_node
     assert "distributed_backend=gloo" in job.stderr() + job.stdout()
     state = folder.read_state()
     assert state["status"] == "finished" and state["step"] == MAX_STEPS
-    nodes = subprocess.run(["sacct", "-j", str(job.job_id), "-n", "-X", "-o", "NNodes"], capture_output=True,
-                           text=True).stdout.split()
+    deadline = time.monotonic() + 60  # accounting may lag behind the job's end
+    while (nodes := subprocess.run(["sacct", "-j", str(job.job_id), "-n", "-X", "-o", "NNodes"],
+                                   capture_output=True, text=True).stdout.split()) != ["2"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert nodes == ["2"]
 
+    password = auth.credentials(runs_dir).password
+    assert not any(password in p.read_text(errors="ignore") for p in Path(submitit_folder).rglob("*") if p.is_file())
     client = MlflowClient(tracking_uri=url)
     runs = client.search_runs([experiment_id])
     assert [r.info.run_id for r in runs] == [state["mlflow_run_id"]]

@@ -153,3 +153,13 @@ def test_folded_grid_on_gpu(variant):
         folded = grads(kernel, (q, k, v, bias), grad_out)
     for a, e in zip(folded, plain, strict=True):
         torch.testing.assert_close(a, e, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("variant", ["vanilla", "gated"])
+def test_self_check_passes_for_every_tuner_candidate(variant, dtype):
+    """The check ``auto`` relies on (n = 150, the model's layouts, every configuration, fp64 reference)."""
+    from models.kernels import self_check
+
+    result = self_check.run_self_check(variant, torch.device("cuda"), dtype, 32)
+    assert result.passed, result.detail

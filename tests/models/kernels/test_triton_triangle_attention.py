@@ -155,3 +155,47 @@ def test_larger_sweep_matches_reference(variant):
     q, k, v, bias, mask = make_inputs(n_rows=4, n_heads=4, n=64, d=32, seed=7)
     with tile_override(16, 16):
         compare_with_reference(variant, q, k, v, bias, mask)
+
+
+@pytest.mark.parametrize("variant", TRITON_VARIANTS)
+@pytest.mark.parametrize("where", ["query", "key"])
+def test_nan_propagates_as_in_the_torch_path(variant, where):
+    """A NaN in q (one query) or in an unmasked key (every query of its row) reaches the output where the
+    PyTorch path puts it; the gated kernels' φ used to turn it into 0 (maxnum)."""
+    q, k, v, bias, mask = make_inputs(n_rows=2, n_heads=1, n=20, d=16)
+    if where == "query":
+        q[0, 0, 0, 3, 5] = float("nan")
+    else:
+        k[0, 1, 0, 2, 0] = float("nan")
+    got = triangle_attention(q, k, v, bias, mask, variant=variant, impl="triton")
+    want = triangle_attention(q, k, v, bias, mask, variant=variant, impl="torch")
+    assert got.isnan().any()
+    assert torch.equal(got.isnan(), want.isnan())
+    finite = ~want.isnan()
+    assert_close_rel(got[finite], want[finite], 1e-4, f"{variant} finite part")
+
+
+@pytest.mark.parametrize(("op", "variant"), [("tri_att_vanilla", "vanilla"), ("tri_att_gated", "gated")])
+def test_fake_ops_give_the_real_ops_layouts(op, variant):
+    """torch.compile plans with the fake ops' strides: they must be the real kernels' (forward and backward),
+    also for the module's permuted bias, whose gradient the kernels return contiguous."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    q, k, v, _, mask = make_inputs(n_rows=2, n_heads=2, n=20, d=16)
+    q = q.transpose(2, 3).contiguous().transpose(2, 3)  # dense, not contiguous, as split_heads makes it
+    bias = torch.rand(1, 20, 20, 2).permute(0, 3, 1, 2)
+    fwd, bwd = getattr(torch.ops.seedfold, op), getattr(torch.ops.seedfold, op + "_bwd")
+    real_fwd = fwd(q, k, v, bias, mask, 0.25)
+    real_out = real_fwd[0] if variant == "vanilla" else real_fwd
+    extra = (real_fwd[0], real_fwd[1]) if variant == "vanilla" else ()
+    real_bwd = bwd(torch.ones_like(real_out), q, k, v, bias, mask, *extra, 0.25)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        fake = [mode.from_tensor(t) for t in (q, k, v, bias, mask)]
+        fake_fwd = fwd(*fake, 0.25)
+        fake_out = fake_fwd[0] if variant == "vanilla" else fake_fwd
+        fake_extra = (fake_fwd[0], fake_fwd[1]) if variant == "vanilla" else ()
+        fake_bwd = bwd(torch.ones_like(fake_out), *fake[:4], fake[4], *fake_extra, 0.25)
+    real_all = (real_fwd if variant == "vanilla" else (real_fwd,)) + tuple(real_bwd)
+    fake_all = (fake_fwd if variant == "vanilla" else (fake_fwd,)) + tuple(fake_bwd)
+    assert [t.stride() for t in fake_all] == [t.stride() for t in real_all]
+    assert real_bwd[3].is_contiguous() and real_bwd[0].stride() == q.stride()
