@@ -107,10 +107,11 @@ def accumulation_for(config: RunConfig, world_size: int | None = None) -> int:
     return t.global_batch // per_step
 
 
-def resolve(config: RunConfig, *, trace: bool = True) -> Recipe:
+def resolve(config: RunConfig, *, trace: bool | None = None) -> Recipe:
     """The derived settings of ``config``. ``diffusion_chunk_size: auto`` is resolved from the traced training
-    step (``harness.memory.plan``: cached, else traced; ``trace=False`` reads the cache only and leaves a stage
-    without a cached trace unresolved, for callers that need no chunking, e.g. FLOPs)."""
+    step (``harness.memory.plan.plan_memory``: a GPU run's traces cached, else traced; a CPU run's not traced;
+    ``trace=False`` reads the cache only and leaves a stage without a cached trace unresolved, for callers that
+    need no chunking, e.g. FLOPs)."""
     t, data, policy = config.train, config.data, config.model.policy
     devices = _devices(config)
     per_step = data.batch_size * (devices or 1) * t.num_nodes
@@ -139,17 +140,19 @@ def resolve(config: RunConfig, *, trace: bool = True) -> Recipe:
     )
 
 
-def stage_chunking(config: RunConfig, *, trace: bool = True) -> list[dict[str, Any]]:
-    """What each stage chunks: ``diffusion_chunk_size`` as set, or as chosen from the trace when ``auto``
-    (cached traces, else minutes of CPU unless ``trace`` is False; only configs asking for ``auto`` trace here)."""
+def stage_chunking(config: RunConfig, *, trace: bool | None = None) -> list[dict[str, Any]]:
+    """What each stage chunks: ``diffusion_chunk_size`` as set, or as chosen from the trace when ``auto`` (a GPU
+    run's cached traces, else minutes of CPU unless ``trace`` is False; only configs asking for ``auto`` trace
+    here; a CPU run runs all copies at once, not traced)."""
     from models.lddt import lddt_block_rows
 
     chunk = config.model.policy.diffusion_chunk_size
     if chunk == "auto":
-        from harness.memory.plan import plan_memory
+        from harness.memory.plan import gpu_profile, plan_memory
 
         return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
-                 "source": "auto (traced)" if p.memory is not None else "auto (not traced)",
+                 "source": "auto (traced)" if p.memory is not None else "auto (not traced: all copies on a CPU "
+                 "run)" if not gpu_profile(config) else "auto (not traced)",
                  "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, trace=trace)]
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",

@@ -75,36 +75,48 @@ def chunk_candidates(copies: int) -> list[int]:
 
 
 def gpu_profile(config: RunConfig) -> bool:
-    """Whether the run trains on GPUs (``train.accelerator: gpu``): only those are traced by default; a CPU run's
-    plan reads the cache and traces nothing (a dry-run or a sweep on CPU must not spend minutes tracing)."""
+    """Whether the run trains on GPUs (``train.accelerator: gpu``): only those are traced by default. A CPU run
+    (the mini, long and study profiles) has no GPU memory to fit: its plan reads no trace and makes none."""
     return config.train.accelerator == "gpu"
 
 
-def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache, *, trace: bool = True) -> StagePlan:
-    """``trace``: trace what the cache lacks (else the plan of a stage without a cached trace has ``memory``
-    None and, for ``auto``, no chunk chosen)."""
+def _set_chunk(arch: ModelConfig, shape: StepShape) -> int | None | str:
+    """The config's copies per diffusion call for ``shape`` (None: all at once), or "auto"."""
+    chunk = arch.policy.diffusion_chunk_size
+    if chunk == "auto":
+        return chunk
+    return None if chunk is None or chunk >= shape.diffusion_batch else chunk
+
+
+def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache | None, *, trace: bool = True) -> StagePlan:
+    """The stage's plan. ``cache`` None: nothing is read nor traced (``memory`` None; ``auto`` runs all copies at
+    once). ``trace``: trace what the cache lacks; else a stage without a cached trace has ``memory`` None and,
+    for ``auto``, all copies at once."""
     from harness.memory.cache import NotTraced
 
     arch = config.model.architecture()
     shape = step_shape(config, stage)
     target = arch.policy.memory_target_gb
     rows = lddt_block_rows(shape.batch_size, shape.diffusion_batch, shape.n_atoms)
+    chunk = _set_chunk(arch, shape)
+    source = "auto" if chunk == "auto" else "set"
+
+    def plan(chunk: int | None, memory: StepMemory | None) -> StagePlan:
+        return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
+                         memory, target)
+
+    if cache is None:
+        return plan(None if chunk == "auto" else chunk, None)
 
     def traced(chunk: int | None) -> StepMemory:
         return trace_step(with_chunk(arch, chunk), shape, trace=cache.get if trace else cache.cached)
 
-    def plan(chunk: int | None, source: str, memory: StepMemory | None) -> StagePlan:
-        return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
-                         memory, target)
-
-    chunk = arch.policy.diffusion_chunk_size
     try:
         if chunk != "auto":
-            chunk = None if chunk is None or chunk >= shape.diffusion_batch else chunk
-            return plan(chunk, "set", traced(chunk))
-        return plan(*_auto_chunk(shape.diffusion_batch, target, traced), "auto")
+            return plan(chunk, traced(chunk))
+        return plan(*_auto_chunk(shape.diffusion_batch, target, traced))
     except NotTraced:
-        return plan(None if chunk == "auto" else chunk, "auto" if chunk == "auto" else "set", None)
+        return plan(None if chunk == "auto" else chunk, None)
 
 
 def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, StepMemory]:
@@ -142,21 +154,26 @@ def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, Step
 
 
 def plan_memory(config: RunConfig, cache: TraceCache | None = None, *, trace: bool | None = None) -> list[StagePlan]:
-    """The plan of every stage of ``config`` (``harness.recipe.plan_stages``); ``trace`` (default: for GPU runs
-    only, ``gpu_profile``) traces what the cache lacks, else missing traces leave ``memory`` None."""
+    """The plan of every stage of ``config`` (``harness.recipe.plan_stages``). ``trace`` None (the default): a GPU
+    run (``gpu_profile``) reads the cache and traces what it lacks; a CPU run reads no trace and makes none.
+    ``trace`` False reads the cache only (missing traces leave ``memory`` None); True traces whatever the run."""
     from harness.memory.cache import TraceCache
     from harness.recipe import plan_stages
 
+    if trace is None and not gpu_profile(config):
+        return [plan_stage(config, stage, None) for stage in plan_stages(config)]
     cache = cache or TraceCache()
-    trace = gpu_profile(config) if trace is None else trace
+    trace = True if trace is None else trace
     return [plan_stage(config, stage, cache, trace=trace) for stage in plan_stages(config)]
 
 
 def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None = None) -> ModelConfig:
-    """The model a stage trains: ``model.architecture()`` with ``diffusion_chunk_size: auto`` resolved."""
+    """The model a stage trains: ``model.architecture()`` with ``diffusion_chunk_size: auto`` resolved (from the
+    trace on a GPU run, traced at the run's start when not cached; all copies at once on a CPU run)."""
     arch = config.model.architecture()
     if arch.policy.diffusion_chunk_size != "auto":
         return arch
     from harness.memory.cache import TraceCache
 
-    return with_chunk(arch, plan_stage(config, stage, cache or TraceCache()).diffusion_chunk)
+    cache = (cache or TraceCache()) if gpu_profile(config) else None
+    return with_chunk(arch, plan_stage(config, stage, cache).diffusion_chunk)

@@ -36,9 +36,7 @@ def _memory_cell(size, gpu_memory_gb: float | None) -> str:
     for p in size.memory:
         chunk = "all" if p.diffusion_chunk is None else str(p.diffusion_chunk)
         chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
-        if p.memory is None:  # a CPU run: its dry-run reads the cache and traces nothing
-            chunking = f"diff auto/{p.diffusion_batch} (chosen at the run's start)" if p.chunk_source == "auto" \
-                else chunking
+        if p.memory is None:  # a CPU run: no GPU memory to fit, no trace read nor made (auto: all copies)
             lines.append(f"{p.crop_tokens}: not traced (CPU run), {chunking}")
             continue
         line = f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, {chunking}, lDDT {p.lddt_block_rows}"
