@@ -148,11 +148,11 @@ def stage_chunking(config: RunConfig, *, trace: bool | None = None) -> list[dict
 
     chunk = config.model.policy.diffusion_chunk_size
     if chunk == "auto":
-        from harness.memory.plan import gpu_profile, plan_memory
+        from harness.memory.plan import plan_memory
 
         return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
                  "source": "auto (traced)" if p.memory is not None else "auto (not traced: all copies on a CPU "
-                 "run)" if not gpu_profile(config) else "auto (not traced)",
+                 "run)" if p.untraced == "CPU run" else "auto (not traced)",
                  "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, trace=trace)]
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",

@@ -43,7 +43,8 @@ def show(path: ConfigPath) -> None:
         "flops_per_example": size.flops_per_example, "flops_per_step": size.flops_per_step,
         # Traced (fake tensors) peak of one training step per GPU, per stage, at the stage's worst-case crop.
         "memory_gb_per_gpu": {f"stage from step {p.start}, crop {p.crop_tokens}/{p.atoms}":
-                              {"traced": round(p.memory.peak_gb, 3) if p.memory is not None else "not traced (CPU run)",
+                              {"traced": round(p.memory.peak_gb, 3) if p.memory is not None
+                               else f"not traced ({p.untraced})",
                                "chunking": p.describe_chunking()}
                               for p in size.memory},
     }}

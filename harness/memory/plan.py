@@ -37,8 +37,9 @@ class StagePlan:
     diffusion_chunk: int | None  # noised copies per diffusion-module call; None = all at once
     chunk_source: str  # "set" (the config's value) or "auto" (chosen from the trace)
     lddt_block_rows: int  # atoms l per block of the smooth lDDT loss
-    memory: StepMemory | None  # None: not traced (a CPU run without a cached trace)
+    memory: StepMemory | None  # None: not traced, for the reason in ``untraced``
     target_gb: float
+    untraced: str = ""  # why ``memory`` is None: "CPU run" or "not in the trace cache"
 
     @property
     def fits_target(self) -> bool:
@@ -101,12 +102,12 @@ def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache | None, *, tra
     chunk = _set_chunk(arch, shape)
     source = "auto" if chunk == "auto" else "set"
 
-    def plan(chunk: int | None, memory: StepMemory | None) -> StagePlan:
+    def plan(chunk: int | None, memory: StepMemory | None, untraced: str = "") -> StagePlan:
         return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
-                         memory, target)
+                         memory, target, untraced)
 
     if cache is None:
-        return plan(None if chunk == "auto" else chunk, None)
+        return plan(None if chunk == "auto" else chunk, None, "CPU run")
 
     def traced(chunk: int | None) -> StepMemory:
         return trace_step(with_chunk(arch, chunk), shape, trace=cache.get if trace else cache.cached)
@@ -116,7 +117,7 @@ def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache | None, *, tra
             return plan(chunk, traced(chunk))
         return plan(*_auto_chunk(shape.diffusion_batch, target, traced))
     except NotTraced:
-        return plan(None if chunk == "auto" else chunk, None)
+        return plan(None if chunk == "auto" else chunk, None, "not in the trace cache")
 
 
 def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, StepMemory]:
@@ -155,15 +156,16 @@ def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, Step
 
 def plan_memory(config: RunConfig, cache: TraceCache | None = None, *, trace: bool | None = None) -> list[StagePlan]:
     """The plan of every stage of ``config`` (``harness.recipe.plan_stages``). ``trace`` None (the default): a GPU
-    run (``gpu_profile``) reads the cache and traces what it lacks; a CPU run reads no trace and makes none.
-    ``trace`` False reads the cache only (missing traces leave ``memory`` None); True traces whatever the run."""
-    from harness.memory.cache import TraceCache
+    run (``gpu_profile``) reads the cache and traces what it lacks (unless ``SEEDFOLD_TRACE=off``: the cache
+    only); a CPU run reads no trace and makes none. ``trace`` False reads the cache only (missing traces leave
+    ``memory`` None); True traces whatever the run."""
+    from harness.memory.cache import TraceCache, tracing_allowed
     from harness.recipe import plan_stages
 
     if trace is None and not gpu_profile(config):
         return [plan_stage(config, stage, None) for stage in plan_stages(config)]
     cache = cache or TraceCache()
-    trace = True if trace is None else trace
+    trace = tracing_allowed() if trace is None else trace
     return [plan_stage(config, stage, cache, trace=trace) for stage in plan_stages(config)]
 
 
@@ -175,5 +177,6 @@ def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None
         return arch
     from harness.memory.cache import TraceCache
 
-    cache = (cache or TraceCache()) if gpu_profile(config) else None
-    return with_chunk(arch, plan_stage(config, stage, cache).diffusion_chunk)
+    if not gpu_profile(config):
+        return with_chunk(arch, None)
+    return with_chunk(arch, plan_stage(config, stage, cache or TraceCache()).diffusion_chunk)

@@ -36,8 +36,8 @@ def _memory_cell(size, gpu_memory_gb: float | None) -> str:
     for p in size.memory:
         chunk = "all" if p.diffusion_chunk is None else str(p.diffusion_chunk)
         chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
-        if p.memory is None:  # a CPU run: no GPU memory to fit, no trace read nor made (auto: all copies)
-            lines.append(f"{p.crop_tokens}: not traced (CPU run), {chunking}")
+        if p.memory is None:  # a CPU run (no GPU memory to fit; auto: all copies), or not in the cache
+            lines.append(f"{p.crop_tokens}: not traced ({p.untraced}), {chunking}")
             continue
         line = f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, {chunking}, lDDT {p.lddt_block_rows}"
         if gpu_memory_gb is not None and p.memory.peak_gb > (1 - HEADROOM) * gpu_memory_gb:

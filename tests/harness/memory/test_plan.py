@@ -158,15 +158,19 @@ def test_trace_key_ignores_what_changes_no_tensor():
     assert trace_key(arch, shape) != trace_key(arch.model_copy(update={"c_z": 32}), shape)
 
 
-def test_a_missing_trace_is_an_error_when_tracing_is_off(tmp_path, monkeypatch):
+def test_tracing_off_reads_the_cache_only_and_a_forced_trace_is_an_error(tmp_path, monkeypatch):
+    """SEEDFOLD_TRACE=off (the suite's setting): a GPU run's plan missing from the cache says so; asking for the
+    trace anyway is one error naming it; nothing is traced or written."""
     monkeypatch.setenv("SEEDFOLD_TRACE", "off")
     cache = TraceCache(path=tmp_path / "traces.json", shipped=None)
     config = _config("gpu")
+    (plan,) = plan_memory(config, cache)
+    assert (plan.memory, plan.untraced) == (None, "not in the trace cache")
     shape = step_shape(config, plan_stages(config)[0])
     arch = config.model.architecture()
     with pytest.raises(TracingOff, match=rf"no cached memory trace {trace_key(arch, shape)} \(c_z {arch.c_z}, 1/1 "
                        r"blocks, crop 16/192, 4 copies, all per call\) and SEEDFOLD_TRACE=off"):
-        plan_memory(config, cache)
+        plan_memory(config, cache, trace=True)
     assert cache.traced == 0 and not (tmp_path / "traces.json").exists()
 
 
