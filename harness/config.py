@@ -258,8 +258,10 @@ class TrackingConfig(BaseModel):
 
 
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
+# A dotted key names a field of a nested model (``policy.memory_target_gb`` = model.policy.memory_target_gb).
 HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
-    ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"))
+    ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"),
+    ("model", "policy.memory_target_gb"))
 # (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
 # runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
 # omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.
@@ -342,10 +344,13 @@ class RunConfig(BaseModel):
         """Stable 12-hex id of what determines the run's results (not where it is written or tracked)."""
         payload = self.model_dump(mode="json", exclude={"runs_dir", "tracking", "name", "init_from"})
         # Keys added after runs were recorded leave the hash alone at their defaults, so those runs keep their keys.
-        for section, key in HASH_NEUTRAL_DEFAULTS:
-            part = getattr(self, section)
+        for section, dotted in HASH_NEUTRAL_DEFAULTS:
+            *parents, key = dotted.split(".")
+            part, node = getattr(self, section), payload[section]
+            for name in parents:
+                part, node = getattr(part, name), node[name]
             if getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
-                del payload[section][key]
+                del node[key]
         for section, key, legacy in LEGACY_VALUES:
             if getattr(getattr(self, section), key) == legacy:
                 del payload[section][key]

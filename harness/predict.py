@@ -85,12 +85,15 @@ def set_chunk_size(model: torch.nn.Module, chunk_size: int | None) -> None:
 
 
 def load_model(path: str | Path, *, use_ema: bool = True, device: str | torch.device = "cpu") -> LoadedModel:
-    """Build the model from the config stored in the checkpoint and load its (EMA) weights."""
+    """Build the model from the config stored in the checkpoint and load its (EMA) weights.
+
+    The checkpoint is memory-mapped on the CPU: only the weights used (EMA or model) are read and then moved to
+    ``device``; the optimizer's moments and the other copy never reach it."""
     from models.model import SeedFold
 
     ckpt_path = resolve_checkpoint(path)
     try:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a torn or foreign file
         raise CheckpointError(f"{ckpt_path}: not a readable checkpoint ({exc.__class__.__name__}: {exc})") from None
     harness_state = ckpt.get("harness", {})
@@ -254,7 +257,9 @@ def predict(
                 with torch.no_grad():
                     out = loaded.model.sample(batch, n_cycles=cycles, n_samples=n_samples, n_steps=n_steps,
                                               generator=g)
-                out = {k: v.float().cpu() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+                # What the output files need comes to the host; the (N, N, bins) distogram stays on the device.
+                out = {k: v.float().cpu() if isinstance(v, torch.Tensor) else v for k, v in out.items()
+                       if k != "distogram_logits"}
                 for k in range(n_samples):
                     coords = out["coords"][0, k].numpy()
                     plddt = out["plddt"][0, k].numpy() if "plddt" in out else np.full(len(coords), 50.0)

@@ -12,6 +12,7 @@ import biotite.structure as struc
 import numpy as np
 
 from harness.config import RunConfig
+from harness.recipe import confidence_trains
 
 # Maximum accessible surface per residue type, Å² (Sander & Rost 1994, the values AF3 normalises by).
 MAX_ASA = {
@@ -30,7 +31,7 @@ UNAVAILABLE_NOTE = (
 
 def ranking_available(config: RunConfig) -> bool:
     """Whether this run's confidence outputs were trained, so ranking by them means something."""
-    return bool(config.train.confidence_loss and config.model.use_confidence_head)
+    return confidence_trains(config)
 
 
 def fraction_disordered(atoms: struc.AtomArray) -> float:

@@ -13,7 +13,7 @@ nothing of what a config derives.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.config import RunConfig, StageConfig
@@ -49,6 +49,10 @@ class Stage:
     confidence_adam_eps: float | None = None
     accumulation: int = 1
     world_size: int | None = None
+    # What the stage chunks (``stage_chunking``): ``diffusion_chunk_size`` (noised copies per diffusion-module
+    # call; ``auto`` resolved from the traced step, harness.memory.plan), its ``source`` and ``lddt_block_rows``
+    # (atoms per block of the smooth lDDT loss).
+    chunking: dict[str, Any] = field(default_factory=dict)
 
     def data_config(self, data: DataConfig) -> DataConfig:
         """``data`` with this stage's crop: what the data module samples in this stage (its atom budget is then
@@ -81,16 +85,22 @@ class Recipe:
     precision: dict[str, str]
     checkpoint_blocks: bool
     opm_chunk_size: int | None
-    diffusion_chunk_size: int | None
+    diffusion_chunk_size: int | str | None
     tf32: bool
     stages: tuple[Stage, ...]
     confidence_adam_eps: float | None  # Adam's ε of the confidence head's group; None: the head does not train
 
+    @property
+    def chunking(self) -> list[dict[str, Any]]:
+        """Per stage (from its ``start``): what it chunks (``Stage.chunking``)."""
+        return [{"start": s.start, **s.chunking} for s in self.stages]
+
     def as_dict(self) -> dict[str, Any]:
-        """The ``derived`` record (config.yaml, ``harness config show``): every field, stages as their record."""
+        """The ``derived`` record (config.yaml, ``harness config show``): every field, stages as their record,
+        then the chunking per stage."""
         out = asdict(self)
         out["stages"] = [s.record() for s in self.stages]
-        return out
+        return out | {"chunking": self.chunking}
 
 
 def _devices(config: RunConfig) -> int | None:
@@ -118,6 +128,26 @@ def confidence_trains(config: RunConfig) -> bool:
     return config.train.confidence_loss and config.model.architecture().use_confidence_head
 
 
+def stage_chunking(config: RunConfig, stages: tuple[Stage, ...], *, trace: bool | None = None) -> list[dict[str, Any]]:
+    """What each stage chunks: ``diffusion_chunk_size`` as set, or as chosen from the trace when ``auto`` (a GPU
+    run's cached traces, else minutes of CPU unless ``trace`` is False; only configs asking for ``auto`` trace
+    here; a CPU run runs all copies at once, not traced)."""
+    from models.lddt import lddt_block_rows
+
+    chunk = config.model.policy.diffusion_chunk_size
+    if chunk == "auto":
+        from harness.memory.plan import plan_memory
+
+        return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
+                 "source": "auto (traced)" if p.memory is not None else "auto (not traced: all copies on a CPU "
+                 "run)" if p.untraced == "CPU run" else "auto (not traced)",
+                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, trace=trace, stages=stages)]
+    return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
+             else None, "source": "set",
+             "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget)}
+            for s in stages]
+
+
 def confidence_adam_eps(config: RunConfig) -> float | None:
     """Adam's ε for the confidence head's parameters: ``train.eps × α_conf``; None when the head does not train.
 
@@ -134,8 +164,8 @@ def confidence_adam_eps(config: RunConfig) -> float | None:
 
 
 def plan_stages(config: RunConfig) -> list[Stage]:
-    """The resolved stages of ``config`` (``resolve(config).stages``)."""
-    return list(resolve(config).stages)
+    """The resolved stages of ``config`` (``resolve(config).stages``; their chunking from cached traces only)."""
+    return list(resolve(config, trace=False).stages)
 
 
 def _stages(config: RunConfig, accumulation: int, eps: float | None) -> tuple[Stage, ...]:
@@ -160,10 +190,14 @@ def _stages(config: RunConfig, accumulation: int, eps: float | None) -> tuple[St
     return tuple(out)
 
 
-def resolve(config: RunConfig, source: str = "<config>") -> Recipe:
+def resolve(config: RunConfig, source: str = "<config>", *, trace: bool | None = None) -> Recipe:
     """What ``config`` derives, once. Raises ConfigError (``source``: the file or record named in the message)
     listing every problem (each naming its key), and when the config carries a ``derived`` record (read from a
-    run folder's config.yaml) that disagrees with what it derives now."""
+    run folder's config.yaml) that disagrees with what it derives now.
+
+    ``diffusion_chunk_size: auto`` is resolved from the traced training step (``harness.memory.plan.plan_memory``:
+    a GPU run's traces cached, else traced; a CPU run's not traced; ``trace=False`` reads the cache only and leaves
+    a stage without a cached trace unresolved, for callers that need no chunking, e.g. FLOPs)."""
     t, data, policy = config.train, config.data, config.model.policy
     devices = _devices(config)
     problems, accumulation = [], 1
@@ -186,6 +220,9 @@ def resolve(config: RunConfig, source: str = "<config>") -> Recipe:
         global_batch = data.batch_size * devices * t.num_nodes
     eps = confidence_adam_eps(config)
     stages = _stages(config, accumulation, eps)
+    chunking = stage_chunking(config, stages, trace=trace)
+    stages = tuple(replace(stage, chunking={k: v for k, v in chunk.items() if k != "start"})
+                   for stage, chunk in zip(stages, chunking, strict=True))
     recipe = Recipe(
         crop_tokens=data.crop_size, atom_budget=data.atom_budget,
         atom_budget_source="set" if data.max_atoms is not None else f"derived: crop x {data.atoms_per_token:g}",

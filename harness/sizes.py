@@ -1,13 +1,16 @@
 """Sizes shown by ``harness sweep --dry-run`` and ``harness config show``: parameters and FLOPs from
 ``models.accounting`` (the one source of truth, tested against the real modules; ``train_flops`` is also what
-the run logs as ``perf/flops_per_step``), plus a rough peak-memory estimate per GPU defined here.
+the run logs as ``perf/flops_per_step``), and the peak memory per GPU of each stage's training step, traced
+under fake tensors (``harness.memory.plan``, cached). ``memory_gb`` below is the older analytic estimate, kept
+for ``benchmarks/bench_memory_policy.py`` (which compares it with saved-for-backward bytes); the dry-run shows the
+trace.
 
 The example a dry-run sizes: ``crop_tokens`` tokens, min(atom budget, ``STARTER_ATOMS_PER_TOKEN`` x tokens)
 atoms (heavy atoms per token in the bundled starter set, ``harness.data.config``), ``data.max_msa_rows`` MSA
 rows; FLOPs averaged over the recycling counts 1..max_cycles that training draws uniformly. A run logs the same
 formula at the sizes it actually saw.
 
-Memory estimate (GB per GPU, one micro-batch), stated assumptions: fp32 weights + gradients + Adam moments + EMA
+Analytic memory estimate (GB per GPU, one micro-batch), assumptions: fp32 weights + gradients + Adam moments + EMA
 copy = 20 bytes per parameter. Trunk activations (only the last recycling cycle keeps any) at 2 bytes per value
 under a bf16 trunk, else 4 (block inputs, the fp32 residual stream, at 4): without checkpointing every pair
 block keeps ~62 pair-sized (n² · c_z) tensors and, for softmax triangle attention, two H · n³ tensors, and every
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from harness.config import RunConfig
 from harness.data.config import STARTER_ATOMS_PER_TOKEN
+from harness.memory.plan import StagePlan, plan_memory
 from harness.recipe import Recipe, Stage, confidence_trains, resolve
 
 BYTES_PER_PARAM_TRAINING = 20
@@ -58,9 +62,7 @@ class RunSize:
     example: ExampleSize
     flops_per_example: float  # one training example (forward + backward), mean over recycling counts
     flops_per_step: float  # x the global batch
-    memory_gb: float  # with the config's checkpointing setting
-    memory_gb_checkpointed: float
-    memory_gb_plain: float
+    memory: list[StagePlan]  # per stage: traced peak of one training step per GPU and the chunking in effect
 
 
 def typical_example(config: RunConfig, stage: Stage) -> ExampleSize:
@@ -119,21 +121,20 @@ def memory_gb(config: RunConfig, example: ExampleSize, diffusion_batch: int, *, 
 
 
 def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize | None = None,
-             recipe: Recipe | None = None) -> RunSize:
-    """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop).
-    ``recipe``: ``resolve(config)`` when the caller holds it already (the run, the dry-run table)."""
+             recipe: Recipe | None = None, *, memory: bool = True) -> RunSize:
+    """Sizes of ``config`` in ``stage`` (default: the first) for ``example`` (default: a typical crop); with
+    ``memory`` also every stage's traced memory (cached traces, else minutes of CPU per new GPU configuration;
+    a CPU run's plan reads the cache only). Without ``memory`` nothing is traced (FLOPs for a study's budgets).
+    ``recipe``: ``resolve(config)`` when the caller holds it already (the run)."""
     from models.accounting import count_parameters
 
-    recipe = recipe or resolve(config)
+    recipe = recipe or resolve(config, trace=memory)
     stage = stage or recipe.stages[0]
     example = example or typical_example(config, stage)
     cycles = range(1, config.train.max_cycles + 1)
     flops = sum(example_flops(config, example, n_cycles=k, diffusion_batch=stage.diffusion_batch)
                 for k in cycles) / len(cycles)
     global_batch = recipe.global_batch if isinstance(recipe.global_batch, int) else config.data.batch_size
-    with_ckpt = memory_gb(config, example, stage.diffusion_batch, checkpointed=True)
-    plain = memory_gb(config, example, stage.diffusion_batch, checkpointed=False)
     return RunSize(params=count_parameters(config.model.architecture())["total"], recipe=recipe, example=example,
                    flops_per_example=flops, flops_per_step=flops * global_batch,
-                   memory_gb=with_ckpt if recipe.checkpoint_blocks else plain,
-                   memory_gb_checkpointed=with_ckpt, memory_gb_plain=plain)
+                   memory=plan_memory(config, stages=recipe.stages) if memory else [])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from models.policy import checkpointed
+
 THRESHOLDS = (0.5, 1.0, 2.0, 4.0)  # Å, lDDT's distance-difference thresholds (Mariani et al. 2013)
 INCLUSION_RADIUS = 15.0  # Å, reference distance below which a pair is scored
 NUCLEOTIDE_INCLUSION_RADIUS = 30.0  # Å, AF3's radius for pairs whose partner atom is a DNA/RNA atom
@@ -140,13 +142,53 @@ def pair_distances(x: Tensor, l_idx: Tensor, m_idx: Tensor) -> Tensor:
     return (xl - xm).norm(dim=-1)
 
 
+# Elements of one (B, D, rows, A) tensor of the blocked smooth lDDT: 2^23 fp32 values = 32 MiB, ~10 such tensors
+# alive while a block is computed (or recomputed in backward).
+LDDT_BLOCK_ELEMENTS = 2**23
+
+
+def lddt_block_rows(batch_size: int, copies: int, n_atoms: int) -> int:
+    """Rows of atoms l per block of :func:`smooth_lddt_loss` under autograd: a (B, D, rows, A) block holds at
+    most ``LDDT_BLOCK_ELEMENTS`` values (at least one row)."""
+    return max(1, min(n_atoms, LDDT_BLOCK_ELEMENTS // max(1, batch_size * copies * n_atoms)))
+
+
 def smooth_lddt_loss(pred: Tensor, true: Tensor, mask: Tensor, is_nucleotide: Tensor) -> Tensor:
     """AF3 Algorithm 27: 1 - smooth lDDT, per example and copy (B, D). pred, true (B, D, A, 3) Å; mask (B, A)
     bool; is_nucleotide (B, A) bool gives the 30 Å inclusion radius to pairs whose atom m is DNA/RNA.
 
-    Sparse: the pairs within the radius are listed once from the reference (copies of ``true`` differ only by
-    rigid motions), so memory is (B, D, P) with P the pairs in range, not (B, D, A, A)."""
+    Reference distances are taken from copy 0 of ``true`` (copies differ only by rigid motions). Under autograd
+    the pairs are scored in blocks of :func:`lddt_block_rows` atoms l against all atoms m, each block recomputed in
+    backward: static shapes, and memory (B, D, rows, A) per block instead of (B, D, A, A) kept for backward.
+    Without autograd (validation) the pairs within the radius are listed once and scored sparsely, (B, D, P)."""
     cutoff = torch.where(is_nucleotide, NUCLEOTIDE_INCLUSION_RADIUS, INCLUSION_RADIUS)
+    if not torch.is_grad_enabled():
+        return _smooth_lddt_sparse(pred, true, mask, cutoff)
+    b, d, a, _ = pred.shape
+    rows = lddt_block_rows(b, d, a)
+    ref = true[:, :1].detach().float()
+    pred = pred.float()
+    score, count = pred.new_zeros(b, d), pred.new_zeros(b, 1)
+    for lo in range(0, a, rows):
+        hi = min(lo + rows, a)
+        s, c = checkpointed(_block_terms, pred, ref, mask, cutoff, lo, hi, enabled=True)
+        score, count = score + s, count + c
+    return 1.0 - score / count.clamp(min=1.0)
+
+
+def _block_terms(pred: Tensor, ref: Tensor, mask: Tensor, cutoff: Tensor, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+    """Sums over the pairs (l in [lo, hi), any m) of the smooth lDDT score (B, D) and their count (B, 1)."""
+    d_true = torch.cdist(ref[:, :, lo:hi], ref, compute_mode=EXACT)  # (B, 1, rows, A)
+    pair = mask[:, None, lo:hi, None] & mask[:, None, None, :] & (d_true < cutoff[:, None, None, :])
+    pair[..., torch.arange(hi - lo), torch.arange(lo, hi)] = False
+    delta = (torch.cdist(pred[:, :, lo:hi], pred, compute_mode=EXACT) - d_true).abs()  # (B, D, rows, A)
+    eps = sum(torch.sigmoid(t - delta) for t in THRESHOLDS) / len(THRESHOLDS)
+    w = pair.float()
+    return (eps * w).sum((-1, -2)), w.sum((-1, -2))
+
+
+def _smooth_lddt_sparse(pred: Tensor, true: Tensor, mask: Tensor, cutoff: Tensor) -> Tensor:
+    """:func:`smooth_lddt_loss` over the listed pairs within the radius (data-dependent P)."""
     l_idx, m_idx, valid = neighbour_pairs(true[:, 0], mask, cutoff)
     delta = (pair_distances(pred.float(), l_idx, m_idx) - pair_distances(true.float(), l_idx, m_idx)).abs()
     eps = sum(torch.sigmoid(t - delta) for t in THRESHOLDS) / len(THRESHOLDS)

@@ -126,9 +126,11 @@ class SeedFold(nn.Module):
 
     def _sample_coords(self, batch, s_inputs, s, z, *, n_samples, n_steps, generator) -> Tensor:
         z_cond = self.diffusion_module.conditioning.pair(batch, z.float())
+        # σ-independent: the pair conditioning and every transformer block's pair bias, once for all steps.
+        biases = self.diffusion_module.transformer.pair_biases(z_cond)
 
         def denoise(x_noisy: Tensor, sigma: Tensor) -> Tensor:
-            return self.diffusion_module.chunked(x_noisy, sigma, batch, s_inputs, s, z, z_cond=z_cond)
+            return self.diffusion_module.chunked(x_noisy, sigma, batch, s_inputs, s, z, z_cond=z_cond, biases=biases)
 
         return sample_diffusion(
             denoise,

@@ -6,7 +6,8 @@
 - Memory: with ``checkpoint_blocks`` every stack (template pair stack, MSA module, Pairformer, confidence
   Pairformer, diffusion transformer) recomputes each block's activations in backward, so only the block inputs
   stay alive; the OuterProductMean runs ``opm_chunk_size`` rows of i at a time and never holds the
-  (B, N, N, c, c) outer product; the diffusion module runs ``diffusion_chunk_size`` noised copies at a time.
+  (B, N, N, c, c) outer product; the diffusion module runs ``diffusion_chunk_size`` noised copies at a time
+  (``auto``: chosen per stage from a traced training step, ``harness.memory.plan``).
 - Matmuls: TF32 on CUDA (``tf32``), set by ``apply_backend`` where a run or a prediction starts.
 
 ``checkpointed(fn, *args, enabled=...)`` is the one place that applies checkpointing, so a test can count it.
@@ -18,7 +19,7 @@ import contextlib
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch.utils.checkpoint import checkpoint
 
 Precision = Literal["fp32", "bf16"]
@@ -43,10 +44,22 @@ class MemoryPolicy(BaseModel):
     opm_chunk_size: int | None = Field(
         64, ge=1, description="OuterProductMean rows per chunk (None = all rows at once)"
     )
-    diffusion_chunk_size: int | None = Field(
-        None, ge=1, description="noised copies per diffusion-module call (None = the whole diffusion batch)"
+    diffusion_chunk_size: int | Literal["auto"] | None = Field(
+        None, description="noised copies per diffusion-module call (None = the whole diffusion batch; auto = "
+        "the most that keep a traced training step within memory_target_gb, chosen per stage)"
+    )
+    memory_target_gb: float = Field(
+        72.0, gt=0, description="GB per GPU that diffusion_chunk_size: auto aims under (72 = an 80 GB GPU less "
+        "10 % headroom)"
     )
     tf32: bool = Field(True, description="TF32 matmuls and convolutions on CUDA")
+
+    @field_validator("diffusion_chunk_size")
+    @classmethod
+    def _positive_chunk(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"diffusion_chunk_size must be >= 1, 'auto' or null, got {value}")
+        return value
 
     def precision_by_module(self) -> dict[str, str]:
         """Module -> the dtype it computes in, as shown by the dry-run."""

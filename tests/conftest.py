@@ -9,6 +9,9 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# A memory trace missing from the shipped cache is an error, not minutes of CPU (harness.memory.cache); the tests
+# of tracing itself turn it back on.
+os.environ.setdefault("SEEDFOLD_TRACE", "off")
 
 
 @pytest.fixture(scope="session")

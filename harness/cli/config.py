@@ -31,8 +31,7 @@ def validate(path: ConfigPath) -> None:
 def show(path: ConfigPath) -> None:
     """Print the resolved config as YAML (the preset expanded, every default filled in), then what it derives
     (``derived``: atom budget, accumulation, precision per module, checkpointing, stages, as a run folder's
-    config.yaml records them) and, as comments, its estimated FLOPs and memory per GPU with and without
-    checkpointing."""
+    config.yaml records them) and, as comments, its estimated FLOPs and each stage's traced memory per GPU."""
     from harness.config import load_run_config
     from harness.recipe import resolve
     from harness.sizes import estimate
@@ -45,8 +44,12 @@ def show(path: ConfigPath) -> None:
         "params": size.params,
         "example": {"tokens": size.example.n_tokens, "atoms": size.example.n_atoms, "msa_rows": size.example.n_msa},
         "flops_per_example": size.flops_per_example, "flops_per_step": size.flops_per_step,
-        "memory_gb_per_gpu": {"checkpointed": round(size.memory_gb_checkpointed, 3),
-                              "plain": round(size.memory_gb_plain, 3)},
+        # Traced (fake tensors) peak of one training step per GPU, per stage, at the stage's worst-case crop.
+        "memory_gb_per_gpu": {f"stage from step {p.start}, crop {p.crop_tokens}/{p.atoms}":
+                              {"traced": round(p.memory.peak_gb, 3) if p.memory is not None
+                               else f"not traced ({p.untraced})",
+                               "chunking": p.describe_chunking()}
+                              for p in size.memory},
     }}
     typer.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
     # As comments, so that the output stays a config that loads (``derived`` is checked on load).

@@ -22,18 +22,29 @@ def command(
     parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="runs at once"),
     set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE override for every run (repeatable)"),
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="seconds between status checks"),
+    gpu_memory: float | None = typer.Option(
+        None, "--gpu-memory", min=1.0, help="one GPU's memory in GB (default: the SLURM profile's gpu_memory_gb); "
+        "runs whose traced training step needs more than 90 % of it are marked and refused"),
+    force: bool = typer.Option(False, "--force", help="submit runs that do not fit the GPU memory anyway"),
     lr_source: str | None = typer.Option(
         None, "--lr-source", help="a study's learning rates: scan (chosen by a scan per configuration) or config "
         "(the runs' own train.lr, e.g. the paper's hand-set rates); default: the study design's"),
 ) -> None:
     """Expand a sweep YAML into runs and dispatch them (local or SLURM), resuming unfinished runs."""
-    from harness.sweep.service import cancel_sweep, dry_run_table, exit_on_sigterm, prepare, run_prepared
+    from harness.sweep.service import (
+        cancel_sweep,
+        check_memory_fit,
+        dry_run_table,
+        exit_on_sigterm,
+        prepare,
+        run_prepared,
+    )
 
     if lr_source not in (None, "scan", "config"):
         err_console.print(f"--lr-source: expected scan or config, got {lr_source!r}")
         raise typer.Exit(2)
     prepared = prepare(file, profile=profile, executor=executor, parallelism=parallelism,
-                       extra=parse_sets(set_), lr_source=lr_source)
+                       extra=parse_sets(set_), lr_source=lr_source, gpu_memory_gb=gpu_memory)
     if cancel:
         n = cancel_sweep(prepared.specs)
         console.print(f"cancelled {n} job(s) of sweep {prepared.sweep.name}")
@@ -41,6 +52,8 @@ def command(
     if dry_run:
         console.print(dry_run_table(prepared))
         return
+    if not force:
+        check_memory_fit(prepared)  # before anything is submitted
     exit_on_sigterm()
     outcome = run_prepared(prepared, poll_s=poll, console=console)
     console.print(f"sweep {prepared.sweep.name}: {len(outcome.finished)} finished, {len(outcome.skipped)} "

@@ -22,6 +22,9 @@ class SlurmResources(BaseModel):
     nodes: int = Field(1, ge=1, description="[--nodes]")
     tasks_per_node: int = Field(1, ge=1, description="[--ntasks-per-node]; one task per GPU for DDP")
     gpus_per_node: int = Field(0, ge=0, description="[--gpus-per-node]")
+    gpu_memory_gb: float | None = Field(
+        None, gt=0, description="memory of one GPU, GB (not an sbatch option): runs whose traced training step "
+        "needs more than 90 % of it are refused at submission")
     cpus_per_task: int = Field(1, ge=1, description="[--cpus-per-task]")
     mem_gb: float | None = Field(None, gt=0, description="[--mem] per node, GB; None = DefMemPerCPU x cpus")
     time_min: int = Field(60, ge=1, description="[--time] limit in minutes; a job hitting it is requeued")

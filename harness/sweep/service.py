@@ -41,6 +41,7 @@ class PreparedSweep:
     study: StudyPlan | None = None  # the study's plan when the sweep has a study design
     extra: dict[str, Any] | None = None
     lr_source: str | None = None
+    gpu_memory_gb: float | None = None  # --gpu-memory, else the SLURM profile's gpu_memory_gb (kind "slurm")
 
     @property
     def where(self) -> str:
@@ -60,10 +61,11 @@ def exit_on_sigterm() -> None:
 
 def prepare(file: str | Path, *, profile: str | None = None, executor: str | None = None,
             parallelism: int | None = None, extra: dict[str, Any] | None = None,
-            lr_source: str | None = None) -> PreparedSweep:
+            lr_source: str | None = None, gpu_memory_gb: float | None = None) -> PreparedSweep:
     """Load, expand and validate every run and the executor settings; raises ConfigError before any submit.
 
-    ``lr_source``: for a study, "scan" or "config" (the paper's hand-set rates) instead of its design's."""
+    ``lr_source``: for a study, "scan" or "config" (the paper's hand-set rates) instead of its design's.
+    ``gpu_memory_gb`` (``--gpu-memory``) states one GPU's memory, else the SLURM profile's ``gpu_memory_gb``."""
     source = str(file)
     sweep = load_sweep(file)
     specs, plan = expand_runs(sweep, profile, source=source, extra=extra, lr_source=lr_source)
@@ -80,7 +82,28 @@ def prepare(file: str | Path, *, profile: str | None = None, executor: str | Non
     if kind == "slurm":
         resources = load_resources(settings.slurm_profile, settings.slurm, source=f"{source}: executor.slurm")
         _check_devices(specs, resources, source)
-    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources, plan, extra, lr_source)
+        if gpu_memory_gb is None:
+            gpu_memory_gb = resources.gpu_memory_gb
+    return PreparedSweep(source, sweep, profile_name, specs, settings, kind, resources, plan, extra, lr_source,
+                         gpu_memory_gb)
+
+
+def memory_plans(prepared: PreparedSweep) -> dict[str, list]:
+    """Run label -> the traced memory plan of each stage (``harness.memory.plan``), one trace cache for all; GPU
+    runs only (a CPU run needs no GPU memory)."""
+    from harness.memory.cache import TraceCache
+    from harness.memory.plan import gpu_profile, plan_memory
+
+    cache = TraceCache()
+    return {spec.label: plan_memory(spec.config, cache) for spec in prepared.specs if gpu_profile(spec.config)}
+
+
+def check_memory_fit(prepared: PreparedSweep) -> None:
+    """Refuse (``MemoryFitError``, one line per run) runs whose traced step does not fit the stated GPU memory."""
+    from harness.memory.fit import check_fit
+
+    if prepared.gpu_memory_gb is not None:
+        check_fit(memory_plans(prepared), prepared.gpu_memory_gb)
 
 
 def _check_devices(specs: list[RunSpec], resources: SlurmResources, source: str) -> None:
@@ -107,7 +130,7 @@ def dry_run_table(prepared: PreparedSweep):
     pending = "" if plan is None or plan.runs is not None else " (the study's runs follow once the lr scan is done)"
     title = (f"sweep {prepared.sweep.name}, profile {prepared.profile or '-'}: {len(prepared.specs)} runs "
              f"(nothing started){pending}")
-    table = plan_table(prepared.specs, prepared.where, title)
+    table = plan_table(prepared.specs, prepared.where, title, gpu_memory_gb=prepared.gpu_memory_gb)
     rows = settings(prepared.sweep, prepared.profile, prepared.source, prepared.extra, prepared.lr_source)
     if plan is None:
         return Group(settings_table(rows), table)

@@ -77,7 +77,7 @@ class Configuration:
     def flops_per_step(self) -> float:
         from harness.sizes import estimate
 
-        return estimate(self.config).flops_per_step
+        return estimate(self.config, memory=False).flops_per_step  # FLOPs only: no memory trace
 
 
 def configurations(specs: list[RunSpec]) -> list[Configuration]:

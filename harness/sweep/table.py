@@ -29,15 +29,41 @@ def _precision(precision: dict[str, str]) -> str:
             f"diff {precision['diffusion_module']}, loss {precision['losses']}")
 
 
-def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
-    """One row per run: model size, the recipe in effect (crop, batch, precision, checkpointing) and its cost."""
+def _memory_cell(size, gpu_memory_gb: float | None) -> str:
+    """Per stage: crop, traced GB, chunking in effect, and a mark when it does not fit the GPU with headroom."""
+    from harness.memory.plan import HEADROOM
+
+    lines = []
+    for p in size.memory:
+        chunk = "all" if p.diffusion_chunk is None else str(p.diffusion_chunk)
+        chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
+        if p.memory is None:  # a CPU run (no GPU memory to fit; auto: all copies), or not in the cache
+            lines.append(f"{p.crop_tokens}: not traced ({p.untraced}), {chunking}")
+            continue
+        line = f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, {chunking}, lDDT {p.lddt_block_rows}"
+        if gpu_memory_gb is not None and p.memory.peak_gb > (1 - HEADROOM) * gpu_memory_gb:
+            line += f" [bold red]DOES NOT FIT ({(1 - HEADROOM) * gpu_memory_gb:.3g} GB)[/bold red]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def plan_table(specs: list[RunSpec], where: str, title: str, gpu_memory_gb: float | None = None) -> Table:
+    """One row per run: model size, the recipe in effect (crop, batch, precision, checkpointing) and its cost;
+    ``gpu_memory_gb`` marks the runs whose traced step needs more than 90 % of it."""
+    from harness.memory.plan import HEADROOM
+
+    limit = (f"GPU {gpu_memory_gb:g} GB, fits = within {(1 - HEADROOM) * gpu_memory_gb:.3g} GB"
+             if gpu_memory_gb is not None
+             else "GPU memory not stated (--gpu-memory or the SLURM profile's gpu_memory_gb)")
     table = Table(title=title, caption=f"runs on: {where}; folders under {specs[0].run_dir.parent}; "
                   f"FLOPs: forward + backward of a typical crop ({STARTER_ATOMS_PER_TOKEN} atoms/token), mean over "
                   "recycling draws; "
-                  "memory: estimate per GPU, with / without per-block checkpointing (* = in effect)"
+                  "memory: traced peak per GPU of one training step per stage (fake tensors: crop filling the "
+                  "atom budget, Adam state, accumulated gradients, EMA), crop: GB, diffusion copies per call, "
+                  f"lDDT atoms per block; {limit}"
                   if specs else None)
     for col in ("run", "preset", "c_z", "depth pf/diff", "attention", "sampler γ₀/η", "params", "crop tok/atoms/MSA",
-                "global batch", "precision", "ckpt", "FLOPs/example", "FLOPs/step", "mem ckpt / plain",
+                "global batch", "precision", "ckpt", "FLOPs/example", "FLOPs/step", "memory/GPU (traced)",
                 "run key"):
         table.add_column(col, overflow="fold")
     for spec in specs:
@@ -48,8 +74,7 @@ def plan_table(specs: list[RunSpec], where: str, title: str) -> Table:
         crop = f"{r.crop_tokens}/{r.atom_budget}/{r.msa_rows}"
         batch = (f"{r.global_batch} = {r.per_device_batch}x{r.devices}x{r.num_nodes}x{r.accumulation} acc"
                  if isinstance(r.global_batch, int) else f"{r.per_device_batch}/device (devices auto)")
-        on, off = ("*", "") if r.checkpoint_blocks else ("", "*")
-        mem = f"{on}{size.memory_gb_checkpointed:.3g} / {off}{size.memory_gb_plain:.3g} GB"
+        mem = _memory_cell(size, gpu_memory_gb)
         attention = m.triangle_attention + (", parallel blocks" if m.transformer_block_order == "parallel" else "")
         table.add_row(spec.label, m.preset or "-", str(m.c_z), depth, attention,
                       f"{m.sampler.gamma_0:g}/{m.sampler.step_scale:g}", _si(size.params),

@@ -43,8 +43,10 @@ class SeedFoldModule(ValidationHooks, Rollback, StepAccounting, L.LightningModul
         super().__init__()
         self.automatic_optimization = False
         self.config = config
-        self.arch = config.model.architecture()
         self.stage = stage or resolve(config).stages[0]
+        from harness.memory.plan import stage_architecture
+
+        self.arch = stage_architecture(config, self.stage)  # diffusion_chunk_size: auto resolved for the stage
         self.model = SeedFold(self.arch)
         self._freeze_unused()
         self.diffusion_batch = self.stage.diffusion_batch

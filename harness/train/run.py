@@ -80,7 +80,7 @@ def run_identity(config: RunConfig, folder: RunFolder, tags: dict[str, str],
         "run_dir": str(folder.path.resolve()),
     } | tags
     # The dry-run's number (a typical crop of the first stage); the real count per step is logged as FLOPs per step.
-    flops = estimate(config, recipe=recipe).flops_per_example
+    flops = estimate(config, recipe=recipe, memory=False).flops_per_example
     params = flatten(config.model_dump(mode="json", exclude={"runs_dir", "tracking"}))
     params |= flatten({"derived": {k: v for k, v in recipe.as_dict().items() if k != "stages"}}) | {
         names.PARAM_PARAMS_TOTAL: str(counts["total"]),

@@ -30,6 +30,10 @@ class AttentionPairBias(nn.Module):
         self.gate_out = (linear(c_cond, c_a, bias=True, init="adaptive_zero", bias_init=-2.0)
                          if c_cond is not None else None)
 
+    def pair_bias(self, z: Tensor) -> Tensor:
+        """The attention logits' pair term (B, H, L, L) from dense z (B, L, L, c_z)."""
+        return self.proj_z(self.norm_z(z)).permute(0, 3, 1, 2)
+
     def forward(
         self,
         a: Tensor,
@@ -37,18 +41,21 @@ class AttentionPairBias(nn.Module):
         key_mask: Tensor,
         s: Tensor | None = None,
         windows: AtomWindows | None = None,
+        bias: Tensor | None = None,
     ) -> Tensor:
+        """``bias``: ``pair_bias(z)`` computed earlier (dense case), to reuse it across calls with the same z."""
         x = self.norm_a(a, s) if self.gate_out is not None else self.norm_a(a)
         b, n_s, length, c = x.shape
         h, d = self.n_heads, self.head_dim
         q = self.proj_q(x).view(b, n_s, length, h, d) * d**-0.5
         k, v = self.proj_kv(x).view(b, n_s, length, 2, h, d).unbind(dim=3)
-        bias = self.proj_z(self.norm_z(z))
         if windows is None:
-            logits = torch.einsum("bsqhd,bskhd->bshqk", q, k) + bias.permute(0, 3, 1, 2)[:, None]
+            bias = self.pair_bias(z) if bias is None else bias
+            logits = torch.einsum("bsqhd,bskhd->bshqk", q, k) + bias[:, None]
             logits = logits.masked_fill(~key_mask[:, None, None, None, :], torch.finfo(logits.dtype).min)
             o = torch.einsum("bshqk,bskhd->bsqhd", torch.softmax(logits, dim=-1), v)
         else:
+            bias = self.proj_z(self.norm_z(z))
             q, k, v = windows.queries(q, 2), windows.keys(k, 2), windows.keys(v, 2)  # (B, S, n, W, H, D)
             logits = torch.einsum("bsnqhd,bsnkhd->bsnhqk", q, k) + bias.permute(0, 1, 4, 2, 3)[:, None]
             logits = logits.masked_fill(

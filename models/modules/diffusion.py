@@ -98,16 +98,24 @@ class DiffusionTransformer(nn.Module):
             ConditionedTransition(c, config.c_s, n) for _ in range(config.n_diffusion_blocks)
         )
 
-    def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor) -> Tensor:
-        for attention, transition in zip(self.attention, self.transition, strict=True):
-            a = checkpointed(self._block, attention, transition, a, s, z, token_mask, self.order,
+    def pair_biases(self, z: Tensor) -> list[Tensor]:
+        """Every block's attention pair bias (B, H, N, N) from z (B, N, N, c_z): computed once and passed to
+        ``forward`` wherever z is fixed (all steps of a sampler run), instead of in every block at every call."""
+        return [attention.pair_bias(z) for attention in self.attention]
+
+    def forward(self, a: Tensor, s: Tensor, z: Tensor, token_mask: Tensor,
+                biases: list[Tensor] | None = None) -> Tensor:
+        biases = biases if biases is not None else [None] * len(self.attention)
+        for attention, transition, bias in zip(self.attention, self.transition, biases, strict=True):
+            a = checkpointed(self._block, attention, transition, a, s, z, token_mask, self.order, bias,
                              enabled=self.checkpointing and self.training)
         return a
 
     @staticmethod
     def _block(attention: nn.Module, transition: nn.Module, a: Tensor, s: Tensor, z: Tensor,
-               token_mask: Tensor, order: str) -> Tensor:
-        return residual_block(a, lambda x: attention(x, z, token_mask, s=s), lambda x: transition(x, s), order)
+               token_mask: Tensor, order: str, bias: Tensor | None = None) -> Tensor:
+        return residual_block(a, lambda x: attention(x, z, token_mask, s=s, bias=bias), lambda x: transition(x, s),
+                              order)
 
 
 class DiffusionModule(nn.Module):
@@ -119,7 +127,10 @@ class DiffusionModule(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.sigma_data = config.sigma_data
-        self.copies_per_chunk = config.policy.diffusion_chunk_size
+        chunk = config.policy.diffusion_chunk_size
+        # "auto" is resolved per training stage by the recipe (harness.memory.plan) before the model is built;
+        # a model built from the config alone (prediction) denoises all its samples at once.
+        self.copies_per_chunk = chunk if isinstance(chunk, int) else None
         self.conditioning = DiffusionConditioning(config)
         self.atom_encoder = AtomAttentionEncoder(config, config.c_token, with_trunk=True)
         self.norm_s = nn.LayerNorm(config.c_s)
@@ -130,20 +141,20 @@ class DiffusionModule(nn.Module):
 
     def chunked(
         self, x_noisy: Tensor, sigma: Tensor, batch: dict[str, Tensor], s_inputs: Tensor, s_trunk: Tensor,
-        z_trunk: Tensor, z_cond: Tensor | None = None,
+        z_trunk: Tensor, z_cond: Tensor | None = None, biases: list[Tensor] | None = None,
     ) -> Tensor:
         """``forward`` over the S copies ``policy.diffusion_chunk_size`` at a time (same values): the pair
         conditioning is computed once, and under autograd each chunk is recomputed in backward, so only one
         chunk's activations are alive at a time."""
         n_copies, chunk = x_noisy.shape[1], self.copies_per_chunk
         if chunk is None or chunk >= n_copies:
-            return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+            return self(x_noisy, sigma, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond, biases=biases)
         if z_cond is None:
             with torch.autocast(x_noisy.device.type, enabled=False):
                 z_cond = self.conditioning.pair(batch, z_trunk.float())
 
         def run(x: Tensor, sig: Tensor) -> Tensor:
-            return self(x, sig, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond)
+            return self(x, sig, batch, s_inputs, s_trunk, z_trunk, z_cond=z_cond, biases=biases)
 
         parts = [checkpointed(run, x_noisy[:, i : i + chunk], sigma[:, i : i + chunk], enabled=True)
                  for i in range(0, n_copies, chunk)]
@@ -158,8 +169,10 @@ class DiffusionModule(nn.Module):
         s_trunk: Tensor,
         z_trunk: Tensor,
         z_cond: Tensor | None = None,
+        biases: list[Tensor] | None = None,
     ) -> Tensor:
-        """``z_cond``: the σ-independent pair conditioning, pass it to reuse it across sampler steps."""
+        """``z_cond``: the σ-independent pair conditioning, and ``biases`` its per-block attention pair biases
+        (``transformer.pair_biases(z_cond)``): pass them to reuse them across sampler steps."""
         with torch.autocast(x_noisy.device.type, enabled=False):
             s_inputs, s_trunk, z_trunk = s_inputs.float(), s_trunk.float(), z_trunk.float()
             x_noisy, sigma = x_noisy.float(), sigma.float()
@@ -170,7 +183,7 @@ class DiffusionModule(nn.Module):
             r = x_noisy / torch.sqrt(sig**2 + sd2)
             a, q_skip, c_skip, p_skip, windows = self.atom_encoder(batch, r, s_trunk, z_cond)
             a = a + self.proj_s(self.norm_s(s))
-            a = self.transformer(a, s, z_cond, batch["token_mask"])
+            a = self.transformer(a, s, z_cond, batch["token_mask"], biases)
             r_update = self.atom_decoder(self.norm_a(a), q_skip, c_skip, p_skip, windows, batch)
             c_skip_w = sd2 / (sig**2 + sd2)
             c_out = sig * self.sigma_data / torch.sqrt(sig**2 + sd2)

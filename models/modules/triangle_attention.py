@@ -13,6 +13,12 @@ from models.kernels.layouts import split_heads
 from models.modules.primitives import linear
 
 
+def kernels_read_views(z: Tensor, impl: str) -> bool:
+    """Whether the attention core is the kernels (on CUDA, or forced with impl="triton"), which read q, k, v in
+    place when each is dense (``models.kernels.layouts``); the PyTorch core's products want contiguous k and v."""
+    return impl != "torch" and (z.is_cuda or impl == "triton")
+
+
 class TriangleAttention(nn.Module):
     """z (B, N, N, c_z), pair_mask (B, N, N) bool -> update (B, N, N, c_z).
 
@@ -51,9 +57,7 @@ class TriangleAttention(nn.Module):
         z = self.norm(z)
         b, n_i, n_j, _ = z.shape
         bias = self.proj_bias(z).permute(0, 3, 1, 2)  # (B, H, J, J)
-        # The kernels (CUDA, or forced with impl="triton") read q, k, v in place when each is dense; the PyTorch
-        # core's products want contiguous k and v (models.kernels.layouts).
-        kernels = self.kernel_impl != "torch" and (z.is_cuda or self.kernel_impl == "triton")
+        kernels = kernels_read_views(z, self.kernel_impl)
         chunk = self.chunk_size or n_i
         outs = []
         for start in range(0, n_i, chunk):

@@ -37,6 +37,38 @@ def test_checkpoint_alone_rebuilds_the_model(trained_run):
     assert loaded.config.config_hash() == config.config_hash()
 
 
+def test_the_loaded_weights_are_the_ema_copy_read_from_a_cpu_mapping(trained_run):
+    """The model's weights are the checkpoint's EMA shadow (not the trained weights, which differ after 4 steps);
+    the checkpoint itself was mapped on the CPU, so its optimizer moments never reach the model's device."""
+    import torch
+
+    from harness.predict import resolve_checkpoint
+
+    run_dir, _ = trained_run
+    ckpt = torch.load(resolve_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    shadow = {k.removeprefix("model."): v for k, v in ckpt["callbacks"]["EMA"]["shadow"].items()}
+    trained = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    state = load_model(run_dir).model.state_dict()
+    assert shadow and all(torch.equal(state[k], v) for k, v in shadow.items())
+    assert any(not torch.equal(trained[k], v) for k, v in shadow.items())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_loading_on_a_gpu_moves_only_the_model_weights(trained_run):
+    """On the GPU after loading: exactly the model's parameters and buffers (each storage rounded up to the
+    caching allocator's 512 bytes), none of the checkpoint's Adam moments or second weight copy."""
+    import torch
+
+    run_dir, _ = trained_run
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated()
+    loaded = load_model(run_dir, device="cuda")
+    tensors = [*loaded.model.parameters(), *loaded.model.buffers()]
+    expected = sum(-(-t.untyped_storage().nbytes() // 512) * 512 for t in tensors)
+    assert torch.cuda.memory_allocated() - before == expected
+
+
 def test_a_checkpoint_from_before_the_af3_fixes_rebuilds_the_model_it_holds(trained_run, tmp_path):
     import torch
     import yaml

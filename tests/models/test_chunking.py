@@ -92,3 +92,29 @@ def test_config_chunk_size_reaches_every_chunked_module():
     model = SeedFold(tiny_config(chunk_size=4))
     sizes = {type(m).__name__: m.chunk_size for m in model.modules() if hasattr(m, "chunk_size")}
     assert set(sizes.values()) == {4}, sizes
+
+
+def test_pair_biases_computed_once_give_the_same_denoised_atoms_and_samples(tiny_batch, monkeypatch):
+    """The diffusion transformer's per-block pair biases, computed once from the pair conditioning and passed in
+    (as the sampler does for all its steps), change no value; the sampler computes them once per call."""
+    model = _randomised(SeedFold(tiny_config(kernel_impl="torch", n_diffusion_blocks=2)), seed=4).float()
+    batch, sigma = tiny_batch, torch.full((2, 2), 3.0)
+    with torch.no_grad():
+        t = model.trunk(batch, n_cycles=1)
+        x = batch["gt_coords"].float()[:, None].expand(-1, 2, -1, -1)
+        z_cond = model.diffusion_module.conditioning.pair(batch, t["z"])
+        biases = model.diffusion_module.transformer.pair_biases(z_cond)
+        assert [tuple(b.shape) for b in biases] == [(2, 4, 12, 12)] * 2  # (B, heads, N, N) per block
+        plain = model.diffusion_module(x, sigma, batch, t["s_inputs"], t["s"], t["z"])
+        cached = model.diffusion_module(x, sigma, batch, t["s_inputs"], t["s"], t["z"], z_cond=z_cond, biases=biases)
+    torch.testing.assert_close(cached, plain, rtol=1e-6, atol=1e-6)
+    calls = []
+    original = type(model.diffusion_module.transformer).pair_biases
+
+    def counted(self, z):
+        calls.append(1)
+        return original(self, z)
+
+    monkeypatch.setattr(type(model.diffusion_module.transformer), "pair_biases", counted)
+    model.sample(batch, n_cycles=1, n_samples=2, n_steps=5, generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 1  # once for 5 sampler steps x 2 blocks

@@ -174,15 +174,23 @@ def test_ranking_score_is_af3s_formula():
     torch.testing.assert_close(mono, torch.tensor([[0.7, 0.7 - 100]]))
 
 
-@pytest.mark.parametrize("entry", ["1ake", "2q2k"])
-def test_sparse_smooth_lddt_equals_dense_on_a_real_entry(entry):
+def _three_noisy_copies(entry: str):
+    """pred (1, 3, A, 3): three rigidly moved copies of a real entry with 0.3, 1 and 3 Å noise; true, mask,
+    nucleotide flags."""
     batch = real_batch(entry)
     mask = batch["atom_mask"] & batch["gt_atom_mask"]
     nucleotide = torch.gather(batch["is_dna"] | batch["is_rna"], 1, batch["atom_to_token"])
     true = _rigid(batch["gt_coords"][:, None].expand(-1, 3, -1, -1), seed=6)
     g = torch.Generator().manual_seed(7)
     pred = true + torch.randn(true.shape, generator=g) * torch.tensor([0.3, 1.0, 3.0])[None, :, None, None]
-    sparse = smooth_lddt_loss(pred, true, mask, nucleotide)
+    return pred, true, mask, nucleotide
+
+
+@pytest.mark.parametrize("entry", ["1ake", "2q2k"])
+def test_sparse_smooth_lddt_equals_dense_on_a_real_entry(entry):
+    pred, true, mask, nucleotide = _three_noisy_copies(entry)
+    with torch.no_grad():  # without autograd the loss takes its sparse form
+        sparse = smooth_lddt_loss(pred, true, mask, nucleotide)
     dense = smooth_lddt_loss_dense(pred, true, mask, nucleotide)
     assert sparse.shape == (1, 3)
     torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=0)
@@ -239,3 +247,22 @@ def test_colinear_threshold_is_25_degrees():
 
     assert bent(20.0) and bent(160.0) and not bent(30.0) and not bent(90.0) and not bent(150.0)
     assert np.isclose(math.cos(math.radians(25.0)), 0.9063, atol=1e-4)
+
+
+@pytest.mark.parametrize("entry", ["1ake", "2q2k"])
+def test_blocked_smooth_lddt_equals_dense_with_gradients(entry, monkeypatch):
+    """Under autograd the loss runs in checkpointed atom blocks (here forced to 3 blocks or more): values and
+    gradients equal the dense (B, D, A, A) form."""
+    import models.lddt as lddt_module
+
+    noisy, true, mask, nucleotide = _three_noisy_copies(entry)
+    n_atoms = true.shape[2]
+    monkeypatch.setattr(lddt_module, "LDDT_BLOCK_ELEMENTS", 3 * n_atoms * (n_atoms // 3 - 1))
+    assert lddt_module.lddt_block_rows(1, 3, n_atoms) < n_atoms / 3
+    pred_blocked, pred_dense = noisy.clone().requires_grad_(), noisy.clone().requires_grad_()
+    blocked = smooth_lddt_loss(pred_blocked, true, mask, nucleotide)
+    dense = smooth_lddt_loss_dense(pred_dense, true, mask, nucleotide)
+    torch.testing.assert_close(blocked, dense, atol=1e-5, rtol=0)
+    blocked.sum().backward()
+    dense.sum().backward()
+    torch.testing.assert_close(pred_blocked.grad, pred_dense.grad, atol=1e-6, rtol=1e-4)

@@ -75,7 +75,7 @@ def test_accumulation_scales_the_loss_and_steps_once_per_window(make_config, tmp
     assert metrics[names.LOSS][1] == pytest.approx(recorder.theta_sq * (t1 + t2) / 2, rel=1e-4)
     assert metrics[names.EXAMPLES_SEEN][1] == 2 and metrics[names.EXAMPLES_SEEN][2] == 4
     # FLOPs per step: the dry-run formula at each micro-batch's real sizes, summed over the window.
-    dry = [estimate(config, example=size).flops_per_example for size in recorder.sizes]
+    dry = [estimate(config, example=size, memory=False).flops_per_example for size in recorder.sizes]
     assert metrics[names.FLOPS_PER_STEP][1] == pytest.approx(dry[0] + dry[1], rel=1e-12)
     assert metrics[names.FLOPS_PER_STEP][2] == pytest.approx(dry[2] + dry[3], rel=1e-12)
     assert metrics[names.FLOPS_CUMULATIVE][2] == pytest.approx(sum(dry), rel=1e-12)
