@@ -168,8 +168,16 @@ def _as_on_a_gpu(arch: ModelConfig):
     the Triton kernels when ``kernel_impl`` is not ``torch`` (the ``auto`` choice on a GPU where their self-check
     passes; the fake implementations of their custom ops stand in for them: outputs and saved tensors of the
     kernels, no (H, J, J) logits)."""
+    from torch.utils.checkpoint import checkpoint
+
+    def recompute_as_on_a_gpu(fn, *args, **kwargs):
+        # Backward recomputes a checkpointed block outside this context's torch-function mode: give the
+        # recomputation the same CUDA op lists, or it runs LayerNorm/softmax in bf16 where the forward saved fp32.
+        return checkpoint(fn, *args, context_fn=lambda: (contextlib.nullcontext(), _CudaAutocastLists()), **kwargs)
+
     with contextlib.ExitStack() as stack:
         stack.enter_context(_CudaAutocastLists())
+        stack.enter_context(mock.patch("models.policy.checkpoint", recompute_as_on_a_gpu))
         if arch.kernel_impl != "torch":
             stack.enter_context(mock.patch("models.kernels.dispatch._resolve", lambda impl, q, variant: "triton"))
             stack.enter_context(mock.patch("models.modules.triangle_attention.kernels_read_views",
