@@ -141,7 +141,7 @@ def stage_chunking(config: RunConfig, stages: tuple[Stage, ...], *, trace: bool 
         return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
                  "source": "auto (traced)" if p.memory is not None else "auto (not traced: all copies on a CPU "
                  "run)" if p.untraced == "CPU run" else "auto (not traced)",
-                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, trace=trace, stages=stages)]
+                 "lddt_block_rows": p.lddt_block_rows} for p in plan_memory(config, stages, trace=trace)]
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",
              "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget)}

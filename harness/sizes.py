@@ -137,4 +137,4 @@ def estimate(config: RunConfig, stage: Stage | None = None, example: ExampleSize
     global_batch = recipe.global_batch if isinstance(recipe.global_batch, int) else config.data.batch_size
     return RunSize(params=count_parameters(config.model.architecture())["total"], recipe=recipe, example=example,
                    flops_per_example=flops, flops_per_step=flops * global_batch,
-                   memory=plan_memory(config, stages=recipe.stages) if memory else [])
+                   memory=plan_memory(config, recipe.stages) if memory else [])

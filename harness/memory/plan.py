@@ -11,6 +11,7 @@ faster, and the values do not depend on the chunking.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -152,19 +153,15 @@ def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, Step
     return candidates[i], seen[candidates[i]]
 
 
-def plan_memory(config: RunConfig, cache: TraceCache | None = None, *, trace: bool | None = None,
-                stages: tuple[Stage, ...] | None = None) -> list[StagePlan]:
-    """The plan of every stage of ``config`` (``stages``: its resolved stages, ``harness.recipe.resolve``; given by
-    the recipe itself, which plans while it resolves). ``trace`` None (the default): a GPU
-    run (``gpu_profile``) reads the cache and traces what it lacks (unless ``SEEDFOLD_TRACE=off``: the cache
-    only); a CPU run reads no trace and makes none. ``trace`` False reads the cache only (missing traces leave
-    ``memory`` None); True traces whatever the run."""
+def plan_memory(config: RunConfig, stages: Sequence[Stage], cache: TraceCache | None = None, *,
+                trace: bool | None = None) -> list[StagePlan]:
+    """The plan of every stage of ``config`` (``stages``: its resolved stages, from ``harness.recipe.resolve`` or
+    ``plan_stages``; the recipe plans while it resolves, so this module never imports it). ``trace`` None (the
+    default): a GPU run (``gpu_profile``) reads the cache and traces what it lacks (unless
+    ``SEEDFOLD_TRACE=off``: the cache only); a CPU run reads no trace and makes none. ``trace`` False reads the
+    cache only (missing traces leave ``memory`` None); True traces whatever the run."""
     from harness.memory.cache import TraceCache, tracing_allowed
 
-    if stages is None:
-        from harness.recipe import resolve
-
-        stages = resolve(config, trace=False).stages  # the stages only: this plan is made below
     if trace is None and not gpu_profile(config):
         return [plan_stage(config, stage, None) for stage in stages]
     cache = cache or TraceCache()

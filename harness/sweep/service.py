@@ -93,9 +93,11 @@ def memory_plans(prepared: PreparedSweep) -> dict[str, list]:
     runs only (a CPU run needs no GPU memory)."""
     from harness.memory.cache import TraceCache
     from harness.memory.plan import gpu_profile, plan_memory
+    from harness.recipe import plan_stages
 
     cache = TraceCache()
-    return {spec.label: plan_memory(spec.config, cache) for spec in prepared.specs if gpu_profile(spec.config)}
+    return {spec.label: plan_memory(spec.config, plan_stages(spec.config), cache)
+            for spec in prepared.specs if gpu_profile(spec.config)}
 
 
 def check_memory_fit(prepared: PreparedSweep) -> None:
