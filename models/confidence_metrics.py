@@ -63,7 +63,7 @@ def has_clash(coords: Tensor, batch: dict[str, Tensor], *, chunk: int = 1024) ->
         pair_ok = atom_ok[:, lo:hi, None] & atom_ok[:, None] & apart  # (B, c, A)
         clashing[:, :, lo:hi] = (close & pair_ok[:, None]).any(-1)
     clashing = clashing & atom_ok[:, None]
-    n_chains = int(batch["asym_id"].max()) + 1
+    n_chains = batch["asym_id"].shape[1] + 1  # ids are at most the token count; empty chains flag nothing
     per_chain = torch.zeros((*x.shape[:2], n_chains), device=x.device)
     index = chain[:, None].expand(-1, x.shape[1], -1)
     per_chain = per_chain.scatter_add(2, index, clashing.float())

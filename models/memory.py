@@ -27,6 +27,7 @@ saved tensors; tests/models/test_memory.py compares it with a full-depth trace).
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 from unittest import mock
@@ -228,6 +229,74 @@ def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True, g
             optimizer.step()
             for s, p in zip(shadow, params, strict=True):
                 s.lerp_(p.detach().float(), 0.001)
+    return _peak_of(tracker, t0)
+
+
+@dataclass(frozen=True)
+class PredictShape:
+    """What one ``harness predict`` call holds: one target of N tokens, A atoms, S MSA rows; ``n_samples``
+    diffusion samples drawn together over ``n_steps`` sampler steps (memory does not grow with the steps: the
+    pair biases are made once, each step replaces the coordinates); pair operations chunked by ``chunk_size``
+    rows (``harness.predict.auto_chunk_size``)."""
+
+    n_tokens: int
+    n_atoms: int
+    n_msa: int
+    n_samples: int = 5
+    n_steps: int = 2
+    chunk_size: int | None = None
+
+
+def trace_predict_full_depth(arch: ModelConfig, shape: PredictShape, *, gpu: bool = True) -> StepMemory:
+    """One fake-tensor trace of ``SeedFold.sample`` (trunk with one recycling cycle, the sampler, the distogram
+    and the confidence head, no autograd) with the weights on the device, as ``harness predict`` runs it: the
+    peak and what was alive then (parameters, buffers; everything else is ``temporaries``/``activations``)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from models.model import SeedFold
+
+    t0 = time.process_time()
+    with torch.device("meta"):
+        model = SeedFold(arch)
+    real = synthetic_batch(StepShape(shape.n_tokens, shape.n_atoms, shape.n_msa, diffusion_batch=1))
+    device = _as_on_a_gpu(arch) if gpu else contextlib.nullcontext()
+    # The sampler reads its noise levels as numbers: computed for real (n_steps + 1 values), not traced.
+    from models import sampling
+
+    schedule = mock.patch.object(sampling, "noise_levels", functools.partial(_real_values, sampling.noise_levels))
+    with FakeTensorMode(allow_non_fake_inputs=True) as fake, device, schedule:
+        model = model.to_empty(device="cpu").eval()
+        model.set_chunk_size(shape.chunk_size)
+        batch = {k: fake.from_tensor(v) for k, v in real.items()}
+        tracker = _PeakTracker()
+        tracker.track_external(model)
+        with tracker, torch.no_grad():
+            out = _Sampling(model)(batch, n_cycles=1, n_samples=shape.n_samples, n_steps=shape.n_steps)
+            del out
+    return _peak_of(tracker, t0)
+
+
+class _Sampling(torch.nn.Module):
+    """``model.sample`` as one module call: MemTracker refuses a module called twice at the top level, which the
+    sampler's denoiser is at every step unless something encloses it."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Tensor], **options) -> dict[str, Tensor]:
+        return self.model.sample(batch, **options)
+
+
+def _real_values(fn, *args, **kwargs):
+    """``fn``'s result computed on real tensors inside a fake-tensor trace (values the code reads as numbers)."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    with unset_fake_temporarily():
+        return fn(*args, **kwargs)
+
+
+def _peak_of(tracker, t0: float) -> StepMemory:
     peak = tracker.get_tracker_snapshot("peak")
     snap = next(iter(peak.values()), {})
     by_category = {_MEMTRACKER_NAMES[str(k.value)]: int(v) for k, v in snap.items() if k != "Total"}
@@ -238,7 +307,8 @@ def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True, g
 def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory:
     """The peak of a training step of ``arch`` at ``shape``: traced at 1 and 2 blocks of each stack in
     ``DEPTH_FIELDS`` and extrapolated linearly to the real depths, per category (3 traces). ``trace(arch, shape)``
-    runs one trace (default :func:`trace_full_depth`; a cache passes its own)."""
+    runs one trace (default :func:`trace_full_depth`; a cache passes its own; :func:`trace_predict_full_depth`
+    with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights)."""
     trace = trace or trace_full_depth
     one = {f: 1 for f in DEPTH_FIELDS}
     base = trace(arch.model_copy(update=one), shape)

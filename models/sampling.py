@@ -66,6 +66,11 @@ def noise_schedule(
     return sigma_data * (s_max ** (1 / rho) + t * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
 
 
+def noise_levels(n_steps: int, sigma_data: float) -> list[float]:
+    """:func:`noise_schedule`'s values as numbers (the sampler's loop reads them as such)."""
+    return noise_schedule(n_steps, sigma_data).tolist()
+
+
 def sample_diffusion(
     denoise: Callable[[Tensor, Tensor], Tensor],
     atom_mask: Tensor,
@@ -82,10 +87,10 @@ def sample_diffusion(
     noise_scale, step_scale = sampler.noise_scale, sampler.step_scale
     b, a = atom_mask.shape
     device = atom_mask.device
-    sigmas = noise_schedule(n_steps, sigma_data, device=device)
+    levels = noise_levels(n_steps, sigma_data)
     w = atom_mask[:, None, :, None].float()
-    x = sigmas[0] * torch.randn(b, n_samples, a, 3, generator=generator, device=device) * w
-    for c_prev, c_now in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):
+    x = levels[0] * torch.randn(b, n_samples, a, 3, generator=generator, device=device) * w
+    for c_prev, c_now in zip(levels[:-1], levels[1:], strict=True):
         x = centre_random_augmentation(x, atom_mask, generator=generator)
         gamma = gamma_0 if c_now > gamma_min else 0.0
         t_hat = c_prev * (gamma + 1)

@@ -75,7 +75,7 @@ class ConfidenceHead(nn.Module):
             s = s + self.proj_readout(self._mean_pair_row(z, per_sample_mask))
         s = self.norm_s_out(s).view(b, n_samples, n, -1)
         z = self.norm_z_out(z).view(b, n_samples, n, n, -1)
-        slot = atom_slot(batch["atom_to_token"]).clamp(max=self.config.max_atoms_per_token - 1)
+        slot = atom_slot(batch["atom_to_token"], n).clamp(max=self.config.max_atoms_per_token - 1)
 
         def per_atom(proj: nn.Linear, n_bins: int) -> Tensor:
             logits = tokens_to_atoms(proj(s), batch["atom_to_token"])  # (B, S, A, slots * bins)

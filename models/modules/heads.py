@@ -40,10 +40,11 @@ class DistogramHead(nn.Module):
         return self.proj(z + z.transpose(1, 2))
 
 
-def atom_slot(atom_to_token: Tensor) -> Tensor:
-    """Position of each atom within its token: (B, A) long. Atoms of a token are contiguous."""
+def atom_slot(atom_to_token: Tensor, n_tokens: int) -> Tensor:
+    """Position of each atom within its token: (B, A) long, for ``atom_to_token`` (B, A) indices into
+    ``n_tokens`` tokens. Atoms of a token are contiguous."""
     b, a = atom_to_token.shape
-    first = torch.full((b, int(atom_to_token.max()) + 1), a, dtype=torch.long, device=atom_to_token.device)
+    first = torch.full((b, n_tokens), a, dtype=torch.long, device=atom_to_token.device)
     position = torch.arange(a, device=atom_to_token.device).expand(b, a)
     first = first.scatter_reduce(1, atom_to_token, position, reduce="amin")
     return position - torch.gather(first, 1, atom_to_token)

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from models import losses
-from models.memory import CATEGORIES, StepShape, synthetic_batch, trace_full_depth, trace_step
+from models.memory import (
+    CATEGORIES,
+    PredictShape,
+    StepShape,
+    synthetic_batch,
+    trace_full_depth,
+    trace_predict_full_depth,
+    trace_step,
+)
 from models.model import SeedFold
 from models.presets import get_preset, miniaturize
 
@@ -29,14 +37,24 @@ def _real_step_peak(arch, shape: StepShape) -> int:
     batch = synthetic_batch(shape)
     alive = [*model.parameters(), *model.buffers(), *(p.grad for p in params), *shadow, *batch.values(),
              *(v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))]
-    before = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in alive}.values())
-    with mock.patch.object(losses, "bond_loss", lambda x, *a, **k: x.new_zeros(())), \
-            torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+
+    def step():
         out = model(batch, n_cycles=1, diffusion_batch=shape.diffusion_batch)
         loss = losses.compute_losses(out, batch)["loss"]
         loss.backward()
         del out, loss
         optimizer.step()
+
+    with mock.patch.object(losses, "bond_loss", lambda x, *a, **k: x.new_zeros(())):
+        return _real_peak(step, alive)
+
+
+def _real_peak(run, alive: list[torch.Tensor]) -> int:
+    """Bytes of the ``alive`` tensors' storages plus the highest running sum of the profiler's allocation and free
+    events while ``run()`` runs: the CPU allocator's peak."""
+    before = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in alive}.values())
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
     events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
     running = peak = 0
     for _, nbytes in events:
@@ -63,6 +81,40 @@ def test_trace_matches_a_real_cpu_step_within_ten_percent():
     # frozen without the confidence loss), each storage rounded up to 512 bytes.
     assert 8 * trainable <= c["optimizer"] <= 8 * trainable + 3 * 512 * n_tensors
     assert 4 * trainable <= c["other"] <= 4 * trainable + 512 * n_tensors
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+def test_predict_trace_matches_a_real_cpu_prediction_within_ten_percent(chunk):
+    """``SeedFold.sample`` of the miniature base model (64 tokens, 500 atoms, 5 samples, pair operations whole or
+    in 16-row chunks): the trace and the real CPU call agree within 10 %; the weights are all that lives before."""
+    arch = miniaturize(get_preset("base"))
+    shape = PredictShape(n_tokens=64, n_atoms=500, n_msa=8, n_samples=5, n_steps=3, chunk_size=chunk)
+    traced = trace_predict_full_depth(arch, shape, gpu=False)
+    torch.manual_seed(0)
+    model = SeedFold(arch).eval()
+    model.set_chunk_size(chunk)
+    batch = synthetic_batch(StepShape(shape.n_tokens, shape.n_atoms, shape.n_msa, diffusion_batch=1))
+
+    def sample():
+        with torch.no_grad():
+            del model.sample(batch, n_cycles=1, n_samples=shape.n_samples, n_steps=shape.n_steps)["coords"]
+
+    real = _real_peak(sample, [*model.parameters(), *model.buffers(), *batch.values()])
+    assert abs(traced.peak_bytes - real) <= 0.10 * real, (traced.peak_bytes, real)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert weights <= traced.by_category["parameters"] <= weights + 512 * len(list(model.parameters()))
+    assert traced.by_category["gradients"] == traced.by_category["optimizer"] == 0
+
+
+def test_predict_depth_extrapolation_equals_the_full_depth_trace():
+    """Without autograd the extra blocks add their weights only: 1- and 2-block traces extrapolated to 3 + 3 blocks
+    give the full-depth trace's peak."""
+    arch = miniaturize(get_preset("base")).model_copy(update={"n_pairformer_blocks": 3, "n_diffusion_blocks": 3})
+    shape = PredictShape(n_tokens=32, n_atoms=256, n_msa=4, n_samples=2, n_steps=2)
+    full = trace_predict_full_depth(arch, shape)
+    extrapolated = trace_step(arch, shape, trace=trace_predict_full_depth)
+    assert extrapolated.traces == 3
+    assert abs(extrapolated.peak_bytes - full.peak_bytes) <= 0.01 * full.peak_bytes, (full, extrapolated)
 
 
 @pytest.mark.slow
