@@ -35,7 +35,8 @@ def main() -> None:
         memory = get(arch, shape)
         if cache.traced > traced:
             print(f"  traced pf {arch.n_pairformer_blocks} diff {arch.n_diffusion_blocks} c_z {arch.c_z} crop "
-                  f"{shape.n_tokens} copies {arch.policy.diffusion_chunk_size}/{shape.diffusion_batch}: "
+                  f"{shape.n_tokens} copies {arch.policy.diffusion_chunk_size}/{shape.diffusion_batch} sub-layers "
+                  f"{arch.policy.checkpoint_sublayers}: "
                   f"{memory.peak_gb:.2f} GB, {time.process_time() - t0:.0f} CPU s", file=sys.stderr, flush=True)
         return memory
 
@@ -53,8 +54,9 @@ def main() -> None:
                 c = p.memory.by_category
                 states = sum(c[k] for k in ("parameters", "gradients", "optimizer", "other")) / 1e9
                 chunk = "all" if p.diffusion_chunk is None else p.diffusion_chunk
+                sub = " + sub-layer ckpt" if p.sublayers else ""
                 print(f"| {profile} | {spec.label} | {p.crop_tokens}/{p.atoms} | {chunk}/{p.diffusion_batch}"
-                      f" ({p.chunk_source}) | {p.lddt_block_rows} | {p.memory.peak_gb:.1f} | {states:.1f} | "
+                      f" ({p.chunk_source}){sub} | {p.lddt_block_rows} | {p.memory.peak_gb:.1f} | {states:.1f} | "
                       f"{c['activations'] / 1e9:.1f} | {c['temporaries'] / 1e9:.1f} | {cache.traced - before} | "
                       f"{time.process_time() - t0:.0f} |", flush=True)
 

@@ -5,9 +5,11 @@
   (structure) module and the losses always run in fp32 (bf16 there drops lDDT markedly).
 - Memory: with ``checkpoint_blocks`` every stack (template pair stack, MSA module, Pairformer, confidence
   Pairformer, diffusion transformer) recomputes each block's activations in backward, so only the block inputs
-  stay alive; the OuterProductMean runs ``opm_chunk_size`` rows of i at a time and never holds the
-  (B, N, N, c, c) outer product; the diffusion module runs ``diffusion_chunk_size`` noised copies at a time
-  (``auto``: chosen per stage from a traced training step, ``harness.memory.plan``).
+  stay alive, and with ``checkpoint_sublayers`` each update inside a pair block is recomputed on its own (backward
+  then holds one update's activations at a time, not a whole block's); the OuterProductMean runs
+  ``opm_chunk_size`` rows of i at a time and never holds the (B, N, N, c, c) outer product; the diffusion module
+  runs ``diffusion_chunk_size`` noised copies at a time (``auto``: chosen per stage from a traced training step,
+  ``harness.memory.plan``).
 - Matmuls: TF32 on CUDA (``tf32``), set by ``apply_backend`` where a run or a prediction starts.
 
 ``checkpointed(fn, *args, enabled=...)`` is the one place that applies checkpointing, so a test can count it.
@@ -40,6 +42,12 @@ class MemoryPolicy(BaseModel):
     confidence_precision: Precision = Field("fp32", description="confidence head's Pairformer autocast dtype")
     checkpoint_blocks: bool = Field(
         False, description="per-block activation checkpointing in every stack (recompute in backward)"
+    )
+    checkpoint_sublayers: bool | Literal["auto"] = Field(
+        False, description="with checkpoint_blocks, also recompute each pair-block update (the triangle "
+        "multiplications and attentions, the transitions, single attention) on its own inside the block's "
+        "recomputation: backward holds one update's activations, not a whole block's, for a third more trunk "
+        "compute; auto = on only where no diffusion chunking keeps the traced step within memory_target_gb"
     )
     opm_chunk_size: int | None = Field(
         64, ge=1, description="OuterProductMean rows per chunk (None = all rows at once)"

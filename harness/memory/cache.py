@@ -43,6 +43,8 @@ def trace_key(arch: ModelConfig, shape: StepShape) -> str:
     torch version)."""
     model = arch.model_dump(mode="json", exclude=_IRRELEVANT)
     model["policy"].pop("memory_target_gb", None)
+    if model["policy"].get("checkpoint_sublayers") is False:  # keys of traces made before the option stay valid
+        model["policy"].pop("checkpoint_sublayers")
     blob = json.dumps({"model": model, "shape": vars(shape), "tracer": TRACER,
                        "torch": torch.__version__.split("+")[0]}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -5,7 +5,10 @@ The traced step is the stage's worst case: a crop of ``crop_size`` tokens fillin
 ``data.max_msa_rows`` MSA rows, ``data.batch_size`` examples of the stage's diffusion batch (see
 ``models.memory`` for what the trace covers). Auto chunking takes the most noised copies per diffusion-module
 call (the whole batch, then halves) whose traced step stays within ``policy.memory_target_gb``: fewer calls are
-faster, and the values do not depend on the chunking.
+faster, and the values do not depend on the chunking. Where no chunking fits with per-block checkpointing (the
+peak is then one Pairformer block's recomputation in backward, which diffusion chunking does not touch),
+``policy.checkpoint_sublayers: auto`` turns on sub-layer checkpointing for that stage and searches the chunking
+again.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class StagePlan:
     memory: StepMemory | None  # None: not traced, for the reason in ``untraced``
     target_gb: float
     untraced: str = ""  # why ``memory`` is None: "CPU run" or "not in the trace cache"
+    sublayers: bool = False  # each pair-block update checkpointed on its own (policy.checkpoint_sublayers)
+    sublayers_source: str = "set"  # "set" or "auto" (chosen from the trace)
 
     @property
     def fits_target(self) -> bool:
@@ -49,8 +54,9 @@ class StagePlan:
     def describe_chunking(self) -> str:
         copies = "all" if self.diffusion_chunk is None else str(self.diffusion_chunk)
         auto = " (auto)" if self.chunk_source == "auto" else ""
+        sub = ", sub-layer checkpointing" + (" (auto)" if self.sublayers_source == "auto" else "")
         return (f"diffusion {copies}/{self.diffusion_batch} copies per call{auto}, "
-                f"lDDT blocks of {self.lddt_block_rows} atoms")
+                f"lDDT blocks of {self.lddt_block_rows} atoms{sub if self.sublayers else ''}")
 
 
 def step_shape(config: RunConfig, stage: Stage) -> StepShape:
@@ -59,8 +65,10 @@ def step_shape(config: RunConfig, stage: Stage) -> StepShape:
                      batch_size=config.data.batch_size, confidence=stage.confidence)
 
 
-def with_chunk(arch: ModelConfig, chunk: int | None) -> ModelConfig:
-    return arch.model_copy(update={"policy": arch.policy.model_copy(update={"diffusion_chunk_size": chunk})})
+def with_chunk(arch: ModelConfig, chunk: int | None, sublayers: bool | None = None) -> ModelConfig:
+    """``arch`` with its diffusion chunking (and, given, sub-layer checkpointing) resolved."""
+    update = {"diffusion_chunk_size": chunk} | ({} if sublayers is None else {"checkpoint_sublayers": sublayers})
+    return arch.model_copy(update={"policy": arch.policy.model_copy(update=update)})
 
 
 def chunk_candidates(copies: int) -> list[int]:
@@ -100,23 +108,31 @@ def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache | None, *, tra
     rows = lddt_block_rows(shape.batch_size, shape.diffusion_batch, shape.n_atoms)
     chunk = _set_chunk(arch, shape)
     source = "auto" if chunk == "auto" else "set"
+    sub_setting = arch.policy.checkpoint_sublayers if arch.policy.checkpoint_blocks else False
+    sub_source = "auto" if sub_setting == "auto" else "set"
 
-    def plan(chunk: int | None, memory: StepMemory | None, untraced: str = "") -> StagePlan:
+    def plan(chunk: int | None, memory: StepMemory | None, untraced: str = "", sublayers: bool = False) -> StagePlan:
         return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
-                         memory, target, untraced)
+                         memory, target, untraced, sublayers, sub_source)
 
     if cache is None:
-        return plan(None if chunk == "auto" else chunk, None, "CPU run")
+        return plan(None if chunk == "auto" else chunk, None, "CPU run", sub_setting is True)
 
-    def traced(chunk: int | None) -> StepMemory:
-        return trace_step(with_chunk(arch, chunk), shape, trace=cache.get if trace else cache.cached)
+    def search(sublayers: bool) -> StagePlan:
+        def traced(chunk: int | None) -> StepMemory:
+            return trace_step(with_chunk(arch, chunk, sublayers), shape, trace=cache.get if trace else cache.cached)
+
+        if chunk != "auto":
+            return plan(chunk, traced(chunk), sublayers=sublayers)
+        return plan(*_auto_chunk(shape.diffusion_batch, target, traced), sublayers=sublayers)
 
     try:
-        if chunk != "auto":
-            return plan(chunk, traced(chunk))
-        return plan(*_auto_chunk(shape.diffusion_batch, target, traced))
+        if sub_setting != "auto":
+            return search(sub_setting)
+        found = search(False)
+        return found if found.fits_target else search(True)
     except NotTraced:
-        return plan(None if chunk == "auto" else chunk, None, "not in the trace cache")
+        return plan(None if chunk == "auto" else chunk, None, "not in the trace cache", sub_setting is True)
 
 
 def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, StepMemory]:
@@ -170,13 +186,18 @@ def plan_memory(config: RunConfig, stages: Sequence[Stage], cache: TraceCache | 
 
 
 def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None = None) -> ModelConfig:
-    """The model a stage trains: ``model.architecture()`` with ``diffusion_chunk_size: auto`` resolved (from the
-    trace on a GPU run, traced at the run's start when not cached; all copies at once on a CPU run)."""
+    """The model a stage trains: ``model.architecture()`` with ``diffusion_chunk_size: auto`` and
+    ``checkpoint_sublayers: auto`` resolved (from the trace on a GPU run, traced at the run's start when not
+    cached; on a CPU run all copies at once and no sub-layer checkpointing)."""
     arch = config.model.architecture()
-    if arch.policy.diffusion_chunk_size != "auto":
+    policy = arch.policy
+    if policy.diffusion_chunk_size != "auto" and policy.checkpoint_sublayers != "auto":
         return arch
     from harness.memory.cache import TraceCache
 
     if not gpu_profile(config):
-        return with_chunk(arch, None)
-    return with_chunk(arch, plan_stage(config, stage, cache or TraceCache()).diffusion_chunk)
+        plan = plan_stage(config, stage, None)
+    else:
+        plan = plan_stage(config, stage, cache or TraceCache())
+    return with_chunk(arch, plan.diffusion_chunk if policy.diffusion_chunk_size == "auto" else
+                      policy.diffusion_chunk_size, plan.sublayers)

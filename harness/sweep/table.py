@@ -37,6 +37,8 @@ def _memory_cell(size, gpu_memory_gb: float | None) -> str:
     for p in size.memory:
         chunk = "all" if p.diffusion_chunk is None else str(p.diffusion_chunk)
         chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
+        if p.sublayers:
+            chunking += f", sub-layer ckpt{' auto' if p.sublayers_source == 'auto' else ''}"
         if p.memory is None:  # a CPU run (no GPU memory to fit; auto: all copies), or not in the cache
             lines.append(f"{p.crop_tokens}: not traced ({p.untraced}), {chunking}")
             continue

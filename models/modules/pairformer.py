@@ -35,14 +35,21 @@ class PairBlock(nn.Module):
         self.tri_att_start = TriangleAttentionStartingNode(c_z, heads, config.tri_att_head_dim, **kwargs)
         self.tri_att_end = TriangleAttentionEndingNode(c_z, heads, config.tri_att_head_dim, **kwargs)
         self.transition = Transition(c_z, config.transition_expansion)
+        self.sublayer_checkpointing = config.policy.checkpoint_blocks and config.policy.checkpoint_sublayers is True
 
     def forward(self, z: Tensor, pair_mask: Tensor) -> Tensor:
         p, train = self.dropout, self.training
-        z = z + shared_dropout(self.tri_mul_out(z, pair_mask), p, dim=1, training=train)
-        z = z + shared_dropout(self.tri_mul_in(z, pair_mask), p, dim=1, training=train)
-        z = z + shared_dropout(self.tri_att_start(z, pair_mask), p, dim=1, training=train)
-        z = z + shared_dropout(self.tri_att_end(z, pair_mask), p, dim=2, training=train)
-        return z + self.transition(z)
+        on = self.sublayer_checkpointing and train  # dropout masks are redrawn alike: checkpoint keeps the RNG state
+        z = z + checkpointed(_dropped, self.tri_mul_out, z, pair_mask, p, 1, train, enabled=on)
+        z = z + checkpointed(_dropped, self.tri_mul_in, z, pair_mask, p, 1, train, enabled=on)
+        z = z + checkpointed(_dropped, self.tri_att_start, z, pair_mask, p, 1, train, enabled=on)
+        z = z + checkpointed(_dropped, self.tri_att_end, z, pair_mask, p, 2, train, enabled=on)
+        return z + checkpointed(self.transition, z, enabled=on)
+
+
+def _dropped(update: nn.Module, z: Tensor, pair_mask: Tensor, p: float, dim: int, training: bool) -> Tensor:
+    """``update(z, pair_mask)`` with AF3's shared dropout along ``dim``."""
+    return shared_dropout(update(z, pair_mask), p, dim=dim, training=training)
 
 
 class PairformerBlock(nn.Module):
@@ -61,7 +68,8 @@ class PairformerBlock(nn.Module):
     def forward(self, s: Tensor, z: Tensor, token_mask: Tensor) -> tuple[Tensor, Tensor]:
         pair_mask = token_mask[:, :, None] & token_mask[:, None, :]
         z = self.pair(z, pair_mask)
-        s = s + self.attention(s[:, None], z, token_mask)[:, 0]
+        on = self.pair.sublayer_checkpointing and self.training
+        s = s + checkpointed(self.attention, s[:, None], z, token_mask, enabled=on)[:, 0]
         return s + self.transition(s), z
 
 

@@ -155,3 +155,40 @@ def test_tf32_is_enabled_on_cuda():
         pytest.skip("needs CUDA")
     MemoryPolicy(tf32=True).apply_backend()
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+
+
+def test_sublayer_checkpointing_changes_no_value_or_gradient(tiny_batch, monkeypatch):
+    """checkpoint_sublayers recomputes each pair-block update (and single attention) on its own inside the
+    block's recomputation; dropout masks are redrawn from the saved RNG state, so the loss, the denoised atoms and
+    every gradient are those of block checkpointing alone."""
+    from models.modules.pairformer import PairBlock
+
+    batch = _with_templates(tiny_batch)
+    torch.manual_seed(0)
+    dropout = {"pair_dropout": 0.25}  # the masks are part of what must be reproduced
+    blocks = SeedFold(_config(checkpoint_blocks=True, opm_chunk_size=None).model_copy(update=dropout)).train()
+    _perturb(blocks)
+    sublayers = SeedFold(_config(checkpoint_blocks=True, checkpoint_sublayers=True, opm_chunk_size=None)
+                         .model_copy(update=dropout)).train()
+    sublayers.load_state_dict(blocks.state_dict())
+    torch.manual_seed(1)
+    loss_a, x_a, grads_a = _loss_and_grads(blocks, batch)
+    calls = _count_checkpoints(monkeypatch)
+    torch.manual_seed(1)
+    loss_b, x_b, grads_b = _loss_and_grads(sublayers, batch)
+    assert torch.equal(loss_b, loss_a) and torch.equal(x_b, x_a)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 50
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
+    pair_blocks = sum(isinstance(m, PairBlock) for m in sublayers.modules())
+    # Forward once, then again inside each block's recomputation in backward: four updates and the transition.
+    assert calls["_dropped"] == 2 * 4 * pair_blocks
+    assert calls["AttentionPairBias"] == 2 * 4  # trunk and confidence Pairformer blocks (2 each)
+
+
+def test_sublayer_checkpointing_needs_block_checkpointing():
+    """Without checkpoint_blocks the option does nothing (a sub-layer's saved inputs alone would outgrow a block's)."""
+    from models.modules.pairformer import PairBlock
+
+    model = SeedFold(_config(checkpoint_blocks=False, checkpoint_sublayers=True))
+    assert not any(m.sublayer_checkpointing for m in model.modules() if isinstance(m, PairBlock))

@@ -225,7 +225,8 @@ def test_paper_dry_run_shows_traced_memory_of_both_stages_within_an_80_gb_gpu(tm
     for stages in plans.values():
         for p in stages:
             chunk = "all" if p.diffusion_chunk is None else p.diffusion_chunk
-            assert (f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, diff {chunk}/{p.diffusion_batch} auto, "
+            sub = ", sub-layer ckpt auto" if p.sublayers else ""
+            assert (f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, diff {chunk}/{p.diffusion_batch} auto{sub}, "
                     f"lDDT {p.lddt_block_rows}") in result.output
     assert "DOES NOT FIT" not in result.output
     assert list(tmp_path.iterdir()) == []  # read from the shipped cache, nothing traced
@@ -242,6 +243,7 @@ def test_a_run_that_does_not_fit_is_refused_before_submission(tmp_path, monkeypa
     worst = {label: max(stages, key=lambda p: p.memory.peak_bytes) for label, stages in plans.items()}
     assert sorted(lines) == sorted(
         f"run {label}: traced {p.memory.peak_gb:.1f} GB per GPU at crop {p.crop_tokens} (stage from step "
-        f"{p.start}) exceeds 36.0 GB (90 % of a 40 GB GPU); set model.policy.diffusion_chunk_size (or auto), or "
-        "--force" for label, p in worst.items() if p.memory.peak_gb > 36.0)
+        f"{p.start}) exceeds 36.0 GB (90 % of a 40 GB GPU); set model.policy.memory_target_gb: 36 with "
+        "diffusion_chunk_size and checkpoint_sublayers auto (or chunk by hand), or --force"
+        for label, p in worst.items() if p.memory.peak_gb > 36.0)
     assert not (tmp_path / "runs").exists()  # nothing submitted, no run folder written
