@@ -18,14 +18,17 @@ at these sizes takes hours per call on 2 cores; the GPU time is not measured her
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
 from harness.data.config import STARTER_ATOMS_PER_TOKEN
+from harness.memory.cache import trace_key
 from harness.predict import auto_chunk_size
 from harness.sweep.service import prepare
-from models.memory import PredictShape, StepShape, synthetic_batch, trace_predict_full_depth, trace_step
+from models.memory import PredictShape, StepMemory, StepShape, synthetic_batch, trace_predict_full_depth, trace_step
 
 
 def shape_of(n_tokens: int, n_msa: int, steps: int = 2) -> PredictShape:
@@ -41,19 +44,26 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="time only")
     parser.add_argument("--steps", type=int, default=200, help="sampler steps of the timed call")
     parser.add_argument("--cycles", type=int, default=4, help="recycling cycles of the timed call")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache/seedfold/predict_traces.json"),
+                        help="the 1- and 2-block traces, kept across runs")
     args = parser.parse_args()
     specs = [s for s in prepare("sweeps/width_vs_depth.yaml", profile="paper", executor="local").specs
              if not args.runs or s.label in args.runs]
     if not args.no_memory:
         print("| run | tokens / atoms / MSA rows | chunk | traced peak GB | weights GB | rest GB | traces CPU s |")
         print("|---|---|---|---|---|---|---|")
-        reduced: dict = {}
+        path = Path(args.cache)
+        reduced = json.loads(path.read_text()) if path.exists() else {}
 
-        def cached(arch, shape):  # deep_* share base's 1- and 2-block traces
-            key = (arch.model_dump_json(), shape)
+        def cached(arch, shape):  # deep_* share base's 1- and 2-block traces; reruns read the file
+            key = "predict-" + trace_key(arch, shape)
             if key not in reduced:
-                reduced[key] = trace_predict_full_depth(arch, shape)
-            return reduced[key]
+                m = trace_predict_full_depth(arch, shape)
+                reduced[key] = {"peak_bytes": m.peak_bytes, "by_category": m.by_category, "cpu_s": m.seconds}
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(reduced, indent=1, sort_keys=True) + "\n")
+            hit = reduced[key]
+            return StepMemory(hit["peak_bytes"], hit["by_category"], 1, hit["cpu_s"])
 
         for spec in specs:
             arch = spec.config.model.architecture()
