@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from unittest import mock
 
 import torch
@@ -55,6 +55,10 @@ class StepMemory:
     by_category: dict[str, int] = field(default_factory=dict)
     traces: int = 1  # fake-tensor traces it took
     seconds: float = 0.0  # CPU seconds spent tracing
+    # The peak of the forward phase alone (forward and losses, before backward: every checkpointed block's input
+    # alive), which depth extrapolation follows separately (``trace_step``); None for a prediction.
+    forward_bytes: int | None = None
+    forward_by_category: dict[str, int] | None = None
 
     @property
     def peak_gb(self) -> float:
@@ -224,12 +228,14 @@ def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True, g
         with tracker:
             out = model(batch, n_cycles=1, diffusion_batch=shape.diffusion_batch, with_confidence=shape.confidence)
             loss = losses.compute_losses(out, batch, confidence=shape.confidence)["loss"]
+            forward = _snapshot(tracker)
             loss.backward()
             del out, loss
             optimizer.step()
             for s, p in zip(shadow, params, strict=True):
                 s.lerp_(p.detach().float(), 0.001)
-    return _peak_of(tracker, t0)
+    step = _peak_of(tracker, t0)
+    return replace(step, forward_bytes=forward[0], forward_by_category=forward[1])
 
 
 @dataclass(frozen=True)
@@ -296,32 +302,51 @@ def _real_values(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _peak_of(tracker, t0: float) -> StepMemory:
+def _snapshot(tracker) -> tuple[int, dict[str, int]]:
+    """The tracker's peak so far: bytes and bytes by category."""
     peak = tracker.get_tracker_snapshot("peak")
     snap = next(iter(peak.values()), {})
     by_category = {_MEMTRACKER_NAMES[str(k.value)]: int(v) for k, v in snap.items() if k != "Total"}
-    total = int(snap.get("Total", 0))
-    return StepMemory(total, {c: by_category.get(c, 0) for c in CATEGORIES}, 1, time.process_time() - t0)
+    return int(snap.get("Total", 0)), {c: by_category.get(c, 0) for c in CATEGORIES}
+
+
+def _peak_of(tracker, t0: float) -> StepMemory:
+    total, by_category = _snapshot(tracker)
+    return StepMemory(total, by_category, 1, time.process_time() - t0)
 
 
 def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory:
     """The peak of a training step of ``arch`` at ``shape``: traced at 1 and 2 blocks of each stack in
     ``DEPTH_FIELDS`` and extrapolated linearly to the real depths, per category (3 traces). ``trace(arch, shape)``
     runs one trace (default :func:`trace_full_depth`; a cache passes its own; :func:`trace_predict_full_depth`
-    with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights)."""
+    with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights).
+
+    The step's peak and its forward phase's peak are extrapolated apart and the larger is the answer: at 1 and 2
+    blocks the peak can be one block's recomputation in backward (the other blocks' inputs already freed), which
+    grows with depth by a block's weights only, while the forward phase holds every block's input and grows by
+    that too; at 48 blocks the forward phase can be the higher one (the paper's large configuration at crop 640,
+    BENCHMARKS.md)."""
     trace = trace or trace_full_depth
     one = {f: 1 for f in DEPTH_FIELDS}
     base = trace(arch.model_copy(update=one), shape)
-    peak = base.peak_bytes
-    cats = dict(base.by_category)
-    seconds = base.seconds
+    twos = []
     for f in DEPTH_FIELDS:
-        depth = getattr(arch, f)
-        if depth == 1:
-            continue
-        two = trace(arch.model_copy(update=one | {f: 2}), shape)
-        seconds += two.seconds
-        peak += (depth - 1) * (two.peak_bytes - base.peak_bytes)
-        for c in CATEGORIES:
-            cats[c] += (depth - 1) * (two.by_category[c] - base.by_category[c])
-    return StepMemory(peak, cats, 1 + sum(getattr(arch, f) > 1 for f in DEPTH_FIELDS), seconds)
+        if getattr(arch, f) > 1:
+            twos.append((getattr(arch, f) - 1, trace(arch.model_copy(update=one | {f: 2}), shape)))
+
+    def extrapolate(total, categories) -> tuple[int, dict[str, int]]:
+        peak, cats = total(base), dict(categories(base))
+        for times, two in twos:
+            peak += times * (total(two) - total(base))
+            for c in CATEGORIES:
+                cats[c] += times * (categories(two)[c] - categories(base)[c])
+        return peak, cats
+
+    peak, cats = extrapolate(lambda m: m.peak_bytes, lambda m: m.by_category)
+    seconds = base.seconds + sum(two.seconds for _, two in twos)
+    forward = None
+    if base.forward_bytes is not None and all(two.forward_bytes is not None for _, two in twos):
+        forward = extrapolate(lambda m: m.forward_bytes, lambda m: m.forward_by_category)
+        if forward[0] > peak:
+            peak, cats = forward
+    return StepMemory(peak, cats, 1 + len(twos), seconds, *(forward or (None, None)))

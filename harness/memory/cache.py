@@ -30,7 +30,7 @@ SHIPPED = Path(__file__).with_name("traces.json")
 # Fields that change no tensor's size or lifetime in a training step.
 _IRRELEVANT = {"sampler", "init", "pair_dropout", "msa_dropout", "sigma_data", "linear_bias_activation"}
 # What the traces model: a GPU's training step (models.memory; bump when the tracer changes what it counts).
-TRACER = "cuda-1"
+TRACER = "cuda-2"  # 2: the forward phase's peak is recorded too
 
 
 def cache_path() -> Path:
@@ -58,7 +58,8 @@ def _read(path: Path) -> dict:
 
 
 def _entry(memory: StepMemory) -> dict:
-    return {"peak_bytes": memory.peak_bytes, "by_category": memory.by_category, "cpu_s": round(memory.seconds, 1)}
+    return {"peak_bytes": memory.peak_bytes, "by_category": memory.by_category, "cpu_s": round(memory.seconds, 1),
+            "forward_bytes": memory.forward_bytes, "forward_by_category": memory.forward_by_category}
 
 
 def tracing_allowed() -> bool:
@@ -86,7 +87,10 @@ class TraceCache:
         """The cached trace, or None (nothing is traced)."""
         key = trace_key(arch, shape)
         hit = self.entries.get(key) or _read(self.path).get(key)  # another process may have traced it since
-        return None if hit is None else StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0)
+        if hit is None:
+            return None
+        return StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0, hit.get("forward_bytes"),
+                          hit.get("forward_by_category"))
 
     def cached(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
         """The cached trace; ``NotTraced`` when there is none."""

@@ -11,6 +11,7 @@ from models import losses
 from models.memory import (
     CATEGORIES,
     PredictShape,
+    StepMemory,
     StepShape,
     synthetic_batch,
     trace_full_depth,
@@ -130,3 +131,23 @@ def test_depth_extrapolation_equals_the_full_depth_trace():
         assert extrapolated.traces == 3
         assert abs(extrapolated.peak_bytes - full.peak_bytes) <= 0.01 * full.peak_bytes, (checkpoint, full,
                                                                                           extrapolated)
+
+
+def test_depth_extrapolation_follows_whichever_phase_peaks_at_full_depth():
+    """At 1 and 2 blocks the step peaks in a block's recomputation (+0.23 GB a block), while the forward phase,
+    holding every block's input, grows by 1.07 GB a block: at 48 Pairformer blocks the forward phase is the
+    answer, with its own categories."""
+    def trace(arch, shape):
+        d = arch.n_pairformer_blocks
+        step = int((59.0 + 0.23 * (d - 1)) * 1e9)
+        forward = int((44.0 + 1.07 * (d - 1)) * 1e9)
+        none = dict.fromkeys(CATEGORIES, 0)
+        return StepMemory(step, none | {"temporaries": step}, forward_bytes=forward,
+                          forward_by_category=none | {"activations": forward})
+
+    arch = miniaturize(get_preset("base")).model_copy(update={"n_pairformer_blocks": 48, "n_diffusion_blocks": 1})
+    memory = trace_step(arch, StepShape(n_tokens=32, n_atoms=256, n_msa=4, diffusion_batch=4), trace=trace)
+    assert memory.peak_bytes == memory.forward_bytes == int(44.0e9) + 47 * (int(45.07e9) - int(44.0e9))
+    assert memory.by_category["activations"] == memory.peak_bytes and memory.by_category["temporaries"] == 0
+    shallow = trace_step(arch.model_copy(update={"n_pairformer_blocks": 3}), StepShape(32, 256, 4, 4), trace=trace)
+    assert shallow.peak_bytes == int(59.0e9) + 2 * (int(59.23e9) - int(59.0e9))  # the recomputation still peaks
