@@ -23,7 +23,8 @@ from harness.train.checkpointing import checkpoint_name
 
 # Settings that decide when to validate, log or keep checkpoints: they do not change the trajectory.
 _BOOKKEEPING = ("max_steps", "milestone_steps", "milestone_every", "checkpoint_every", "keep_checkpoints",
-                "log_every", "val_every", "val_log_points", "val_lddt_every", "val_train_probe")
+                "log_every", "val_every", "val_log_points", "val_lddt_every", "val_train_probe",
+                "val_at_start")
 
 
 class BranchError(HarnessError):
