@@ -14,6 +14,7 @@ Only the standard library is imported here: the client's start must stay cheap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -95,10 +96,13 @@ class WarmStart:
         return " ".join([shlex.quote(sys.executable), "-m harness.dispatch.warm client",
                          shlex.quote(self.socket), "--"])
 
-    def stop(self) -> None:
-        """Stop accepting; the zygote exits by itself once its running jobs have ended."""
+    def stop(self, wait_s: float = 5.0) -> None:
+        """Stop accepting; the zygote exits by itself once its running jobs have ended. Waits ``wait_s`` for that
+        (at once when none runs), so a finished sweep reaps it and counts its CPU time."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=wait_s)
 
 
 def main(argv: list[str]) -> int:
