@@ -52,6 +52,15 @@ def preload_for(entrypoint: object) -> tuple[str, ...]:
     return BASE_PRELOAD  # a callable pickled by value (tests): nothing more to know about it
 
 
+def start_warm(log: Path, entrypoint: object) -> WarmStart:
+    """A zygote for local jobs of ``entrypoint``, started; when it does not serve it says why on stderr (its
+    ``python`` is then None and the jobs start cold)."""
+    warm = WarmStart(log, preload_for(entrypoint))
+    if not warm.start():
+        print(f"warm start off: {warm.refused}; local jobs start fresh interpreters", file=sys.stderr)
+    return warm
+
+
 class WarmStart:
     """A zygote started for one sweep invocation: ``start()``, then ``python`` for the LocalExecutor, ``stop()``.
 
@@ -121,8 +130,9 @@ def main(argv: list[str]) -> int:
             print(f"zygote refuses to serve: {exc}", flush=True)
             return 3
         request = Zygote(argv[1]).serve()
-        if request is None:  # stopped and drained
-            return 0
+        if request is None:  # stopped and drained: exit now, without tearing down torch & co. (seconds)
+            sys.stdout.flush()
+            os._exit(0)
         run_request(request)  # in a forked child: the job
         return 0
     print(usage, file=sys.stderr)

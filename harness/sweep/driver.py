@@ -19,7 +19,7 @@ from harness.dispatch.job import TRAIN_ENTRYPOINT, TrainJob
 from harness.dispatch.ledger import JobRecord, Ledger
 from harness.dispatch.resources import SlurmResources
 from harness.dispatch.tracking import JobTracking
-from harness.dispatch.warm import WarmStart, preload_for
+from harness.dispatch.warm import WarmStart, start_warm
 from harness.errors import HarnessError
 from harness.sweep.progress import DONE, FAILED, RunProgress, read_progress, run_finished
 from harness.sweep.schema import ExecutorSettings
@@ -139,9 +139,7 @@ class SweepDriver:
         if not self.settings.warm_start:
             return None
         if self.warm is None:
-            self.warm = WarmStart(self.submitit_dir / "zygote.log", preload_for(self.job_fn.entrypoint))
-            if not self.warm.start():
-                print(f"warm start off: {self.warm.refused}; local runs start fresh interpreters")
+            self.warm = start_warm(self.submitit_dir / "zygote.log", self.job_fn.entrypoint)
         return self.warm.python
 
     def ready(self, key: str) -> bool:

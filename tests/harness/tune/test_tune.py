@@ -57,6 +57,11 @@ def test_local_study_two_workers(tmp_path):
     # Larger learning rates converge further within 8 steps of this problem: the best has the largest lr.
     best_lr = study.best_trial.params["train.lr"]
     assert best_lr == max(t.params["train.lr"] for t in study.get_trials())
+    # The workers were forked by the warm start's zygote (harness.dispatch.warm), which names itself in its log.
+    (log,) = (tmp_path / "runs").rglob("zygote.log")
+    zygote = int(log.read_text().split()[1])
+    states = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("state.json")]
+    assert len(states) == 4 and {s["ppid"] for s in states} == {zygote}
 
 
 @pytest.mark.slow
