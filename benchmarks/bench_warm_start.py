@@ -6,11 +6,16 @@ forked from the zygote. CPU seconds are the sweep command's and all its descenda
 children: the driver, submitit's controllers, the clients, the zygote and the jobs it forked).
 
     PYTHONPATH=$PWD python benchmarks/bench_warm_start.py --runs-dir /tmp/warm_bench --steps 2
+
+``--startup N`` instead measures the start-up alone, N times each way: a job that imports what a training job
+imports (``harness.dispatch.warm.TRAIN_PRELOAD``) and reports its own CPU seconds (``os.times``: a forked child's
+count starts at zero), run cold (``python -u -m``) and through a zygote.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -54,13 +59,53 @@ def measure(path: Path, mode: str) -> tuple[float, float]:
     return time.monotonic() - t0, children_cpu() - cpu0
 
 
+STARTUP_JOB = """
+import importlib, json, os
+from harness.dispatch.warm import BASE_PRELOAD, TRAIN_PRELOAD
+for name in BASE_PRELOAD + TRAIN_PRELOAD:
+    importlib.import_module(name)
+t = os.times()
+print(json.dumps(t.user + t.system))
+"""
+
+
+def startup(folder: Path, n: int) -> Table:
+    """CPU s of a job's start-up, cold and warm (mean and range over ``n``)."""
+    import json
+    import shlex
+    import statistics
+
+    from harness.dispatch.warm import BASE_PRELOAD, THREADLESS_ENV, TRAIN_PRELOAD, WarmStart
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "startup_job.py").write_text(STARTUP_JOB)
+    warm = WarmStart(folder / "zygote.log", BASE_PRELOAD + TRAIN_PRELOAD)
+    assert warm.start(), warm.refused
+    commands = {"cold (fresh python)": [sys.executable], "warm (zygote)": shlex.split(warm.python)}
+    table = Table(title=f"start-up of one job: imports of a training job ({n} each)")
+    for col in ("start", "CPU s per job (mean)", "min", "max"):
+        table.add_column(col, justify="right")
+    for label, python in commands.items():
+        cpu = [json.loads(subprocess.run([*python, "-u", "-m", "startup_job"], cwd=folder, check=True,
+                                         capture_output=True, text=True, env=os.environ | THREADLESS_ENV
+                                         ).stdout.splitlines()[-1]) for _ in range(n)]
+        table.add_row(label, f"{statistics.mean(cpu):.2f}", f"{min(cpu):.2f}", f"{max(cpu):.2f}")
+    warm.stop()
+    table.caption = "the zygote pays the cold imports once per sweep invocation"
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", type=Path, required=True, help="a fresh folder for the runs")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2, help="seeds per configuration (2 configurations)")
     parser.add_argument("--order", default="cold,warm", help="modes in the order run")
+    parser.add_argument("--startup", type=int, default=0, help="measure the start-up alone, this many times")
     args = parser.parse_args()
+    if args.startup:
+        Console().print(startup(args.runs_dir, args.startup))
+        return
     path = sweep_file(args.runs_dir, args.steps, list(range(args.seeds)))
     runs = 2 * args.seeds
     table = Table(title=f"{runs} local runs of {args.steps} steps, 2 at a time (mini recipe)")

@@ -22,19 +22,18 @@ from harness.dispatch.warm import BASE_PRELOAD, WarmStart
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 PROBE = '''
-import json, os, sys, time
-print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
-                  "probe": os.environ.get("PROBE")}), flush=True)
-mode = sys.argv[1]
-if mode == "sleep":
-    import signal
-    signal.signal(signal.SIGUSR2, lambda *_: sys.exit(144))  # submitit's local requeue code
-    try:
+import json, os, signal, sys, time
+signal.signal(signal.SIGUSR2, lambda *_: sys.exit(144))  # submitit's local requeue code
+try:
+    # The first line says the job is up, its handlers installed: a test's signal may come right after it.
+    print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
+                      "probe": os.environ.get("PROBE")}), flush=True)
+    if sys.argv[1] == "sleep":
         time.sleep(60)
-    except KeyboardInterrupt:
-        open("interrupted", "w").write("yes")
-        raise
-sys.exit(int(mode))
+except KeyboardInterrupt:
+    open("interrupted", "w").write("yes")
+    raise
+sys.exit(0 if sys.argv[1] == "sleep" else int(sys.argv[1]))
 '''
 
 
