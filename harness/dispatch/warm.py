@@ -93,6 +93,8 @@ class WarmStart:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.refused = f"the zygote did not start serving (see {self.log})"
                 self.stop()
+                with contextlib.suppress(OSError):  # its socket folder, empty
+                    os.rmdir(os.path.dirname(self.socket))
                 return False
             time.sleep(0.05)
         return True
