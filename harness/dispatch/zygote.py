@@ -160,6 +160,7 @@ class Zygote:
             os.close(fd)
         self.children[pid] = Child(pid, conn)
         self._send(conn, pid)
+        print(f"zygote: job {pid}: -m {request.module} {' '.join(request.args)}", flush=True)
         return None
 
     def _become_child(self, conn: socket.socket, fds: list[int]) -> None:
