@@ -38,7 +38,8 @@ STRUCTURE_METRICS = ("val/lddt", "val/contact_precision")
 # length, schedule bookkeeping and seed are what a study varies or derives.
 _NOT_RECIPE = ("train.lr", "train.max_steps", "train.milestone_steps", "train.milestone_every", "train.warmup_steps",
                "train.checkpoint_every", "train.keep_checkpoints", "train.log_every", "train.val_every",
-               "train.val_log_points", "train.val_lddt_every", "train.threads", "train.val_train_probe")
+               "train.val_log_points", "train.val_at_start", "train.val_lddt_every", "train.threads",
+               "train.val_train_probe")
 _RECIPE_PREFIXES = ("data.", "train.", "model.sampler.", "model.miniature", "model.policy.",
                     "model.transformer_block_order", "model.zero_init_conditioning")
 
