@@ -80,8 +80,10 @@ def test_rerun_resumes_an_unfinished_run_from_its_checkpoint(tmp_path, monkeypat
     from harness.dispatch.executor import cancel_job, local_job_active
     from harness.sweep.driver import SweepDriver
 
-    # Steps slow enough that the cancel lands before the run ends even on a loaded machine (at 0.3 s it did not).
-    monkeypatch.setenv("TOY_STEP_S", "0.6")
+    # Steps slow enough that the cancel lands before the run ends even on a loaded machine: the cancel passes
+    # submitit's controller, the warm-start client and the zygote, and under the full suite's load 0.3 s and 0.6 s
+    # steps (7 steps to go after step 5) let the run finish first.
+    monkeypatch.setenv("TOY_STEP_S", "1.5")
     path = write_sweep(tmp_path, runs={"a": {}})
     prepared = prepare(path, executor="local")
     spec = prepared.specs[0]
