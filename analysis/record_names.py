@@ -6,6 +6,13 @@ listed in docs/DESIGN.md §4.
 It lives in ``analysis`` because ``analysis`` never imports ``harness`` while ``harness`` may import ``analysis``.
 """
 
+# train.* settings (recorded as params) that decide when a run validates, logs or keeps checkpoints, and how long
+# it is: they do not change its trajectory (a branch may differ from its parent in them, harness.train.branch) nor
+# its recipe (analysis.study compares runs that differ in them).
+BOOKKEEPING_SETTINGS = ("max_steps", "milestone_steps", "milestone_every", "checkpoint_every", "keep_checkpoints",
+                        "log_every", "val_every", "val_log_points", "val_at_start", "val_lddt_every",
+                        "val_train_probe")
+
 # Per-step metrics (MLflow metric keys; also columns of <run_dir>/metrics.csv).
 LOSS = "train/loss"
 LOSS_TERMS = ("train/loss_mse", "train/loss_bond", "train/loss_smooth_lddt", "train/loss_distogram",

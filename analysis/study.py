@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import record_names
 from analysis.collect import ReportInputError
 
 AXIS_FLOPS = "matched compute (FLOPs)"
@@ -36,9 +37,8 @@ STRUCTURE_METRICS = ("val/lddt", "val/contact_precision")
 
 # Settings whose difference makes two runs incomparable (another data pipeline, estimator or recipe); lr, warmup,
 # length, schedule bookkeeping and seed are what a study varies or derives.
-_NOT_RECIPE = ("train.lr", "train.max_steps", "train.milestone_steps", "train.milestone_every", "train.warmup_steps",
-               "train.checkpoint_every", "train.keep_checkpoints", "train.log_every", "train.val_every",
-               "train.val_log_points", "train.val_lddt_every", "train.threads", "train.val_train_probe")
+_NOT_RECIPE = ("train.lr", "train.warmup_steps", "train.threads",
+               *(f"train.{key}" for key in record_names.BOOKKEEPING_SETTINGS))
 _RECIPE_PREFIXES = ("data.", "train.", "model.sampler.", "model.miniature", "model.policy.",
                     "model.transformer_block_order", "model.zero_init_conditioning")
 

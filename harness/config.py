@@ -166,9 +166,12 @@ class TrainConfig(BaseModel):
     guard: GuardConfig = Field(default_factory=GuardConfig)
     # Validation (harness/train/validation.py): when, on how much, and how precisely.
     val_every: int | None = Field(250, ge=1, description="validate every this many steps; None = only the "
-                                  "log-spaced points (and always at step 0 and the final step)")
+                                  "log-spaced points (and always at the final step, and at step 0 unless "
+                                  "val_at_start is false)")
     val_log_points: int = Field(0, ge=0, description="extra validations at this many log-spaced steps in "
                                 "[1, max_steps], so the curve's early part has points too")
+    val_at_start: bool = Field(True, description="validate the untrained model at step 0 (the baseline learning "
+                               "is measured against); false: a run read only at its end, e.g. a lr scan's")
     val_lddt_every: int = Field(1, ge=1, description="sampled lDDT (expensive) at every n-th scheduled "
                                 "validation, and always at the first and the last")
     val_sampling_steps: int = Field(
@@ -260,7 +263,7 @@ class TrackingConfig(BaseModel):
 # (section, key) of RunConfig that the run key ignores while at its default (see RunConfig.config_hash).
 # A dotted key names a field of a nested model (``policy.memory_target_gb`` = model.policy.memory_target_gb).
 HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
-    ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"),
+    ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"), ("train", "val_at_start"),
     ("model", "policy.memory_target_gb"), ("model", "policy.checkpoint_sublayers"))
 # (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
 # runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key

@@ -24,8 +24,11 @@ def slurm_executor(folder: Path, resources: SlurmResources, *, name: str,
     return executor
 
 
-def local_executor(folder: Path, *, timeout_min: int, max_requeues: int = 3) -> submitit.LocalExecutor:
-    executor = submitit.LocalExecutor(folder=folder, max_num_timeout=max_requeues)
+def local_executor(folder: Path, *, timeout_min: int, max_requeues: int = 3,
+                   python: str | None = None) -> submitit.LocalExecutor:
+    """``python``: the interpreter command of each task (``harness.dispatch.warm.WarmStart.python`` for a warm
+    start); None = this interpreter, a fresh process per task."""
+    executor = submitit.LocalExecutor(folder=folder, max_num_timeout=max_requeues, python=python)
     # LocalExecutor's default limit is 2 minutes.
     executor.update_parameters(timeout_min=timeout_min)
     return executor

@@ -19,6 +19,7 @@ from harness.dispatch.job import TRAIN_ENTRYPOINT, TrainJob
 from harness.dispatch.ledger import JobRecord, Ledger
 from harness.dispatch.resources import SlurmResources
 from harness.dispatch.tracking import JobTracking
+from harness.dispatch.warm import WarmStart, start_warm
 from harness.errors import HarnessError
 from harness.sweep.progress import DONE, FAILED, RunProgress, read_progress, run_finished
 from harness.sweep.schema import ExecutorSettings
@@ -68,6 +69,7 @@ class SweepDriver:
         self.queue: list[str] = []  # run keys waiting for a local slot
         self.waiting: list[str] = []  # branches waiting for their parent's checkpoint (RunSpec.after)
         self.tracking = JobTracking(kind)
+        self.warm: WarmStart | None = None  # the zygote local jobs fork from, started with the first local job
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # A fresh submitit folder per invocation: a reused one can return a stale job's result (docs/DESIGN.md §6).
         self.submitit_dir = self.sweep_dir / "submitit" / f"{stamp}-{time.monotonic_ns() % 10**6:06d}"
@@ -124,12 +126,21 @@ class SweepDriver:
         slots = (self.settings.parallelism or 1) - sum(1 for k in self.jobs if k not in self._ended())
         if slots <= 0 or not self.queue:
             return
-        executor = ex.local_executor(self.submitit_dir, timeout_min=self.settings.local_timeout_min)
+        executor = ex.local_executor(self.submitit_dir, timeout_min=self.settings.local_timeout_min,
+                                     python=self._warm_python())
         while slots > 0 and self.queue:
             key = self.queue.pop(0)
             self._record(key, executor.submit(self.job_fn, *self._job_args(key)), "local")
             slots -= 1
         self.ledger.save()
+
+    def _warm_python(self) -> str | None:
+        """The warm start's client command for local jobs (started on first use); None: fresh interpreters."""
+        if not self.settings.warm_start:
+            return None
+        if self.warm is None:
+            self.warm = start_warm(self.submitit_dir / "zygote.log", self.job_fn.entrypoint)
+        return self.warm.python
 
     def ready(self, key: str) -> bool:
         """A run may start: it depends on nothing, or its parent has kept the checkpoint it branches from."""
@@ -264,4 +275,6 @@ class SweepDriver:
 
     def close(self) -> None:
         self.tracking.close()
+        if self.warm is not None:
+            self.warm.stop()
 

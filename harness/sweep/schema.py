@@ -16,7 +16,7 @@ profiles:                            # chosen with --profile; `default_profile` 
     overrides: {train.max_steps: 300}
     runs: {medium: {train.lr: 2.0e-3}}
   local: {overrides: {model.miniature: true}, executor: {kind: local}}   # a profile of this sweep only
-executor: {kind: auto, parallelism: null, max_retries: 2, slurm_profile: single_gpu, slurm: {}}
+executor: {kind: auto, parallelism: null, max_retries: 2, warm_start: true, slurm_profile: single_gpu, slurm: {}}
 ```
 """
 
@@ -43,6 +43,9 @@ class ExecutorSettings(BaseModel):
     max_retries: int = Field(2, ge=0,
                              description="resubmissions of a failed run (it resumes from its checkpoint)")
     local_timeout_min: int = Field(24 * 60, ge=1, description="wall-clock limit of a local run, minutes")
+    warm_start: bool = Field(True, description="local jobs (sweep runs, tune workers) fork from a process that "
+                             "imported torch, Lightning, MLflow and the harness once (harness.dispatch.warm), not a "
+                             "fresh interpreter each")
     slurm_profile: str | None = Field("single_gpu", description="name of slurm/profiles/<name>.yaml")
     slurm: dict[str, Any] = Field(default_factory=dict,
                                   description="SlurmResources keys overriding the profile")

@@ -47,7 +47,8 @@ class PreparedSweep:
     def where(self) -> str:
         if self.kind == "slurm" and self.resources is not None:
             return self.resources.describe()
-        return f"local, {self.settings.parallelism or 1} at a time"
+        start = "warm start (forked from a zygote)" if self.settings.warm_start else "a fresh interpreter per run"
+        return f"local, {self.settings.parallelism or 1} at a time, {start}"
 
 
 def exit_on_sigterm() -> None:

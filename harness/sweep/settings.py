@@ -11,6 +11,7 @@ from rich.table import Table
 
 from harness.sweep.expand import STUDY_SETS, assemble, choose_profile, study_design
 from harness.sweep.schema import SweepFile
+from harness.sweep.study import SCAN_VALIDATION
 
 # Settings a study design sets per run (harness.sweep.study), shown as such rather than as their grid value: those
 # a --set of is refused, and the milestones its branches start from.
@@ -59,6 +60,8 @@ def settings(sweep: SweepFile, profile: str | None, source: str, extra: dict[str
         if (lr_source or design.lr) == "scan":  # the rows' train.lr are the scan's centres
             rows.append(Setting("train.lr", f"x {design.scan.factors} (the scan), then each configuration's "
                                 "choice (study table)", f"{where} (study design)", "all"))
+            rows += [Setting(f"train.{key}", _shown(value), f"{where} (study design: the scan reads final val/loss "
+                             "only)", "lr scan runs") for key, value in SCAN_VALIDATION.items()]
     return sorted(rows, key=lambda r: r.key)
 
 

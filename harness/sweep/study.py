@@ -11,7 +11,8 @@ With ``lr: scan`` the study is preceded by a learning-rate scan per configuratio
 (``harness.sweep.lr_choice``), and every study run uses its configuration's chosen rate.
 
 Runs are named ``<configuration>-lr<lr>-S<steps>-s<seed>``: a scan run and a study run of the same
-configuration, rate, length and seed are the same run (same key and folder), trained once.
+configuration, rate, length and seed are the same run, trained once: the study reads the scan's run (which
+validates at its last step only, ``SCAN_VALIDATION``).
 """
 
 from __future__ import annotations
@@ -120,14 +121,22 @@ class StudyPlan:
         return out
 
 
+# A scan run is read by its final val/loss only (harness.sweep.lr_choice, analysis.lr_scan): it validates at its
+# last step and nowhere else (each validation of a miniature costs ~5 CPU s). Validation draws from its own seeded
+# generators, so this changes no training step.
+SCAN_VALIDATION = {"val_at_start": False, "val_every": None, "val_log_points": 0}
+
+
 def _study_config(base: RunConfig, *, lr: float, steps: int, design: StudyDesign, milestones: list[int],
-                  init_from: tuple[Path, int] | None, where: str) -> RunConfig:
+                  init_from: tuple[Path, int] | None, where: str, scan: bool = False) -> RunConfig:
     raw = base.model_dump(mode="json")
     raw.pop("init_from", None)
     train = raw["train"]
     train.update(lr=lr, max_steps=steps,
                  schedule=design.schedule.model_dump(mode="json"),
                  milestone_steps=sorted(set(train.get("milestone_steps") or []) | set(milestones)))
+    if scan:
+        train.update(SCAN_VALIDATION)
     train["milestone_steps"] = [m for m in train["milestone_steps"] if m <= steps]
     if init_from is not None:
         raw["init_from"] = {"run_dir": str(init_from[0]), "step": init_from[1]}
@@ -185,7 +194,7 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
                 for seed in design.scan.seeds:
                     base = _with_seed(conf, seed)
                     config = _study_config(base, lr=lr, steps=steps, design=design, milestones=[], init_from=None,
-                                           where=f"{source}: scan of {conf.name}")
+                                           where=f"{source}: scan of {conf.name}", scan=True)
                     plan.scan.append(_spec(sweep, conf, config, seed, lr, steps, (scan_budget,), SCAN, None, common))
         if chosen is None or any(conf.name not in chosen for conf in confs):
             return plan
@@ -196,6 +205,8 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
             plan.lrs[conf.name] = conf.config.train.lr
             plan.lr_note[conf.name] = "the configuration's own train.lr"
     plan.runs = []
+    scanned = {(s.tags[names.TAG_STUDY_CONFIG], s.config.train.lr, s.config.train.max_steps, s.config.seed): s
+               for s in plan.scan}
     for conf in confs:
         by_steps: dict[int, list[Budget]] = {}
         for budget in plan.budgets:
@@ -211,12 +222,14 @@ def plan_study(specs: list[RunSpec], design: StudyDesign, *, sweep: str, profile
                                       milestones=[starts[s] for s in lengths[:-1]], init_from=None, where=where)
             trunk = _spec(sweep, conf, trunk_cfg, seed, lr, trunk_steps, tuple(by_steps[trunk_steps]), TRUNK, None,
                           common)
+            if len(lengths) == 1:  # no branch needs its milestones: the scan's run, if it trained this one
+                trunk = scanned.get((conf.name, lr, trunk_steps, seed), trunk)
             plan.runs.append(trunk)
             for s in lengths[:-1]:
                 cfg = _study_config(base, lr=lr, steps=s, design=design, milestones=[],
                                     init_from=(trunk.run_dir, starts[s]), where=where)
-                plan.runs.append(_spec(sweep, conf, cfg, seed, lr, s, tuple(by_steps[s]), BRANCH,
-                                       (trunk.key, starts[s]), common))
+                plan.runs.append(scanned.get((conf.name, lr, s, seed)) or _spec(
+                    sweep, conf, cfg, seed, lr, s, tuple(by_steps[s]), BRANCH, (trunk.key, starts[s]), common))
     return plan
 
 

@@ -100,7 +100,8 @@ def study_table(plan: StudyPlan) -> Table:
     table = Table(title=f"study: {len(plan.budgets)} budgets x {len({c for c, _ in plan.steps})} configurations, "
                         f"each run complete at its budget",
                   caption=f"steps = budget / analytic FLOPs per step (typical crop); warmup-stable-decay, "
-                          f"cooldown {design.decay_fraction:g} of the steps; lr: {lr[mode]}; seeds share a row")
+                          f"cooldown {design.decay_fraction:g} of the steps; lr: {lr[mode]}; seeds share a row"
+                          + ("; scan runs validate at their last step only" if plan.scan else ""))
     for col in ("budget", "configuration", "steps", "schedule", "starts", "lr"):
         table.add_column(col, overflow="fold")
     for row in describe_study(plan):

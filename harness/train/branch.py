@@ -21,10 +21,6 @@ from harness.tracking.atomic import atomic_write_text
 from harness.tracking.record import HEADER, parse_line
 from harness.train.checkpointing import checkpoint_name
 
-# Settings that decide when to validate, log or keep checkpoints: they do not change the trajectory.
-_BOOKKEEPING = ("max_steps", "milestone_steps", "milestone_every", "checkpoint_every", "keep_checkpoints",
-                "log_every", "val_every", "val_log_points", "val_lddt_every", "val_train_probe")
-
 
 class BranchError(HarnessError):
     """A branch cannot start: its parent's checkpoint is missing, or the parent is another trajectory."""
@@ -34,7 +30,7 @@ def trajectory(config: RunConfig) -> dict:
     """What decides a WSD run's weights up to its cooldown: the config without its length and bookkeeping (the
     cooldown's own settings stay: a parent and its branch share them)."""
     dump = config.model_dump(mode="json", exclude={"runs_dir", "tracking", "name", "init_from"})
-    for key in _BOOKKEEPING:
+    for key in names.BOOKKEEPING_SETTINGS:
         dump["train"].pop(key, None)
     return dump
 

@@ -24,7 +24,7 @@ class ValidationHooks:
         device, basis = describe_device(self.device, self.trainer.world_size)
         if self.trainer.is_global_zero and self.logger is not None and hasattr(self.logger, "log_params"):
             self.logger.log_params({names.PARAM_DEVICE: device, names.PARAM_TIME_BASIS: basis})
-        if self.global_step == 0:
+        if self.global_step == 0 and 0 in self._val_schedule:
             self.validate_now()  # the untrained model: the baseline that learning is measured against
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:

@@ -66,7 +66,7 @@ class SeedFoldModule(ValidationHooks, Rollback, StepAccounting, L.LightningModul
 
         t = config.train
         self.validator = Validator(self.model, t, loss_weights=self.loss_weights)
-        self._val_schedule = set(validation_schedule(t.max_steps, t.val_every, t.val_log_points))
+        self._val_schedule = set(validation_schedule(t.max_steps, t.val_every, t.val_log_points, t.val_at_start))
         self._last_val_step: int | None = None
 
     # ---- optimisation -------------------------------------------------------------------------------------

@@ -71,10 +71,10 @@ def sigma_quadrature(n_nodes: int, sigma_data: float, p_mean: float = P_MEAN, p_
     return SigmaQuadrature(sigma_data * np.exp(p_mean + p_std * xi), h / h.sum())
 
 
-def validation_schedule(max_steps: int, every: int | None, log_points: int) -> list[int]:
-    """Steps (sorted, unique) at which to validate: 0, every ``every``-th step, ``log_points`` log-spaced steps
-    in [1, max_steps], and ``max_steps``."""
-    steps = {0, max_steps}
+def validation_schedule(max_steps: int, every: int | None, log_points: int, at_start: bool = True) -> list[int]:
+    """Steps (sorted, unique) at which to validate: 0 (if ``at_start``), every ``every``-th step, ``log_points``
+    log-spaced steps in [1, max_steps], and ``max_steps``."""
+    steps = {0, max_steps} if at_start else {max_steps}
     if every:
         steps |= set(range(every, max_steps + 1, every))
     if log_points:

@@ -17,6 +17,7 @@ from harness.dispatch.cluster import default_executor_kind
 from harness.dispatch.job import TRAIN_ENTRYPOINT
 from harness.dispatch.profiles import load_resources
 from harness.dispatch.tracking import JobTracking
+from harness.dispatch.warm import WarmStart, start_warm
 from harness.errors import ConfigError, HarnessError
 from harness.tracking import names
 from harness.tracking.atomic import atomic_write_text
@@ -90,6 +91,7 @@ def run_tune(path: str | Path, *, executor: str | None = None,
     url = storage_url(tune, study_dir)
     study = create_study_once(tune, url)
     tracking = JobTracking(kind)
+    warm: WarmStart | None = None  # local workers fork from it (harness.dispatch.warm)
     try:
         experiment_id, parent = _parent_run(study, tracking, base, tune)
         overrides = {"tracking.uri": tracking.uri_for(base)} if base.tracking.enabled else {}
@@ -102,7 +104,10 @@ def run_tune(path: str | Path, *, executor: str | None = None,
             with ex_.batch():
                 jobs = [ex_.submit(worker, *a) for a in args]
         else:
-            ex_ = ex.local_executor(folder, timeout_min=tune.executor.local_timeout_min)
+            if tune.executor.warm_start:
+                warm = start_warm(folder / "zygote.log", entrypoint)
+            ex_ = ex.local_executor(folder, timeout_min=tune.executor.local_timeout_min,
+                                    python=warm.python if warm is not None else None)
             jobs = [ex_.submit(worker, *a) for a in args]
         log(f"study {tune.name}: {tune.n_trials} trials on {len(jobs)} {kind} worker(s) "
             f"{[j.job_id for j in jobs]}; storage {url}")
@@ -116,6 +121,8 @@ def run_tune(path: str | Path, *, executor: str | None = None,
         result = _summarise(study_dir, url, tune, tracking, base, parent)
     finally:
         tracking.close()
+        if warm is not None:
+            warm.stop()
     if failures:
         raise TuneError("\n".join(failures))
     if result.best is None:

@@ -94,6 +94,10 @@ def test_a_report_over_two_profiles_or_two_recipes_is_refused_naming_the_runs(tm
     with pytest.raises(ReportInputError, match=r"2 different recipes \(they differ in data.crop_size\)"):
         check_one_recipe(frame, table)
     check_one_recipe(frame, table[table["name"] != "base-lr0.002-S100-s5"])  # one recipe: accepted
+    # An lr scan's runs validate at their last step only (train.val_at_start false): the same recipe.
+    scan = table[table["name"] != "base-lr0.002-S100-s5"].assign(**{"param:train.val_at_start": "True"})
+    scan.loc[scan.index[0], "param:train.val_at_start"] = "False"
+    check_one_recipe(frame, scan)
     # Runs initialised before AF3's zero init of the conditioning layers became the default are another recipe.
     table = table[table["name"] != "base-lr0.002-S100-s5"].assign(**{"param:model.zero_init_conditioning": "True"})
     table.loc[table.index[0], "param:model.zero_init_conditioning"] = "False"

@@ -84,7 +84,8 @@ def test_each_configuration_trained_at_the_lr_its_scan_chose(records):
 def test_sampled_lddt_rises_in_every_run_and_ends_near_its_peak(records):
     trajectories = structure_trajectories(tidy(records))
     lddt = trajectories[trajectories["metric"] == "val/lddt"]
-    assert len(lddt) == 85 and (lddt["improves"] & lddt["ends_near_peak"]).all()
+    # The study runs: a scan run validates at its last step only, so it has no step-0 point.
+    assert len(lddt) == 60 and (lddt["improves"] & lddt["ends_near_peak"]).all()
     per_structure = read_structure_metrics(records)
     assert set(per_structure["metric"]) >= {"val/loss", "val/lddt", "val/contact_precision"}
     assert per_structure.groupby("run")["structure"].nunique().eq(8).all()

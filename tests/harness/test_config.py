@@ -85,6 +85,9 @@ def test_a_key_added_later_keeps_old_run_keys_at_its_default():
     readout_off = RunConfig(model=spec | {"confidence_pair_readout": False})
     readout_on = RunConfig(model=spec | {"confidence_pair_readout": True})
     assert old.config_hash() == readout_off.config_hash() != readout_on.config_hash()
+    # likewise train.val_at_start: validating at step 0 is what every recorded run did
+    assert old.config_hash() == RunConfig(model=spec, train={"val_at_start": True}).config_hash() \
+        != RunConfig(model=spec, train={"val_at_start": False}).config_hash()
     # recorded long-profile runs (written before model.sampler existed) keep the hashes they had then
     root = Path(__file__).parents[1] / "analysis/data/runs/width_vs_depth"
     recorded = {"base-s0-bbb97a1a7cfd": "9f65849610e7", "base-s1-b3d443b5815a": "4f0e9c4ea755",

@@ -80,8 +80,10 @@ def test_rerun_resumes_an_unfinished_run_from_its_checkpoint(tmp_path, monkeypat
     from harness.dispatch.executor import cancel_job, local_job_active
     from harness.sweep.driver import SweepDriver
 
-    # Steps slow enough that the cancel lands before the run ends even on a loaded machine (at 0.3 s it did not).
-    monkeypatch.setenv("TOY_STEP_S", "0.6")
+    # Steps slow enough that the cancel lands before the run ends even on a loaded machine: the cancel passes
+    # submitit's controller, the warm-start client and the zygote, and under the full suite's load 0.3 s and 0.6 s
+    # steps (7 steps to go after step 5) let the run finish first.
+    monkeypatch.setenv("TOY_STEP_S", "1.5")
     path = write_sweep(tmp_path, runs={"a": {}})
     prepared = prepare(path, executor="local")
     spec = prepared.specs[0]
@@ -107,3 +109,29 @@ def test_rerun_resumes_an_unfinished_run_from_its_checkpoint(tmp_path, monkeypat
     assert steps[: steps.index(4) + 1] == [1, 2, 3, 4] and steps[-1] == 12
     assert sorted(set(steps)) == list(range(1, 13))  # resumed at step 5 from the step-4 checkpoint
     assert len(_mlflow_runs(spec)) == 1  # the same MLflow run continued
+
+
+def _run_with(tmp_path, warm_start: bool):
+    from harness.sweep.driver import SweepDriver
+
+    tmp_path.mkdir()
+    prepared = prepare(write_sweep(tmp_path, executor={"warm_start": warm_start, "parallelism": 2}), executor="local")
+    driver = SweepDriver(prepared.specs, prepared.settings, "local", entrypoint=toy_train, poll_s=0.3)
+    outcome = driver.run()
+    assert sorted(outcome.finished) == sorted(s.key for s in prepared.specs) and outcome.failed == {}
+    return prepared, driver
+
+
+def test_warm_start_forks_every_run_from_the_zygote_with_the_same_results(tmp_path):
+    warm, driver = _run_with(tmp_path / "warm", warm_start=True)
+    cold, cold_driver = _run_with(tmp_path / "cold", warm_start=False)
+    assert "warm start" in warm.where and "fresh interpreter" in cold.where
+    assert cold_driver.warm is None and driver.warm.pid is not None
+    for w, c in zip(warm.specs, cold.specs, strict=True):
+        state, cold_state = RunFolder(w.run_dir).read_state(), RunFolder(c.run_dir).read_state()
+        assert state["ppid"] == driver.warm.pid  # forked by the zygote, not started by submitit's controller
+        assert cold_state["ppid"] != driver.warm.pid
+        assert state["last_metrics"] == cold_state["last_metrics"]
+        metrics = [r.split(",")[:3] for r in (w.run_dir / "metrics.csv").read_text().splitlines()]
+        assert metrics == [r.split(",")[:3] for r in (c.run_dir / "metrics.csv").read_text().splitlines()]
+    assert driver.warm.process.wait(timeout=30) == 0  # stopped with the driver, nothing left running

@@ -97,6 +97,42 @@ def test_dry_run_lists_steps_schedule_start_and_lr_per_budget(tmp_path):
     assert "0.2 (the configuration's own train.lr)" in out
 
 
+def test_scan_runs_validate_at_their_end_only_and_a_study_run_the_scan_trained_is_that_run(tmp_path):
+    from harness.sweep.study import SCAN_VALIDATION, plan_study
+
+    path = study_sweep(tmp_path, budgets=[1.0e10, 3.0e10], lr="scan", scan={"factors": [0.5, 1, 2]})
+    sweep = load_sweep(path)
+    plan = plan_study(expand(sweep, source=str(path)), sweep.study, sweep="st", profile=None, source=str(path),
+                      chosen={"a": (0.2, "scan: at 1x"), "b": (0.3, "scan: between")})
+    assert len(plan.scan) == 6  # 2 configurations x 3 rates, the scan's seed 0
+    for spec in plan.scan:
+        t = spec.config.train
+        assert (t.val_at_start, t.val_every, t.val_log_points) == (False, None, 0) == tuple(SCAN_VALIDATION.values())
+    scan_keys = {s.key for s in plan.scan}
+    for spec in plan.runs:
+        conf, t = spec.tags[names.TAG_STUDY_CONFIG], spec.config.train
+        short = t.max_steps == min(s.config.train.max_steps for s in plan.scan
+                                   if s.tags[names.TAG_STUDY_CONFIG] == conf)
+        if conf == "a" and short and spec.config.seed == 0:  # a scanned rate: at the scan budget, the scan's run
+            assert spec.key in scan_keys and spec.tags[names.TAG_STUDY_ROLE] == SCAN
+        else:  # the profile's validation schedule, step 0 included
+            assert spec.key not in scan_keys and t.val_at_start and t.val_log_points == 0 and t.val_every == 250
+    assert len(plan.specs) == 6 + 8 - 1  # the shared run counted once
+
+
+def test_dry_run_shows_the_scan_runs_validation(tmp_path):
+    from harness.sweep.settings import settings
+
+    path = study_sweep(tmp_path, budgets=[1.0e10, 3.0e10], lr="scan", scan={"factors": [0.5, 1, 2]})
+    rows = {(r.key, r.runs): r for r in settings(load_sweep(path), None, str(path))}
+    for key, value in (("val_at_start", "false"), ("val_every", "null"), ("val_log_points", "0")):
+        row = rows[(f"train.{key}", "lr scan runs")]
+        assert (row.value, row.source) == (value, f"{path}: study (study design: the scan reads final val/loss only)")
+    result = runner.invoke(app, ["sweep", str(path), "--dry-run"], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    assert "scan runs validate at their last step only" in " ".join(result.output.split())
+
+
 @pytest.mark.slow
 def test_scan_chooses_each_lr_then_the_study_runs_with_branches_after_their_parents(tmp_path, monkeypatch):
     monkeypatch.setenv("TOY_STEP_S", "0.01")

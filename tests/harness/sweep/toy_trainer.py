@@ -48,7 +48,7 @@ def toy_train(config, run_dir, *, experiment_id=None, tags=None):
             run_id = client.create_run(experiment_id, run_name=config.name, tags=dict(tags or {})).info.run_id
     folder.update_state(status="running", mlflow_run_id=run_id, experiment_id=experiment_id,
                         tracking_uri=config.tracking_uri() if client else None,
-                        pid=os.getpid(), starts=state.get("starts", 0) + 1)
+                        pid=os.getpid(), ppid=os.getppid(), starts=state.get("starts", 0) + 1)
     xs = [i / 8 for i in range(-8, 9)]
     lr = config.train.lr
     while step < config.train.max_steps:

@@ -48,6 +48,8 @@ def test_schedule_is_log_spaced_plus_interval_and_ends():
     assert validation_schedule(400, 100, 8) == [0, 1, 2, 6, 13, 31, 72, 100, 170, 200, 300, 400]
     assert validation_schedule(12, 100, 0) == [0, 12]
     assert validation_schedule(10, None, 3) == [0, 1, 3, 10]
+    assert validation_schedule(10, None, 0, at_start=False) == [10]  # a lr scan run: its end only
+    assert validation_schedule(400, 100, 8, at_start=False) == [1, 2, 6, 13, 31, 72, 100, 170, 200, 300, 400]
     sched = validation_schedule(400, 100, 8)
     assert lddt_steps(sched, 3) == {0, 6, 72, 200, 400}
     assert lddt_steps(sched, 1) == set(sched)

@@ -57,6 +57,13 @@ def test_local_study_two_workers(tmp_path):
     # Larger learning rates converge further within 8 steps of this problem: the best has the largest lr.
     best_lr = study.best_trial.params["train.lr"]
     assert best_lr == max(t.params["train.lr"] for t in study.get_trials())
+    # The workers were forked by the warm start's zygote (harness.dispatch.warm), which logs each job it forks;
+    # each worker runs its trials in processes of its own.
+    (log,) = (tmp_path / "runs").rglob("zygote.log")
+    forked = {int(line.split()[2].rstrip(":")) for line in log.read_text().splitlines()
+              if line.startswith("zygote: job")}
+    states = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("state.json")]
+    assert len(states) == 4 and len(forked) == 2 and {s["ppid"] for s in states} <= forked
 
 
 @pytest.mark.slow
