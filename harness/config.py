@@ -264,7 +264,8 @@ class TrackingConfig(BaseModel):
 # A dotted key names a field of a nested model (``policy.memory_target_gb`` = model.policy.memory_target_gb).
 HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str], ...] = (
     ("model", "sampler"), ("model", "confidence_pair_readout"), ("train", "schedule"), ("train", "val_at_start"),
-    ("model", "policy.memory_target_gb"), ("model", "policy.checkpoint_sublayers"))
+    ("model", "policy.memory_target_gb"), ("model", "policy.checkpoint_sublayers"),
+    ("model", "policy.checkpoint_group"))
 # (section, key, value) of keys added with a default that changes the model of runs recorded before them: those
 # runs were made with ``value``. A record without the key reads as ``value`` (``load_record``), and the run key
 # omits the key at ``value``, so recorded runs keep their keys and a config that sets ``value`` reproduces them.

@@ -51,8 +51,8 @@ class Stage:
     world_size: int | None = None
     # What the stage chunks (``stage_chunking``): ``diffusion_chunk_size`` (noised copies per diffusion-module
     # call; ``auto`` resolved from the traced step, harness.memory.plan), its ``source``, ``lddt_block_rows``
-    # (atoms per block of the smooth lDDT loss) and ``checkpoint_sublayers`` (each pair-block update recomputed on
-    # its own).
+    # (atoms per block of the smooth lDDT loss), ``checkpoint_sublayers`` (each pair-block update recomputed on
+    # its own) and ``checkpoint_group`` (trunk Pairformer blocks per outer checkpoint).
     chunking: dict[str, Any] = field(default_factory=dict)
 
     def data_config(self, data: DataConfig) -> DataConfig:
@@ -130,27 +130,29 @@ def confidence_trains(config: RunConfig) -> bool:
 
 
 def stage_chunking(config: RunConfig, stages: tuple[Stage, ...], *, trace: bool | None = None) -> list[dict[str, Any]]:
-    """What each stage chunks: ``diffusion_chunk_size`` and ``checkpoint_sublayers`` as set, or as chosen from the
-    trace when ``auto`` (a GPU run's cached traces, else minutes of CPU unless ``trace`` is False; only configs
-    asking for ``auto`` trace here; a CPU run runs all copies at once without sub-layer checkpointing, not
-    traced)."""
+    """What each stage chunks: ``diffusion_chunk_size``, ``checkpoint_sublayers`` and ``checkpoint_group`` as set,
+    or as chosen from the trace when ``auto`` (a GPU run's cached traces, else minutes of CPU unless ``trace`` is
+    False; only configs asking for ``auto`` trace here; a CPU run runs all copies at once without sub-layer or
+    grouped checkpointing, not traced)."""
     from models.lddt import lddt_block_rows
 
     policy = config.model.policy
     chunk = policy.diffusion_chunk_size
-    if "auto" in (chunk, policy.checkpoint_sublayers):
+    if "auto" in (chunk, policy.checkpoint_sublayers, policy.checkpoint_group):
         from harness.memory.plan import plan_memory
 
         return [{"start": p.start, "diffusion_chunk_size": p.diffusion_chunk,
                  "source": "auto (traced)" if p.memory is not None else "auto (not traced: all copies on a CPU "
                  "run)" if p.untraced == "CPU run" else "auto (not traced)",
-                 "lddt_block_rows": p.lddt_block_rows, "checkpoint_sublayers": p.sublayers}
+                 "lddt_block_rows": p.lddt_block_rows, "checkpoint_sublayers": p.sublayers,
+                 "checkpoint_group": p.group}
                 for p in plan_memory(config, stages, trace=trace)]
     sublayers = policy.checkpoint_blocks and policy.checkpoint_sublayers is True
+    group = policy.checkpoint_group if policy.checkpoint_blocks else 1
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",
              "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget),
-             "checkpoint_sublayers": sublayers}
+             "checkpoint_sublayers": sublayers, "checkpoint_group": group}
             for s in stages]
 
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from unittest import mock
 
 import torch
@@ -45,6 +46,10 @@ _MEMTRACKER_NAMES = {"Parameter": "parameters", "Buffer": "buffers", "Gradient":
                      "Optstate": "optimizer", "Activation": "activations", "Temp": "temporaries", "Other": "other"}
 # The stacks whose depth is extrapolated: (config field, depths traced).
 DEPTH_FIELDS = ("n_pairformer_blocks", "n_diffusion_blocks")
+# The phases of a training step whose peaks are traced apart: the forward pass and losses; backward until the
+# trunk Pairformer's backward starts (losses, heads, diffusion module); the Pairformer's backward (its blocks'
+# inputs alive, one block recomputed); the rest (the trunk's earlier stacks, the Adam step and the EMA update).
+PHASES = ("forward", "backward", "pairformer backward", "rest")
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,18 @@ class StepMemory:
     by_category: dict[str, int] = field(default_factory=dict)
     traces: int = 1  # fake-tensor traces it took
     seconds: float = 0.0  # CPU seconds spent tracing
-    # The peak of the forward phase alone (forward and losses, before backward: every checkpointed block's input
-    # alive), which depth extrapolation follows separately (``trace_step``); None for a prediction.
-    forward_bytes: int | None = None
-    forward_by_category: dict[str, int] | None = None
+    # The peak of each phase of the step (``PHASES``) and what was alive then, which depth extrapolation follows
+    # phase by phase (``trace_step``); None for a prediction.
+    phases: dict[str, tuple[int, dict[str, int]]] | None = None
 
     @property
     def peak_gb(self) -> float:
         return self.peak_bytes / 1e9
+
+    @property
+    def forward_bytes(self) -> int | None:
+        """The forward phase's peak (forward and losses: every checkpointed block's input alive)."""
+        return None if self.phases is None else self.phases["forward"][0]
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,12 @@ class _PeakTracker:
                     if self._peak_mem.get(dev, 0) < snap[_TOTAL_KEY]:
                         self._peak_mem[dev] = snap[_TOTAL_KEY]
                         self._peak_mem_snap[dev] = dict(snap)
+
+            def restart_peak(self) -> None:
+                """Start a new phase: its peak is what is alive now, until more is."""
+                for dev, snap in self._curr_mem_snap.items():
+                    self._peak_mem[dev] = snap[_TOTAL_KEY]
+                    self._peak_mem_snap[dev] = dict(snap)
 
         return PeakOnly()
 
@@ -225,17 +240,30 @@ def trace_full_depth(arch: ModelConfig, shape: StepShape, *, ema: bool = True, g
         tracker = _PeakTracker()
         _skip_frozen(tracker, model)
         tracker.track_external(model, optimizer, *shadow)
+        phases: dict[str, tuple[int, dict[str, int]]] = {}
+
+        def close(phase: str) -> None:
+            phases[phase] = _snapshot(tracker)
+            tracker.restart_peak()
+
+        hooks = [model.pairformer.register_full_backward_pre_hook(lambda *_: close("backward")),
+                 model.pairformer.register_full_backward_hook(lambda *_: close("pairformer backward"))]
         with tracker:
             out = model(batch, n_cycles=1, diffusion_batch=shape.diffusion_batch, with_confidence=shape.confidence)
             loss = losses.compute_losses(out, batch, confidence=shape.confidence)["loss"]
-            forward = _snapshot(tracker)
+            close("forward")
             loss.backward()
             del out, loss
             optimizer.step()
             for s, p in zip(shadow, params, strict=True):
                 s.lerp_(p.detach().float(), 0.001)
-    step = _peak_of(tracker, t0)
-    return replace(step, forward_bytes=forward[0], forward_by_category=forward[1])
+            close("rest")
+        for hook in hooks:
+            hook.remove()
+    if set(phases) != set(PHASES):
+        raise RuntimeError(f"a traced step went through phases {sorted(phases)}, expected {PHASES}")
+    peak, by_category = max(phases.values(), key=lambda phase: phase[0])
+    return StepMemory(peak, by_category, 1, time.process_time() - t0, phases)
 
 
 @dataclass(frozen=True)
@@ -315,24 +343,35 @@ def _peak_of(tracker, t0: float) -> StepMemory:
     return StepMemory(total, by_category, 1, time.process_time() - t0)
 
 
+def depth_units(arch: ModelConfig) -> dict[str, int]:
+    """Blocks per unit of depth extrapolation, per stack in ``DEPTH_FIELDS``: 1, or the trunk Pairformer's
+    checkpoint group (``policy.checkpoint_group``; memory then grows by a group's worth, not a block's)."""
+    policy = arch.policy
+    group = policy.checkpoint_group if policy.checkpoint_blocks and isinstance(policy.checkpoint_group, int) else 1
+    return {f: 1 for f in DEPTH_FIELDS} | {"n_pairformer_blocks": min(group, arch.n_pairformer_blocks)}
+
+
 def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory:
-    """The peak of a training step of ``arch`` at ``shape``: traced at 1 and 2 blocks of each stack in
-    ``DEPTH_FIELDS`` and extrapolated linearly to the real depths, per category (3 traces). ``trace(arch, shape)``
+    """The peak of a training step of ``arch`` at ``shape``: traced at 1 and 2 units of each stack in
+    ``DEPTH_FIELDS`` (a block, or for a trunk checkpointed in groups of g blocks, g and 2g blocks; see
+    ``depth_units``) and extrapolated linearly to the real depths, per category (3 traces). A depth that is not a
+    multiple of its unit counts its last, shorter group as a whole one (an upper bound). ``trace(arch, shape)``
     runs one trace (default :func:`trace_full_depth`; a cache passes its own; :func:`trace_predict_full_depth`
     with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights).
 
-    The step's peak and its forward phase's peak are extrapolated apart and the larger is the answer: at 1 and 2
-    blocks the peak can be one block's recomputation in backward (the other blocks' inputs already freed), which
-    grows with depth by a block's weights only, while the forward phase holds every block's input and grows by
-    that too; at 48 blocks the forward phase can be the higher one (the paper's large configuration at crop 640,
-    BENCHMARKS.md)."""
+    Each phase's peak (``PHASES``) is extrapolated apart and the largest is the answer: at 1 and 2 blocks the
+    step can peak in a phase whose memory grows with depth by a block's weights only (the MSA module's backward,
+    every Pairformer block's input already freed), while the forward phase and the Pairformer's backward hold
+    every block's input and grow by that too; at 48 blocks one of those can be the higher one (the paper's large
+    configuration at crop 640, BENCHMARKS.md)."""
     trace = trace or trace_full_depth
-    one = {f: 1 for f in DEPTH_FIELDS}
+    one = depth_units(arch)
     base = trace(arch.model_copy(update=one), shape)
     twos = []
     for f in DEPTH_FIELDS:
-        if getattr(arch, f) > 1:
-            twos.append((getattr(arch, f) - 1, trace(arch.model_copy(update=one | {f: 2}), shape)))
+        if getattr(arch, f) > one[f]:
+            times = math.ceil(getattr(arch, f) / one[f]) - 1
+            twos.append((times, trace(arch.model_copy(update=one | {f: 2 * one[f]}), shape)))
 
     def extrapolate(total, categories) -> tuple[int, dict[str, int]]:
         peak, cats = total(base), dict(categories(base))
@@ -342,11 +381,11 @@ def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory
                 cats[c] += times * (categories(two)[c] - categories(base)[c])
         return peak, cats
 
-    peak, cats = extrapolate(lambda m: m.peak_bytes, lambda m: m.by_category)
     seconds = base.seconds + sum(two.seconds for _, two in twos)
-    forward = None
-    if base.forward_bytes is not None and all(two.forward_bytes is not None for _, two in twos):
-        forward = extrapolate(lambda m: m.forward_bytes, lambda m: m.forward_by_category)
-        if forward[0] > peak:
-            peak, cats = forward
-    return StepMemory(peak, cats, 1 + len(twos), seconds, *(forward or (None, None)))
+    if base.phases is None or any(two.phases is None for _, two in twos):
+        peak, cats = extrapolate(lambda m: m.peak_bytes, lambda m: m.by_category)
+        return StepMemory(peak, cats, 1 + len(twos), seconds)
+    phases = {phase: extrapolate(lambda m, p=phase: m.phases[p][0], lambda m, p=phase: m.phases[p][1])
+              for phase in base.phases}
+    peak, cats = max(phases.values(), key=lambda phase: phase[0])
+    return StepMemory(peak, cats, 1 + len(twos), seconds, phases)

@@ -32,7 +32,7 @@ class SeedFold(nn.Module):
         self.norm_z_prev, self.proj_z_prev = nn.LayerNorm(c_z), linear(c_z, c_z)
         self.template_embedder = TemplateEmbedder(config) if config.use_templates else None
         self.msa_module = MSAModule(config) if config.n_msa_blocks > 0 else None
-        self.pairformer = Pairformer(config, config.n_pairformer_blocks)
+        self.pairformer = Pairformer(config, config.n_pairformer_blocks, trunk=True)
         self.distogram_head = DistogramHead(c_z, config.n_distogram_bins)
         self.diffusion_module = DiffusionModule(config)
         self.confidence_head = ConfidenceHead(config) if config.use_confidence_head else None

@@ -4,9 +4,11 @@
   ``trunk_precision="bf16"``; the confidence head's Pairformer follows ``confidence_precision``; the diffusion
   (structure) module and the losses always run in fp32 (bf16 there drops lDDT markedly).
 - Memory: with ``checkpoint_blocks`` every stack (template pair stack, MSA module, Pairformer, confidence
-  Pairformer, diffusion transformer) recomputes each block's activations in backward, so only the block inputs
-  stay alive, and with ``checkpoint_sublayers`` each update inside a pair block is recomputed on its own (backward
-  then holds one update's activations at a time, not a whole block's); the OuterProductMean runs
+  Pairformer, diffusion transformer, and the three stages of the diffusion module's pair conditioning) recomputes
+  each block's activations in backward, so only the block inputs stay alive, and with ``checkpoint_sublayers`` each update inside a pair block is recomputed on its own (backward
+  then holds one update's activations at a time, not a whole block's), and with ``checkpoint_group`` the trunk
+  Pairformer's blocks are checkpointed in groups as well (the forward then holds one input per group); the
+  OuterProductMean runs
   ``opm_chunk_size`` rows of i at a time and never holds the (B, N, N, c, c) outer product; the diffusion module
   runs ``diffusion_chunk_size`` noised copies at a time (``auto``: chosen per stage from a traced training step,
   ``harness.memory.plan``).
@@ -49,6 +51,13 @@ class MemoryPolicy(BaseModel):
         "recomputation: backward holds one update's activations, not a whole block's, for a third more trunk "
         "compute; auto = on only where no diffusion chunking keeps the traced step within memory_target_gb"
     )
+    checkpoint_group: int | Literal["auto"] = Field(
+        1, description="with checkpoint_blocks, the trunk Pairformer's blocks are also checkpointed in groups of "
+        "this many (two levels: the forward keeps one pair representation per group, backward recomputes a group "
+        "keeping its blocks' inputs, then each block): about n/g + g pair representations alive instead of n, for "
+        "one more Pairformer forward; auto = 1 unless the traced step exceeds memory_target_gb with sub-layer "
+        "checkpointing, then the divisor of the depth nearest its square root"
+    )
     opm_chunk_size: int | None = Field(
         64, ge=1, description="OuterProductMean rows per chunk (None = all rows at once)"
     )
@@ -61,6 +70,13 @@ class MemoryPolicy(BaseModel):
         "10 % headroom)"
     )
     tf32: bool = Field(True, description="TF32 matmuls and convolutions on CUDA")
+
+    @field_validator("checkpoint_group")
+    @classmethod
+    def _positive_group(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"checkpoint_group must be >= 1 or 'auto', got {value}")
+        return value
 
     @field_validator("diffusion_chunk_size")
     @classmethod

@@ -30,7 +30,9 @@ SHIPPED = Path(__file__).with_name("traces.json")
 # Fields that change no tensor's size or lifetime in a training step.
 _IRRELEVANT = {"sampler", "init", "pair_dropout", "msa_dropout", "sigma_data", "linear_bias_activation"}
 # What the traces model: a GPU's training step (models.memory; bump when the tracer changes what it counts).
-TRACER = "cuda-2"  # 2: the forward phase's peak is recorded too
+# 2: the forward phase's peak is recorded too; 3: every phase's peak (models.memory.PHASES), and the diffusion
+# module's pair conditioning is checkpointed.
+TRACER = "cuda-3"
 
 
 def cache_path() -> Path:
@@ -45,6 +47,8 @@ def trace_key(arch: ModelConfig, shape: StepShape) -> str:
     model["policy"].pop("memory_target_gb", None)
     if model["policy"].get("checkpoint_sublayers") is False:  # keys of traces made before the option stay valid
         model["policy"].pop("checkpoint_sublayers")
+    if model["policy"].get("checkpoint_group") == 1:
+        model["policy"].pop("checkpoint_group")
     blob = json.dumps({"model": model, "shape": vars(shape), "tracer": TRACER,
                        "torch": torch.__version__.split("+")[0]}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -59,7 +63,8 @@ def _read(path: Path) -> dict:
 
 def _entry(memory: StepMemory) -> dict:
     return {"peak_bytes": memory.peak_bytes, "by_category": memory.by_category, "cpu_s": round(memory.seconds, 1),
-            "forward_bytes": memory.forward_bytes, "forward_by_category": memory.forward_by_category}
+            "phases": None if memory.phases is None else
+            {phase: {"bytes": b, "by_category": c} for phase, (b, c) in memory.phases.items()}}
 
 
 def tracing_allowed() -> bool:
@@ -89,8 +94,9 @@ class TraceCache:
         hit = self.entries.get(key) or _read(self.path).get(key)  # another process may have traced it since
         if hit is None:
             return None
-        return StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0, hit.get("forward_bytes"),
-                          hit.get("forward_by_category"))
+        phases = hit.get("phases")
+        return StepMemory(hit["peak_bytes"], hit["by_category"], 0, 0.0, None if phases is None else
+                          {phase: (p["bytes"], p["by_category"]) for phase, p in phases.items()})
 
     def cached(self, arch: ModelConfig, shape: StepShape) -> StepMemory:
         """The cached trace; ``NotTraced`` when there is none."""

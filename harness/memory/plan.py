@@ -8,7 +8,10 @@ call (the whole batch, then halves) whose traced step stays within ``policy.memo
 faster, and the values do not depend on the chunking. Where no chunking fits with per-block checkpointing (the
 peak is then one Pairformer block's recomputation in backward, which diffusion chunking does not touch),
 ``policy.checkpoint_sublayers: auto`` turns on sub-layer checkpointing for that stage and searches the chunking
-again.
+again; where that is not enough either (every Pairformer block's input is alive in the forward phase: 48 pair
+representations), ``policy.checkpoint_group: auto`` checkpoints the trunk Pairformer in groups of the divisor of
+its depth nearest the depth's square root and searches once more. Each step of that ladder costs compute (a third
+more trunk compute for sub-layers, one more Pairformer forward for groups), so a stage takes the first that fits.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class StagePlan:
     untraced: str = ""  # why ``memory`` is None: "CPU run" or "not in the trace cache"
     sublayers: bool = False  # each pair-block update checkpointed on its own (policy.checkpoint_sublayers)
     sublayers_source: str = "set"  # "set" or "auto" (chosen from the trace)
+    group: int = 1  # trunk Pairformer blocks per outer checkpoint (policy.checkpoint_group)
+    group_source: str = "set"  # "set" or "auto" (chosen from the trace)
 
     @property
     def fits_target(self) -> bool:
@@ -55,8 +60,11 @@ class StagePlan:
         copies = "all" if self.diffusion_chunk is None else str(self.diffusion_chunk)
         auto = " (auto)" if self.chunk_source == "auto" else ""
         sub = ", sub-layer checkpointing" + (" (auto)" if self.sublayers_source == "auto" else "")
+        group = (f", Pairformer checkpointed in groups of {self.group} blocks"
+                 + (" (auto)" if self.group_source == "auto" else ""))
         return (f"diffusion {copies}/{self.diffusion_batch} copies per call{auto}, "
-                f"lDDT blocks of {self.lddt_block_rows} atoms{sub if self.sublayers else ''}")
+                f"lDDT blocks of {self.lddt_block_rows} atoms{sub if self.sublayers else ''}"
+                f"{group if self.group > 1 else ''}")
 
 
 def step_shape(config: RunConfig, stage: Stage) -> StepShape:
@@ -65,10 +73,20 @@ def step_shape(config: RunConfig, stage: Stage) -> StepShape:
                      batch_size=config.data.batch_size, confidence=stage.confidence)
 
 
-def with_chunk(arch: ModelConfig, chunk: int | None, sublayers: bool | None = None) -> ModelConfig:
-    """``arch`` with its diffusion chunking (and, given, sub-layer checkpointing) resolved."""
-    update = {"diffusion_chunk_size": chunk} | ({} if sublayers is None else {"checkpoint_sublayers": sublayers})
+def with_chunk(arch: ModelConfig, chunk: int | None, sublayers: bool | None = None,
+               group: int | None = None) -> ModelConfig:
+    """``arch`` with its diffusion chunking (and, given, sub-layer checkpointing and the Pairformer's checkpoint
+    group) resolved."""
+    update = ({"diffusion_chunk_size": chunk} | ({} if sublayers is None else {"checkpoint_sublayers": sublayers})
+              | ({} if group is None else {"checkpoint_group": group}))
     return arch.model_copy(update={"policy": arch.policy.model_copy(update=update)})
+
+
+def auto_group(depth: int) -> int:
+    """The checkpoint group ``auto`` takes: the divisor of ``depth`` nearest √depth (the smaller on a tie), which
+    keeps about depth/g + g ≈ 2√depth pair representations alive (48 blocks: groups of 6, 8 + 6 = 14, not 48)."""
+    divisors = [d for d in range(1, depth + 1) if depth % d == 0]
+    return min(divisors, key=lambda d: (abs(d - math.sqrt(depth)), d))
 
 
 def chunk_candidates(copies: int) -> list[int]:
@@ -108,39 +126,52 @@ def plan_stage(config: RunConfig, stage: Stage, cache: TraceCache | None, *, tra
     rows = lddt_block_rows(shape.batch_size, shape.diffusion_batch, shape.n_atoms)
     chunk = _set_chunk(arch, shape)
     source = "auto" if chunk == "auto" else "set"
-    sub_setting = arch.policy.checkpoint_sublayers if arch.policy.checkpoint_blocks else False
+    blocks = arch.policy.checkpoint_blocks
+    sub_setting = arch.policy.checkpoint_sublayers if blocks else False
     sub_source = "auto" if sub_setting == "auto" else "set"
+    group_setting = arch.policy.checkpoint_group if blocks else 1
+    group_source = "auto" if group_setting == "auto" else "set"
 
-    def plan(chunk: int | None, memory: StepMemory | None, untraced: str = "", sublayers: bool = False) -> StagePlan:
+    def plan(chunk: int | None, memory: StepMemory | None, untraced: str = "", sublayers: bool = False,
+             group: int = 1) -> StagePlan:
         return StagePlan(stage.start, shape.n_tokens, shape.n_atoms, shape.diffusion_batch, chunk, source, rows,
-                         memory, target, untraced, sublayers, sub_source)
+                         memory, target, untraced, sublayers, sub_source, group, group_source)
 
+    # The ladder of (sub-layers, group) settings tried in order, cheapest first; "auto" starts off.
+    ladder = [(sub_setting is True, 1 if group_setting == "auto" else group_setting)]
+    if sub_setting == "auto":
+        ladder.append((True, ladder[0][1]))
+    if group_setting == "auto" and auto_group(arch.n_pairformer_blocks) > 1:
+        ladder.append((ladder[-1][0], auto_group(arch.n_pairformer_blocks)))
     if cache is None:
-        return plan(None if chunk == "auto" else chunk, None, "CPU run", sub_setting is True)
+        return plan(None if chunk == "auto" else chunk, None, "CPU run", *ladder[0])
 
-    def search(sublayers: bool) -> StagePlan:
+    def search(sublayers: bool, group: int) -> StagePlan:
         def traced(chunk: int | None) -> StepMemory:
-            return trace_step(with_chunk(arch, chunk, sublayers), shape, trace=cache.get if trace else cache.cached)
+            return trace_step(with_chunk(arch, chunk, sublayers, group), shape,
+                              trace=cache.get if trace else cache.cached)
 
         if chunk != "auto":
-            return plan(chunk, traced(chunk), sublayers=sublayers)
-        return plan(*_auto_chunk(shape.diffusion_batch, target, traced), sublayers=sublayers)
+            return plan(chunk, traced(chunk), sublayers=sublayers, group=group)
+        return plan(*_auto_chunk(shape.diffusion_batch, target, traced), sublayers=sublayers, group=group)
 
     try:
-        if sub_setting != "auto":
-            return search(sub_setting)
-        found = search(False)
-        return found if found.fits_target else search(True)
+        for sublayers, group in ladder:
+            found = search(sublayers, group)
+            if found.fits_target:
+                break
+        return found
     except NotTraced:
-        return plan(None if chunk == "auto" else chunk, None, "not in the trace cache", sub_setting is True)
+        return plan(None if chunk == "auto" else chunk, None, "not in the trace cache", *ladder[0])
 
 
 def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, StepMemory]:
     """The most copies per call (all, then halves) whose traced step fits ``target_gb``, and that trace; the
-    fewest (1) when none does. Memory grows about linearly with the copies alive at once: after all copies, half
-    and a quarter, a line through the two smallest traced chunks predicts the candidate to trace next, and the
-    answer is confirmed by tracing the next larger candidate (fewer, larger chunks trace faster: a chunk of 1
-    runs the diffusion module once per copy)."""
+    fewest (1) when none does. All copies are traced first, then one copy per call: when even that does not fit,
+    no chunking does, and the search stops there (the plan's next rung, sub-layer or grouped checkpointing, is
+    tried instead). Memory grows about linearly with the copies alive at once: the line through the two smallest
+    traced chunks predicts the largest candidate that fits, which is traced, and the answer is confirmed by
+    tracing the next larger candidate."""
     candidates = chunk_candidates(copies)
     whole = traced(None)
     if whole.peak_gb <= target_gb or len(candidates) == 1:
@@ -152,18 +183,15 @@ def _auto_chunk(copies: int, target_gb: float, traced) -> tuple[int | None, Step
             seen[c] = traced(c)
         return seen[c].peak_gb <= target_gb
 
+    if not fits(1):
+        return 1, seen[1]
     i = 1
-    while not fits(candidates[i]) and candidates[i] > 1:
-        if len(seen) < 2:
-            i += 1
-            continue
+    while not fits(candidates[i]):
         (c1, m1), (c2, m2) = sorted(seen.items())[:2]
         slope = (m2.peak_bytes - m1.peak_bytes) / (c2 - c1)
         predicted = [j for j in range(i + 1, len(candidates))
                      if (m1.peak_bytes + (candidates[j] - c1) * slope) / 1e9 <= target_gb]
         i = predicted[0] if predicted else len(candidates) - 1
-    if not fits(candidates[i]):
-        return candidates[i], seen[candidates[i]]  # 1 copy per call, and even that does not fit
     while i > 1 and candidates[i - 1] not in seen and fits(candidates[i - 1]):
         i -= 1  # the prediction was pessimistic: a larger chunk fits too
     return candidates[i], seen[candidates[i]]
@@ -191,7 +219,7 @@ def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None
     cached; on a CPU run all copies at once and no sub-layer checkpointing)."""
     arch = config.model.architecture()
     policy = arch.policy
-    if policy.diffusion_chunk_size != "auto" and policy.checkpoint_sublayers != "auto":
+    if "auto" not in (policy.diffusion_chunk_size, policy.checkpoint_sublayers, policy.checkpoint_group):
         return arch
     from harness.memory.cache import TraceCache
 
@@ -200,4 +228,4 @@ def stage_architecture(config: RunConfig, stage: Stage, cache: TraceCache | None
     else:
         plan = plan_stage(config, stage, cache or TraceCache())
     return with_chunk(arch, plan.diffusion_chunk if policy.diffusion_chunk_size == "auto" else
-                      policy.diffusion_chunk_size, plan.sublayers)
+                      policy.diffusion_chunk_size, plan.sublayers, plan.group)

@@ -39,6 +39,8 @@ def _memory_cell(size, gpu_memory_gb: float | None) -> str:
         chunking = f"diff {chunk}/{p.diffusion_batch}{' auto' if p.chunk_source == 'auto' else ''}"
         if p.sublayers:
             chunking += f", sub-layer ckpt{' auto' if p.sublayers_source == 'auto' else ''}"
+        if p.group > 1:
+            chunking += f", Pairformer ckpt groups of {p.group}{' auto' if p.group_source == 'auto' else ''}"
         if p.memory is None:  # a CPU run (no GPU memory to fit; auto: all copies), or not in the cache
             lines.append(f"{p.crop_tokens}: not traced ({p.untraced}), {chunking}")
             continue

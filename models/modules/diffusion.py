@@ -36,7 +36,12 @@ class FourierEmbedding(nn.Module):
 
 class DiffusionConditioning(nn.Module):
     """AF3 Algorithm 21. Pair: [z_trunk, relpos] -> z (B, N, N, c_z). Single: [s_trunk, s_inputs] + noise
-    embedding -> s (B, S, N, c_s). The pair part does not depend on σ and is computed once per call."""
+    embedding -> s (B, S, N, c_s). The pair part does not depend on σ and is computed once per call.
+
+    With ``policy.checkpoint_blocks`` a training call checkpoints the pair part's three stages (the projection of
+    [z_trunk, relpos], each transition) like a stack's blocks: autograd then keeps their three (B, N, N, c_z)
+    inputs, not every fp32 activation of the 2·c_z concatenation and the transitions' hidden layers (about 20 GB
+    at c_z = 512 and 640 tokens, held through the whole diffusion module and the losses)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -52,8 +57,14 @@ class DiffusionConditioning(nn.Module):
         self.proj_noise = linear(config.n_fourier, config.c_s)
         self.transitions_s = nn.ModuleList(Transition(config.c_s, 2) for _ in range(2))
         self.chunk_size: int | None = None
+        self.checkpointing = config.policy.checkpoint_blocks
 
     def pair(self, batch: dict[str, Tensor], z_trunk: Tensor) -> Tensor:
+        if self.checkpointing and self.training:
+            z = checkpointed(self._pair_input, batch, z_trunk, enabled=True)
+            for transition in self.transitions_z:
+                z = z + checkpointed(transition, z, enabled=True)
+            return z
         rel = self.relpos(batch)
         rows = row_chunks(z_trunk.shape[1], self.chunk_size)
         if len(rows) == 1:
@@ -64,6 +75,9 @@ class DiffusionConditioning(nn.Module):
         for r in rows:
             out[:, r] = self._pair_rows(z_trunk[:, r], rel[:, r])
         return out
+
+    def _pair_input(self, batch: dict[str, Tensor], z_trunk: Tensor) -> Tensor:
+        return self.proj_z(self.norm_z(torch.cat([z_trunk, self.relpos(batch)], dim=-1)))
 
     def _pair_rows(self, z_trunk: Tensor, rel: Tensor) -> Tensor:
         z = self.proj_z(self.norm_z(torch.cat([z_trunk, rel], dim=-1)))

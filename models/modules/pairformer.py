@@ -74,20 +74,40 @@ class PairformerBlock(nn.Module):
 
 
 class Pairformer(nn.Module):
-    """AF3 Algorithm 17: ``n_blocks`` Pairformer blocks, each checkpointed when ``policy.checkpoint_blocks``."""
+    """AF3 Algorithm 17: ``n_blocks`` Pairformer blocks, each checkpointed when ``policy.checkpoint_blocks``.
+
+    The trunk's (``trunk=True``) is also checkpointed in groups of ``policy.checkpoint_group`` blocks: the forward
+    keeps one (s, z) per group; backward recomputes a group, its blocks checkpointed inside it (their inputs
+    kept), then recomputes each block. Values and gradients are those of per-block checkpointing (each
+    checkpoint restores the RNG state, so dropout masks are drawn alike)."""
 
     def __init__(
-        self, config: ModelConfig, n_blocks: int, c_s: int | None = None, c_z: int | None = None
+        self, config: ModelConfig, n_blocks: int, c_s: int | None = None, c_z: int | None = None, *,
+        trunk: bool = False,
     ) -> None:
         super().__init__()
         self.checkpointing = config.policy.checkpoint_blocks
+        group = config.policy.checkpoint_group
+        # "auto" is resolved per training stage (harness.memory.plan) before the model is built; unresolved, 1.
+        self.group = group if trunk and self.checkpointing and isinstance(group, int) else 1
         c_s, c_z = c_s or config.c_s, c_z or config.c_z
         self.blocks = nn.ModuleList(PairformerBlock(config, c_s, c_z) for _ in range(n_blocks))
 
     def forward(self, s: Tensor, z: Tensor, token_mask: Tensor) -> tuple[Tensor, Tensor]:
-        for block in self.blocks:
-            s, z = checkpointed(block, s, z, token_mask, enabled=self.checkpointing and self.training)
-        return s, z
+        on = self.checkpointing and self.training
+        if on and self.group > 1:
+            for i in range(0, len(self.blocks), self.group):
+                s, z = checkpointed(_blocks, self.blocks[i : i + self.group], s, z, token_mask, enabled=True)
+            return s, z
+        return _blocks(self.blocks, s, z, token_mask, checkpointing=on)
+
+
+def _blocks(blocks: nn.ModuleList, s: Tensor, z: Tensor, token_mask: Tensor, *, checkpointing: bool = True
+            ) -> tuple[Tensor, Tensor]:
+    """``blocks`` applied in turn, each checkpointed when ``checkpointing`` and autograd records."""
+    for block in blocks:
+        s, z = checkpointed(block, s, z, token_mask, enabled=checkpointing)
+    return s, z
 
 
 class PairStack(nn.Module):

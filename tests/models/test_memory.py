@@ -120,34 +120,60 @@ def test_predict_depth_extrapolation_equals_the_full_depth_trace():
 
 @pytest.mark.slow
 def test_depth_extrapolation_equals_the_full_depth_trace():
-    """trace_step traces 1 and 2 blocks per stack and extrapolates; at 3 Pairformer and 3 diffusion blocks it
-    gives the full trace's bytes, per category, with and without per-block checkpointing."""
-    for checkpoint in (True, False):
+    """trace_step traces 1 and 2 blocks per stack (or groups of blocks) and extrapolates; at 3 Pairformer and 3
+    diffusion blocks it gives the full trace's bytes, per category, with and without per-block checkpointing, and
+    at 6 Pairformer blocks checkpointed in groups of 2 (traced at 2 and 4) with sub-layer checkpointing; each
+    phase's peak too."""
+    for checkpoint, group, depth in ((True, 1, 3), (False, 1, 3), (True, 2, 6)):
+        policy = miniaturize(get_preset("base")).policy.model_copy(update={
+            "checkpoint_blocks": checkpoint, "checkpoint_group": group, "checkpoint_sublayers": group > 1})
         arch = miniaturize(get_preset("base")).model_copy(update={
-            "n_pairformer_blocks": 3, "n_diffusion_blocks": 3,
-            "policy": miniaturize(get_preset("base")).policy.model_copy(update={"checkpoint_blocks": checkpoint})})
+            "n_pairformer_blocks": depth, "n_diffusion_blocks": 3, "policy": policy})
         shape = StepShape(n_tokens=32, n_atoms=256, n_msa=4, diffusion_batch=4)
         full, extrapolated = trace_full_depth(arch, shape), trace_step(arch, shape)
         assert extrapolated.traces == 3
         assert abs(extrapolated.peak_bytes - full.peak_bytes) <= 0.01 * full.peak_bytes, (checkpoint, full,
                                                                                           extrapolated)
+        for phase, (bytes_, _) in full.phases.items():
+            assert abs(extrapolated.phases[phase][0] - bytes_) <= 0.01 * bytes_, (checkpoint, group, phase)
 
 
 def test_depth_extrapolation_follows_whichever_phase_peaks_at_full_depth():
-    """At 1 and 2 blocks the step peaks in a block's recomputation (+0.23 GB a block), while the forward phase,
-    holding every block's input, grows by 1.07 GB a block: at 48 Pairformer blocks the forward phase is the
-    answer, with its own categories."""
+    """At 1 and 2 blocks the step peaks in a phase that grows by a block's weights (+0.23 GB a block), while the
+    forward phase and the Pairformer's backward, holding every block's input, grow by 1.07 GB a block: at 48
+    Pairformer blocks the largest of those is the answer, with its own categories."""
     def trace(arch, shape):
         d = arch.n_pairformer_blocks
-        step = int((59.0 + 0.23 * (d - 1)) * 1e9)
+        rest = int((59.0 + 0.23 * (d - 1)) * 1e9)
         forward = int((44.0 + 1.07 * (d - 1)) * 1e9)
+        pairformer = int((45.0 + 1.07 * (d - 1)) * 1e9)
         none = dict.fromkeys(CATEGORIES, 0)
-        return StepMemory(step, none | {"temporaries": step}, forward_bytes=forward,
-                          forward_by_category=none | {"activations": forward})
+        phases = {"forward": (forward, none | {"activations": forward}), "backward": (int(30e9), none),
+                  "pairformer backward": (pairformer, none | {"temporaries": pairformer}),
+                  "rest": (rest, none | {"optimizer": rest})}
+        return StepMemory(rest, none | {"optimizer": rest}, phases=phases)
 
     arch = miniaturize(get_preset("base")).model_copy(update={"n_pairformer_blocks": 48, "n_diffusion_blocks": 1})
     memory = trace_step(arch, StepShape(n_tokens=32, n_atoms=256, n_msa=4, diffusion_batch=4), trace=trace)
-    assert memory.peak_bytes == memory.forward_bytes == int(44.0e9) + 47 * (int(45.07e9) - int(44.0e9))
-    assert memory.by_category["activations"] == memory.peak_bytes and memory.by_category["temporaries"] == 0
+    assert memory.peak_bytes == int(45.0e9) + 47 * (int(46.07e9) - int(45.0e9))
+    assert memory.by_category["temporaries"] == memory.peak_bytes and memory.by_category["optimizer"] == 0
+    assert memory.forward_bytes == int(44.0e9) + 47 * (int(45.07e9) - int(44.0e9))
     shallow = trace_step(arch.model_copy(update={"n_pairformer_blocks": 3}), StepShape(32, 256, 4, 4), trace=trace)
-    assert shallow.peak_bytes == int(59.0e9) + 2 * (int(59.23e9) - int(59.0e9))  # the recomputation still peaks
+    assert shallow.peak_bytes == int(59.0e9) + 2 * (int(59.23e9) - int(59.0e9))  # the last phase still peaks
+
+
+def test_grouped_checkpointing_extrapolates_by_groups(monkeypatch):
+    """With the trunk Pairformer checkpointed in groups of g blocks, trace_step traces g and 2g blocks and
+    extrapolates by groups (a depth that is not a multiple counts its last group whole)."""
+    depths = []
+
+    def trace(arch, shape):
+        depths.append(arch.n_pairformer_blocks)
+        return StepMemory(int(arch.n_pairformer_blocks * 1e9), dict.fromkeys(CATEGORIES, 0))
+
+    base = miniaturize(get_preset("base"))
+    policy = base.policy.model_copy(update={"checkpoint_blocks": True, "checkpoint_group": 6})
+    arch = base.model_copy(update={"n_pairformer_blocks": 48, "n_diffusion_blocks": 1, "policy": policy})
+    assert trace_step(arch, StepShape(32, 256, 4, 4), trace=trace).peak_bytes == int(48e9) and depths == [6, 12]
+    odd = arch.model_copy(update={"n_pairformer_blocks": 50})
+    assert trace_step(odd, StepShape(32, 256, 4, 4), trace=trace).peak_bytes == int(54e9)  # 9 groups of 6

@@ -62,6 +62,8 @@ def test_every_stack_checkpoints_each_block(tiny_batch, monkeypatch):
     assert calls["MSABlock"] == 2
     assert calls["PairformerBlock"] == 2 + 2  # trunk Pairformer + confidence head's Pairformer
     assert calls["DiffusionTransformer._block"] == 3  # the training call; the no-grad rollout saves nothing
+    # The pair conditioning, once per training call: [z_trunk, relpos]'s projection and its two transitions.
+    assert calls["DiffusionConditioning"] == 1 and calls["Transition"] == 2
 
 
 def test_checkpointing_off_checkpoints_nothing(tiny_batch, monkeypatch):
@@ -192,3 +194,41 @@ def test_sublayer_checkpointing_needs_block_checkpointing():
 
     model = SeedFold(_config(checkpoint_blocks=False, checkpoint_sublayers=True))
     assert not any(m.sublayer_checkpointing for m in model.modules() if isinstance(m, PairBlock))
+
+
+@pytest.mark.parametrize("group", [2, 3])
+def test_grouped_checkpointing_changes_no_value_or_gradient(tiny_batch, monkeypatch, group):
+    """checkpoint_group checkpoints the trunk Pairformer's blocks in groups too (two levels, nested): the loss,
+    the denoised atoms and every gradient are those of per-block checkpointing, dropout included; backward
+    recomputes each group once (its blocks' checkpoints inside it run again) and each block once more. A group
+    may be shorter than the others (5 blocks in groups of 2 or 3)."""
+    batch = _with_templates(tiny_batch)
+    torch.manual_seed(0)
+    config = _config(checkpoint_blocks=True, checkpoint_sublayers=True, opm_chunk_size=None).model_copy(
+        update={"pair_dropout": 0.25, "n_pairformer_blocks": 5})
+    blocks = SeedFold(config).train()
+    _perturb(blocks)
+    grouped = SeedFold(config.model_copy(update={"policy": config.policy.model_copy(
+        update={"checkpoint_group": group})})).train()
+    grouped.load_state_dict(blocks.state_dict())
+    assert grouped.pairformer.group == group and grouped.confidence_head.pairformer.group == 1
+    torch.manual_seed(1)
+    loss_a, x_a, grads_a = _loss_and_grads(blocks, batch)
+    calls = _count_checkpoints(monkeypatch)
+    torch.manual_seed(1)
+    loss_b, x_b, grads_b = _loss_and_grads(grouped, batch)
+    assert torch.equal(loss_b, loss_a) and torch.equal(x_b, x_a)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 50
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
+    groups = -(-5 // group)
+    assert calls["_blocks"] == groups
+    # Trunk blocks: forward inside the groups, again in each group's recomputation; confidence head: 2 blocks once.
+    assert calls["PairformerBlock"] == 2 * 5 + 2
+
+
+def test_grouped_checkpointing_needs_block_checkpointing():
+    model = SeedFold(_config(checkpoint_blocks=False, checkpoint_group=2))
+    assert model.pairformer.group == 1
+    with pytest.raises(ValueError, match="checkpoint_group"):
+        MemoryPolicy(checkpoint_group=0)

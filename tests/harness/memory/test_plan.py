@@ -41,10 +41,10 @@ def _linear(fixed_gb: float, per_copy_gb: float, traced: list):
 
 @pytest.mark.parametrize("fixed_gb, per_copy_gb, chunk, traces", [
     (10.0, 0.5, None, [None]),  # 42 GB with all 64 copies: no chunking, one trace
-    (40.0, 0.9, 32, [None, 32]),  # 97.6 GB at 64, 68.8 at 32
-    (60.0, 0.9, 8, [None, 32, 16, 8]),  # the line through 32 and 16 predicts 8 (67.2 GB); 16 is known too big
-    (70.0, 0.9, 2, [None, 32, 16, 2, 4]),  # predicted 2 (71.8 GB); 4 (73.6 GB) traced to confirm, too big
-    (80.0, 0.1, 1, [None, 32, 16, 1]),  # nothing fits (80.1 GB at 1): the fewest copies
+    (40.0, 0.9, 32, [None, 1, 32]),  # 97.6 GB at 64, 68.8 at 32
+    (60.0, 0.9, 8, [None, 1, 32, 8, 16]),  # the line through 1 and 32 predicts 8 (67.2 GB); 16 traced, too big
+    (70.0, 0.9, 2, [None, 1, 32, 2, 4]),  # predicted 2 (71.8 GB); 4 (73.6 GB) traced to confirm, too big
+    (80.0, 0.1, 1, [None, 1]),  # nothing fits (80.1 GB at 1): the fewest copies, and no search
 ])
 def test_auto_chunk_finds_the_most_copies_that_fit_with_few_traces(fixed_gb, per_copy_gb, chunk, traces):
     traced: list = []
@@ -54,8 +54,8 @@ def test_auto_chunk_finds_the_most_copies_that_fit_with_few_traces(fixed_gb, per
 
 
 def test_auto_chunk_goes_up_when_the_prediction_was_pessimistic():
-    """Memory drops steeply below 16 copies: the line through 32 and 16 predicts that only 1 fits; 2, 4 and 8 are
-    then traced upwards and fit too: auto takes 8."""
+    """Memory drops steeply below 16 copies: the line through 1 and 32 predicts that 4 fits (the line through
+    the two smallest traced); 8 is then traced upwards and fits too, 16 does not: auto takes 8."""
     traced: list = []
     gb = {None: 120.0, 32: 100.0, 16: 90.0, 8: 60.0, 4: 58.0, 2: 57.0, 1: 56.5}
 
@@ -65,7 +65,7 @@ def test_auto_chunk_goes_up_when_the_prediction_was_pessimistic():
 
     got, memory = _auto_chunk(64, 72.0, trace)
     assert (got, memory.peak_gb) == (8, 60.0)
-    assert traced == [None, 32, 16, 1, 2, 4, 8]
+    assert traced == [None, 1, 32, 8, 16]
 
 
 def test_memory_target_is_hash_neutral_at_its_default():
@@ -95,7 +95,8 @@ def test_auto_chunking_takes_the_most_copies_that_fit(tmp_path, monkeypatch):
     assert plan.fits_target
     monkeypatch.setenv("SEEDFOLD_TRACE", "off")  # the recipe and the training stage read the cache, trace nothing
     assert resolve(config).chunking == [{"start": 0, "diffusion_chunk_size": 2, "source": "auto (traced)",
-                                         "lddt_block_rows": plan.lddt_block_rows}]
+                                         "lddt_block_rows": plan.lddt_block_rows, "checkpoint_sublayers": False,
+                                         "checkpoint_group": 1}]
     assert stage_architecture(config, plan_stages(config)[0]).policy.diffusion_chunk_size == 2
     roomy = _plan(_config("gpu", diffusion_chunk_size="auto", memory_target_gb=1.0), cache, trace=True)[0]
     assert (roomy.diffusion_chunk, roomy.memory.peak_bytes) == (None, traced[4])  # all copies at once
@@ -147,12 +148,14 @@ def test_flops_only_estimates_and_cpu_plans_trace_nothing(tmp_path, monkeypatch)
     size = estimate(_config("gpu", diffusion_chunk_size="auto"), memory=False)
     assert size.memory == [] and size.flops_per_step > 0
     assert size.recipe.chunking == [{"start": 0, "diffusion_chunk_size": None, "source": "auto (not traced)",
-                                     "lddt_block_rows": 192}]
+                                     "lddt_block_rows": 192, "checkpoint_sublayers": False,
+                                     "checkpoint_group": 1}]
     (plan,) = estimate(_config()).memory  # train.accelerator auto: not a GPU run
     assert plan.memory is None and not plan.fits_target
     cpu_auto = _config("cpu", diffusion_chunk_size="auto")
     assert resolve(cpu_auto).chunking == [{"start": 0, "diffusion_chunk_size": None, "lddt_block_rows": 192,
-                                           "source": "auto (not traced: all copies on a CPU run)"}]
+                                           "source": "auto (not traced: all copies on a CPU run)",
+                                           "checkpoint_sublayers": False, "checkpoint_group": 1}]
     assert stage_architecture(cpu_auto, plan_stages(cpu_auto)[0]).policy.diffusion_chunk_size is None
     assert list(tmp_path.iterdir()) == []
 
@@ -226,6 +229,7 @@ def test_paper_dry_run_shows_traced_memory_of_both_stages_within_an_80_gb_gpu(tm
         for p in stages:
             chunk = "all" if p.diffusion_chunk is None else p.diffusion_chunk
             sub = ", sub-layer ckpt auto" if p.sublayers else ""
+            sub += f", Pairformer ckpt groups of {p.group} auto" if p.group > 1 else ""
             assert (f"{p.crop_tokens}: {p.memory.peak_gb:.3g} GB traced, diff {chunk}/{p.diffusion_batch} auto{sub}, "
                     f"lDDT {p.lddt_block_rows}") in result.output
     assert "DOES NOT FIT" not in result.output
