@@ -5,13 +5,12 @@
   (structure) module and the losses always run in fp32 (bf16 there drops lDDT markedly).
 - Memory: with ``checkpoint_blocks`` every stack (template pair stack, MSA module, Pairformer, confidence
   Pairformer, diffusion transformer, and the three stages of the diffusion module's pair conditioning) recomputes
-  each block's activations in backward, so only the block inputs stay alive, and with ``checkpoint_sublayers`` each update inside a pair block is recomputed on its own (backward
-  then holds one update's activations at a time, not a whole block's), and with ``checkpoint_group`` the trunk
-  Pairformer's blocks are checkpointed in groups as well (the forward then holds one input per group); the
-  OuterProductMean runs
-  ``opm_chunk_size`` rows of i at a time and never holds the (B, N, N, c, c) outer product; the diffusion module
-  runs ``diffusion_chunk_size`` noised copies at a time (``auto``: chosen per stage from a traced training step,
-  ``harness.memory.plan``).
+  each block's activations in backward, so only the block inputs stay alive; with ``checkpoint_sublayers`` each
+  update inside a pair block is recomputed on its own (backward then holds one update's activations at a time, not
+  a whole block's); with ``checkpoint_group`` the trunk Pairformer's blocks are checkpointed in groups as well (the
+  forward then holds one input per group); the OuterProductMean runs ``opm_chunk_size`` rows of i at a time and
+  never holds the (B, N, N, c, c) outer product; the diffusion module runs ``diffusion_chunk_size`` noised copies
+  at a time (``auto``: chosen per stage from a traced training step, ``harness.memory.plan``).
 - Matmuls: TF32 on CUDA (``tf32``), set by ``apply_backend`` where a run or a prediction starts.
 
 ``checkpointed(fn, *args, enabled=...)`` is the one place that applies checkpointing, so a test can count it.
