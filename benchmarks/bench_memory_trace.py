@@ -10,6 +10,7 @@ Several processes may trace into the same cache at once (one per run and stage, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -45,7 +46,7 @@ def main() -> None:
           "| params+grads+Adam+EMA GB | activations GB | temporaries GB | traces | CPU s (run so far) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for profile in args.profile or ["paper"]:
-        for spec in prepare(args.sweep, profile=profile, executor="local").specs:
+        for spec in _prepared(args.sweep, profile):
             if args.run and spec.label not in args.run:
                 continue
             before, t0 = cache.traced, time.process_time()
@@ -59,6 +60,20 @@ def main() -> None:
                       f" ({p.chunk_source}){sub} | {p.lddt_block_rows} | {p.memory.peak_gb:.1f} | {states:.1f} | "
                       f"{c['activations'] / 1e9:.1f} | {c['temporaries'] / 1e9:.1f} | {cache.traced - before} | "
                       f"{time.process_time() - t0:.0f} |", flush=True)
+
+
+def _prepared(sweep: str, profile: str) -> list:
+    """The sweep's run specs, prepared without tracing (preparing resolves each run's recipe, which would trace
+    every run into the user's cache; here each process traces only the runs it was given, into ``cache``)."""
+    previous = os.environ.get("SEEDFOLD_TRACE")
+    os.environ["SEEDFOLD_TRACE"] = "off"
+    try:
+        return prepare(sweep, profile=profile, executor="local").specs
+    finally:
+        if previous is None:
+            del os.environ["SEEDFOLD_TRACE"]
+        else:
+            os.environ["SEEDFOLD_TRACE"] = previous
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ on a GPU: ``models.memory.trace_predict_full_depth``) and CPU time measured on t
 Memory: for each configuration of the paper profile, one target of N tokens, 7.8 atoms per token (the starter
 set's mean), the profile's MSA rows, 5 samples drawn together, pair operations chunked as predict chunks them
 (``auto_chunk_size``); the weights are the EMA copy alone on the device (the checkpoint stays on the CPU). Traced
-at 1 and 2 blocks of each stack and extrapolated to the real depth (extra blocks add only their weights without
-autograd); the sampler's steps and the recycling cycles do not add memory (each replaces the last), so one cycle
+at 1 and 2 blocks of each stack (Pairformer, diffusion transformer, confidence head) and extrapolated to the real
+depth (extra blocks add only their weights without autograd); the sampler's steps and the recycling cycles do not add memory (each replaces the last), so one cycle
 and two steps are traced.
 
 Time: ``SeedFold.sample`` on this CPU with the miniature preset's real weights (random), the same shapes, one
@@ -28,7 +28,15 @@ from harness.data.config import STARTER_ATOMS_PER_TOKEN
 from harness.memory.cache import trace_key
 from harness.predict import auto_chunk_size
 from harness.sweep.service import prepare
-from models.memory import PredictShape, StepMemory, StepShape, synthetic_batch, trace_predict_full_depth, trace_step
+from models.memory import (
+    PREDICT_DEPTH_FIELDS,
+    PredictShape,
+    StepMemory,
+    StepShape,
+    synthetic_batch,
+    trace_predict_full_depth,
+    trace_step,
+)
 
 
 def shape_of(n_tokens: int, n_msa: int, steps: int = 2) -> PredictShape:
@@ -70,7 +78,7 @@ def main() -> None:
             for n in args.tokens:
                 shape = shape_of(n, spec.config.data.max_msa_rows)
                 t0 = time.process_time()
-                m = trace_step(arch, shape, trace=cached)
+                m = trace_step(arch, shape, trace=cached, fields=PREDICT_DEPTH_FIELDS)
                 weights = (m.by_category["parameters"] + m.by_category["buffers"]) / 1e9
                 print(f"| {spec.label} | {n} / {shape.n_atoms} / {shape.n_msa} | {shape.chunk_size} | "
                       f"{m.peak_gb:.1f} | {weights:.1f} | {m.peak_gb - weights:.1f} | "

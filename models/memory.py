@@ -46,6 +46,9 @@ _MEMTRACKER_NAMES = {"Parameter": "parameters", "Buffer": "buffers", "Gradient":
                      "Optstate": "optimizer", "Activation": "activations", "Temp": "temporaries", "Other": "other"}
 # The stacks whose depth is extrapolated: (config field, depths traced).
 DEPTH_FIELDS = ("n_pairformer_blocks", "n_diffusion_blocks")
+# A prediction's too: without autograd the confidence head's Pairformer blocks add their weights only as well (in
+# a training step they stay traced whole: the head trains on detached inputs, its blocks' inputs are kept).
+PREDICT_DEPTH_FIELDS = (*DEPTH_FIELDS, "n_confidence_blocks")
 # The phases of a training step whose peaks are traced apart: the forward pass and losses; backward until the
 # trunk Pairformer's backward starts (losses, heads, diffusion module); the Pairformer's backward (its blocks'
 # inputs alive, one block recomputed); the rest (the trunk's earlier stacks, the Adam step and the EMA update).
@@ -343,21 +346,23 @@ def _peak_of(tracker, t0: float) -> StepMemory:
     return StepMemory(total, by_category, 1, time.process_time() - t0)
 
 
-def depth_units(arch: ModelConfig) -> dict[str, int]:
-    """Blocks per unit of depth extrapolation, per stack in ``DEPTH_FIELDS``: 1, or the trunk Pairformer's
-    checkpoint group (``policy.checkpoint_group``; memory then grows by a group's worth, not a block's)."""
+def depth_units(arch: ModelConfig, fields: tuple[str, ...] = DEPTH_FIELDS) -> dict[str, int]:
+    """Blocks per unit of depth extrapolation, per stack in ``fields``: 1, or the trunk Pairformer's checkpoint
+    group (``policy.checkpoint_group``; memory then grows by a group's worth, not a block's)."""
     policy = arch.policy
     group = policy.checkpoint_group if policy.checkpoint_blocks and isinstance(policy.checkpoint_group, int) else 1
-    return {f: 1 for f in DEPTH_FIELDS} | {"n_pairformer_blocks": min(group, arch.n_pairformer_blocks)}
+    return {f: 1 for f in fields} | {"n_pairformer_blocks": min(group, arch.n_pairformer_blocks)}
 
 
-def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory:
+def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None, fields: tuple[str, ...] = DEPTH_FIELDS
+               ) -> StepMemory:
     """The peak of a training step of ``arch`` at ``shape``: traced at 1 and 2 units of each stack in
     ``DEPTH_FIELDS`` (a block, or for a trunk checkpointed in groups of g blocks, g and 2g blocks; see
     ``depth_units``) and extrapolated linearly to the real depths, per category (3 traces). A depth that is not a
     multiple of its unit counts its last, shorter group as a whole one (an upper bound). ``trace(arch, shape)``
     runs one trace (default :func:`trace_full_depth`; a cache passes its own; :func:`trace_predict_full_depth`
-    with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights).
+    with a ``PredictShape`` gives a prediction's peak, where the extra blocks add only their weights; pass
+    ``fields=PREDICT_DEPTH_FIELDS`` then).
 
     Each phase's peak (``PHASES``) is extrapolated apart and the largest is the answer: at 1 and 2 blocks the
     step can peak in a phase whose memory grows with depth by a block's weights only (the MSA module's backward,
@@ -365,10 +370,10 @@ def trace_step(arch: ModelConfig, shape: StepShape, *, trace=None) -> StepMemory
     every block's input and grow by that too; at 48 blocks one of those can be the higher one (the paper's large
     configuration at crop 640, BENCHMARKS.md)."""
     trace = trace or trace_full_depth
-    one = depth_units(arch)
+    one = depth_units(arch, fields)
     base = trace(arch.model_copy(update=one), shape)
     twos = []
-    for f in DEPTH_FIELDS:
+    for f in fields:
         if getattr(arch, f) > one[f]:
             times = math.ceil(getattr(arch, f) / one[f]) - 1
             twos.append((times, trace(arch.model_copy(update=one | {f: 2 * one[f]}), shape)))

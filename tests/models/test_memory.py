@@ -10,6 +10,7 @@ import torch
 from models import losses
 from models.memory import (
     CATEGORIES,
+    PREDICT_DEPTH_FIELDS,
     PredictShape,
     StepMemory,
     StepShape,
@@ -108,13 +109,14 @@ def test_predict_trace_matches_a_real_cpu_prediction_within_ten_percent(chunk):
 
 
 def test_predict_depth_extrapolation_equals_the_full_depth_trace():
-    """Without autograd the extra blocks add their weights only: 1- and 2-block traces extrapolated to 3 + 3 blocks
-    give the full-depth trace's peak."""
-    arch = miniaturize(get_preset("base")).model_copy(update={"n_pairformer_blocks": 3, "n_diffusion_blocks": 3})
+    """Without autograd the extra blocks add their weights only: 1- and 2-block traces extrapolated to 3 + 3 + 3
+    blocks (Pairformer, diffusion transformer, confidence head) give the full-depth trace's peak."""
+    arch = miniaturize(get_preset("base")).model_copy(update={"n_pairformer_blocks": 3, "n_diffusion_blocks": 3,
+                                                              "n_confidence_blocks": 3})
     shape = PredictShape(n_tokens=32, n_atoms=256, n_msa=4, n_samples=2, n_steps=2)
     full = trace_predict_full_depth(arch, shape)
-    extrapolated = trace_step(arch, shape, trace=trace_predict_full_depth)
-    assert extrapolated.traces == 3
+    extrapolated = trace_step(arch, shape, trace=trace_predict_full_depth, fields=PREDICT_DEPTH_FIELDS)
+    assert extrapolated.traces == 4
     assert abs(extrapolated.peak_bytes - full.peak_bytes) <= 0.01 * full.peak_bytes, (full, extrapolated)
 
 
