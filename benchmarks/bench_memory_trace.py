@@ -37,7 +37,7 @@ def main() -> None:
         if cache.traced > traced:
             print(f"  traced pf {arch.n_pairformer_blocks} diff {arch.n_diffusion_blocks} c_z {arch.c_z} crop "
                   f"{shape.n_tokens} copies {arch.policy.diffusion_chunk_size}/{shape.diffusion_batch} sub-layers "
-                  f"{arch.policy.checkpoint_sublayers}: "
+                  f"{arch.policy.checkpoint_sublayers} group {arch.policy.checkpoint_group}: "
                   f"{memory.peak_gb:.2f} GB, {time.process_time() - t0:.0f} CPU s", file=sys.stderr, flush=True)
         return memory
 
@@ -55,7 +55,7 @@ def main() -> None:
                 c = p.memory.by_category
                 states = sum(c[k] for k in ("parameters", "gradients", "optimizer", "other")) / 1e9
                 chunk = "all" if p.diffusion_chunk is None else p.diffusion_chunk
-                sub = " + sub-layer ckpt" if p.sublayers else ""
+                sub = (" + sub-layer ckpt" if p.sublayers else "") + (f" + groups of {p.group}" if p.group > 1 else "")
                 print(f"| {profile} | {spec.label} | {p.crop_tokens}/{p.atoms} | {chunk}/{p.diffusion_batch}"
                       f" ({p.chunk_source}){sub} | {p.lddt_block_rows} | {p.memory.peak_gb:.1f} | {states:.1f} | "
                       f"{c['activations'] / 1e9:.1f} | {c['temporaries'] / 1e9:.1f} | {cache.traced - before} | "

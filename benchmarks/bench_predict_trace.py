@@ -5,8 +5,8 @@ Memory: for each configuration of the paper profile, one target of N tokens, 7.8
 set's mean), the profile's MSA rows, 5 samples drawn together, pair operations chunked as predict chunks them
 (``auto_chunk_size``); the weights are the EMA copy alone on the device (the checkpoint stays on the CPU). Traced
 at 1 and 2 blocks of each stack (Pairformer, diffusion transformer, confidence head) and extrapolated to the real
-depth (extra blocks add only their weights without autograd); the sampler's steps and the recycling cycles do not add memory (each replaces the last), so one cycle
-and two steps are traced.
+depth (extra blocks add only their weights without autograd); the sampler's steps and the recycling cycles do not
+add memory (each replaces the last), so one cycle and two steps are traced.
 
 Time: ``SeedFold.sample`` on this CPU with the miniature preset's real weights (random), the same shapes, one
 recycling cycle per ``--cycles`` and ``--steps`` sampler steps: wall and CPU seconds per call (a paper-size model
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--cache", default=str(Path.home() / ".cache/seedfold/predict_traces.json"),
                         help="the 1- and 2-block traces, kept across runs")
     args = parser.parse_args()
+    # Preparing the sweep resolves each run's training recipe, which would trace its training steps: this script
+    # traces predictions only (directly, not through the training-trace cache).
+    os.environ["SEEDFOLD_TRACE"] = "off"
     specs = [s for s in prepare("sweeps/width_vs_depth.yaml", profile="paper", executor="local").specs
              if not args.runs or s.label in args.runs]
     if not args.no_memory:

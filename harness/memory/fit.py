@@ -24,7 +24,7 @@ def misfits(plans: dict[str, list[StagePlan]], gpu_memory_gb: float) -> list[str
         if worst.memory.peak_gb > limit:
             lines.append(f"run {label}: traced {worst.memory.peak_gb:.1f} GB per GPU at crop {worst.crop_tokens} "
                          f"(stage from step {worst.start}) exceeds {limit:.1f} GB (90 % of a {gpu_memory_gb:g} GB "
-                         f"GPU); set model.policy.memory_target_gb: {limit:g} with diffusion_chunk_size and "
+                         f"GPU); set model.policy.memory_target_gb: {limit:g} with diffusion_chunk_size, "
                          "checkpoint_sublayers and checkpoint_group auto (or chunk by hand), or --force")
     return lines
 

@@ -248,6 +248,6 @@ def test_a_run_that_does_not_fit_is_refused_before_submission(tmp_path, monkeypa
     assert sorted(lines) == sorted(
         f"run {label}: traced {p.memory.peak_gb:.1f} GB per GPU at crop {p.crop_tokens} (stage from step "
         f"{p.start}) exceeds 36.0 GB (90 % of a 40 GB GPU); set model.policy.memory_target_gb: 36 with "
-        "diffusion_chunk_size and checkpoint_sublayers auto (or chunk by hand), or --force"
+        "diffusion_chunk_size, checkpoint_sublayers and checkpoint_group auto (or chunk by hand), or --force"
         for label, p in worst.items() if p.memory.peak_gb > 36.0)
     assert not (tmp_path / "runs").exists()  # nothing submitted, no run folder written
