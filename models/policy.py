@@ -22,7 +22,7 @@ import contextlib
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from torch.utils.checkpoint import checkpoint
 
 Precision = Literal["fp32", "bf16"]
@@ -70,18 +70,12 @@ class MemoryPolicy(BaseModel):
     )
     tf32: bool = Field(True, description="TF32 matmuls and convolutions on CUDA")
 
-    @field_validator("checkpoint_group")
+    @field_validator("checkpoint_group", "diffusion_chunk_size")
     @classmethod
-    def _positive_group(cls, value):
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"checkpoint_group must be >= 1 or 'auto', got {value}")
-        return value
-
-    @field_validator("diffusion_chunk_size")
-    @classmethod
-    def _positive_chunk(cls, value):
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"diffusion_chunk_size must be >= 1, 'auto' or null, got {value}")
+    def _positive_count(cls, value, info: ValidationInfo):
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            other = ", 'auto' or null" if info.field_name == "diffusion_chunk_size" else " or 'auto'"
+            raise ValueError(f"{info.field_name} must be >= 1{other}, got {value}")
         return value
 
     def precision_by_module(self) -> dict[str, str]:

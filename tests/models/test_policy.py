@@ -52,6 +52,21 @@ def _count_checkpoints(monkeypatch) -> Counter:
     return calls
 
 
+def _same_step(reference, other, batch, monkeypatch) -> Counter:
+    """One training step of each model from the same RNG state: the loss and denoised atoms equal to the bit,
+    every gradient to 1e-5; returns the checkpoint calls of ``other``'s step."""
+    torch.manual_seed(1)
+    loss_a, x_a, grads_a = _loss_and_grads(reference, batch)
+    calls = _count_checkpoints(monkeypatch)
+    torch.manual_seed(1)
+    loss_b, x_b, grads_b = _loss_and_grads(other, batch)
+    assert torch.equal(loss_b, loss_a) and torch.equal(x_b, x_a)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 50
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
+    return calls
+
+
 def test_every_stack_checkpoints_each_block(tiny_batch, monkeypatch):
     batch = _with_templates(tiny_batch)
     torch.manual_seed(0)
@@ -173,15 +188,7 @@ def test_sublayer_checkpointing_changes_no_value_or_gradient(tiny_batch, monkeyp
     sublayers = SeedFold(_config(checkpoint_blocks=True, checkpoint_sublayers=True, opm_chunk_size=None)
                          .model_copy(update=dropout)).train()
     sublayers.load_state_dict(blocks.state_dict())
-    torch.manual_seed(1)
-    loss_a, x_a, grads_a = _loss_and_grads(blocks, batch)
-    calls = _count_checkpoints(monkeypatch)
-    torch.manual_seed(1)
-    loss_b, x_b, grads_b = _loss_and_grads(sublayers, batch)
-    assert torch.equal(loss_b, loss_a) and torch.equal(x_b, x_a)
-    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 50
-    for name in grads_a:
-        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
+    calls = _same_step(blocks, sublayers, batch, monkeypatch)
     pair_blocks = sum(isinstance(m, PairBlock) for m in sublayers.modules())
     # Forward once, then again inside each block's recomputation in backward: four updates and the transition.
     assert calls["_dropped"] == 2 * 4 * pair_blocks
@@ -212,15 +219,7 @@ def test_grouped_checkpointing_changes_no_value_or_gradient(tiny_batch, monkeypa
         update={"checkpoint_group": group})})).train()
     grouped.load_state_dict(blocks.state_dict())
     assert grouped.pairformer.group == group and grouped.confidence_head.pairformer.group == 1
-    torch.manual_seed(1)
-    loss_a, x_a, grads_a = _loss_and_grads(blocks, batch)
-    calls = _count_checkpoints(monkeypatch)
-    torch.manual_seed(1)
-    loss_b, x_b, grads_b = _loss_and_grads(grouped, batch)
-    assert torch.equal(loss_b, loss_a) and torch.equal(x_b, x_a)
-    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 50
-    for name in grads_a:
-        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
+    calls = _same_step(blocks, grouped, batch, monkeypatch)
     groups = -(-5 // group)
     assert calls["_blocks"] == groups
     # Trunk blocks: forward inside the groups, again in each group's recomputation; confidence head: 2 blocks once.
