@@ -16,10 +16,11 @@ from harness.tracking import names
 from harness.tracking.atomic import atomic_write_text
 from harness.tracking.run_folder import RunFolder
 
-STEP_S = float(os.environ.get("TOY_STEP_S", "0.05"))
-
 
 def toy_train(config, run_dir, *, experiment_id=None, tags=None):
+    # Read per call, not at import: a warm-start zygote imports this module before it forks the jobs, and a job's
+    # own environment (a test's TOY_STEP_S) is applied in the forked job, after that import.
+    step_s = float(os.environ.get("TOY_STEP_S", "0.05"))
     folder = RunFolder(run_dir)
     folder.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state = folder.read_state()
@@ -66,7 +67,7 @@ def toy_train(config, run_dir, *, experiment_id=None, tags=None):
         if step in config.train.milestone_steps:
             milestone = folder.checkpoint_dir / f"step-{step:08d}.ckpt"
             atomic_write_text(milestone, json.dumps({"step": step, "w": w, "b": b}))
-        time.sleep(STEP_S)
+        time.sleep(step_s)
     if client is not None:
         client.set_terminated(run_id, status="FINISHED")
     last = folder.read_state().get("last_metrics", {})
