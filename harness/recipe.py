@@ -148,7 +148,7 @@ def stage_chunking(config: RunConfig, stages: tuple[Stage, ...], *, trace: bool 
                  "checkpoint_group": p.group}
                 for p in plan_memory(config, stages, trace=trace)]
     sublayers = policy.checkpoint_blocks and policy.checkpoint_sublayers is True
-    group = policy.checkpoint_group if policy.checkpoint_blocks else 1
+    group = policy.group_in_effect()
     return [{"start": s.start, "diffusion_chunk_size": chunk if chunk is not None and chunk < s.diffusion_batch
              else None, "source": "set",
              "lddt_block_rows": lddt_block_rows(config.data.batch_size, s.diffusion_batch, s.atom_budget),

@@ -349,8 +349,7 @@ def _peak_of(tracker, t0: float) -> StepMemory:
 def depth_units(arch: ModelConfig, fields: tuple[str, ...] = DEPTH_FIELDS) -> dict[str, int]:
     """Blocks per unit of depth extrapolation, per stack in ``fields``: 1, or the trunk Pairformer's checkpoint
     group (``policy.checkpoint_group``; memory then grows by a group's worth, not a block's)."""
-    policy = arch.policy
-    group = policy.checkpoint_group if policy.checkpoint_blocks and isinstance(policy.checkpoint_group, int) else 1
+    group = arch.policy.group_in_effect()
     return {f: 1 for f in fields} | {"n_pairformer_blocks": min(group, arch.n_pairformer_blocks)}
 
 

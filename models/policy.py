@@ -78,6 +78,13 @@ class MemoryPolicy(BaseModel):
             raise ValueError(f"{info.field_name} must be >= 1{other}, got {value}")
         return value
 
+    def group_in_effect(self) -> int:
+        """Trunk Pairformer blocks per outer checkpoint as the model applies it: ``checkpoint_group`` under
+        ``checkpoint_blocks``, else 1 (``auto`` unresolved also runs as 1: it is resolved per training stage,
+        ``harness.memory.plan``, before the model is built)."""
+        group = self.checkpoint_group
+        return group if self.checkpoint_blocks and isinstance(group, int) else 1
+
     def precision_by_module(self) -> dict[str, str]:
         """Module -> the dtype it computes in, as shown by the dry-run."""
         t = self.trunk_precision

@@ -77,10 +77,13 @@ class DiffusionConditioning(nn.Module):
         return out
 
     def _pair_input(self, batch: dict[str, Tensor], z_trunk: Tensor) -> Tensor:
-        return self.proj_z(self.norm_z(torch.cat([z_trunk, self.relpos(batch)], dim=-1)))
+        return self._project(z_trunk, self.relpos(batch))
+
+    def _project(self, z_trunk: Tensor, rel: Tensor) -> Tensor:
+        return self.proj_z(self.norm_z(torch.cat([z_trunk, rel], dim=-1)))
 
     def _pair_rows(self, z_trunk: Tensor, rel: Tensor) -> Tensor:
-        z = self.proj_z(self.norm_z(torch.cat([z_trunk, rel], dim=-1)))
+        z = self._project(z_trunk, rel)
         for transition in self.transitions_z:
             z = z + transition(z)
         return z

@@ -87,9 +87,7 @@ class Pairformer(nn.Module):
     ) -> None:
         super().__init__()
         self.checkpointing = config.policy.checkpoint_blocks
-        group = config.policy.checkpoint_group
-        # "auto" is resolved per training stage (harness.memory.plan) before the model is built; unresolved, 1.
-        self.group = group if trunk and self.checkpointing and isinstance(group, int) else 1
+        self.group = config.policy.group_in_effect() if trunk else 1
         c_s, c_z = c_s or config.c_s, c_z or config.c_z
         self.blocks = nn.ModuleList(PairformerBlock(config, c_s, c_z) for _ in range(n_blocks))
 
